@@ -1,0 +1,51 @@
+using System.ComponentModel;
+using System.Runtime.InteropServices;
+
+namespace Multiprocessing.Interop;
+
+/// <summary>
+/// Every native call the library makes. Nothing outside this folder declares a P/Invoke,
+/// sees errno or holds a raw file descriptor.
+/// </summary>
+internal static partial class Libc
+{
+    private const string LibraryName = "libc";
+
+    /// <summary>Throws unless the library runs on Linux, the only OS whose calls are implemented so far.</summary>
+    public static void EnsureSupported()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException(
+                "Multiprocessing for .NET needs Linux (memfd, futex and /proc). " +
+                $"This process runs on {RuntimeInformation.OSDescription}.");
+        }
+    }
+
+    /// <summary>Turns the errno of the last failed call into an exception that names the call.</summary>
+    public static Exception ErrorFor(string call, string? detail = null)
+    {
+        int errno = Marshal.GetLastPInvokeError();
+        string text = Marshal.GetPInvokeErrorMessage(errno);
+        string message = detail is null ? $"{call} failed: {text} (errno {errno})." : $"{call} failed for {detail}: {text} (errno {errno}).";
+        return errno switch
+        {
+            Errno.ENOMEM or Errno.ENOSPC => new InsufficientMemoryException(message, new Win32Exception(errno)),
+            Errno.EACCES or Errno.EPERM => new UnauthorizedAccessException(message, new Win32Exception(errno)),
+            Errno.ENOENT => new FileNotFoundException(message, new Win32Exception(errno)),
+            _ => new IOException(message, new Win32Exception(errno)),
+        };
+    }
+
+    internal static class Errno
+    {
+        public const int EPERM = 1;
+        public const int ENOENT = 2;
+        public const int ESRCH = 3;
+        public const int EINTR = 4;
+        public const int EAGAIN = 11;
+        public const int ENOMEM = 12;
+        public const int EACCES = 13;
+        public const int ENOSPC = 28;
+    }
+}

@@ -1,0 +1,311 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Serialization;
+using System.Threading.Channels;
+using Multiprocessing.Serialization;
+using Multiprocessing.Worker;
+
+namespace Multiprocessing.Pool;
+
+/// <summary>
+/// One map over a (possibly lazy, possibly endless) input: a producer reads items only while the
+/// look-ahead bound allows, serialises them into chunks and queues those on the pool; completed
+/// chunks come back through a channel and are handed out in input order or as they finish.
+/// Memory stays bounded by the look-ahead, whatever the input's length.
+/// </summary>
+internal sealed class MapRun<T, TResult> : IWorkItemOwner
+{
+    private const double TargetChunkSeconds = 0.002;
+    private const int MaxAdaptiveChunk = 4096;
+
+    private readonly ProcessPool _pool;
+    private readonly RegisteredMethod _method;
+    private readonly Codec<T> _arguments;
+    private readonly Codec<TResult> _results;
+    private readonly MapOptions _options;
+    private readonly long? _total;
+    private readonly int _workers;
+    private readonly long _maxMessage;
+    private readonly int? _fixedChunk;
+    private readonly Channel<Outcome> _outcomes = Channel.CreateUnbounded<Outcome>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _stop;
+    private readonly Lock _lock = new();
+    private readonly HashSet<WorkItem> _outstanding = [];
+    private int _chunksInFlight;
+    private long _itemsInFlight;
+    private long _completed;
+    private bool _producerDone;
+    private TaskCompletionSource? _capacity;
+    private int _lastChunk;
+
+    private readonly record struct Outcome(long FirstItem, TResult[]? Values, Exception? Error);
+
+    public MapRun(ProcessPool pool, RegisteredMethod method, CodecProvider codecs, MapOptions? options, long? total, int? maxTasksPerWorker, long maxMessage, CancellationToken cancellationToken)
+    {
+        _pool = pool;
+        _method = method;
+        _arguments = codecs.Get<T>();
+        _results = codecs.Get<TResult>();
+        _options = options ?? new MapOptions();
+        _total = total;
+        _workers = pool.WorkerCount;
+        _maxMessage = maxMessage;
+        _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _fixedChunk = _options.ChunkSize
+            ?? (total is long n ? (int)Math.Clamp((n + 4L * _workers - 1) / (4L * _workers), 1, int.MaxValue) : null);
+        if (_fixedChunk is int chunk && options?.ChunkSize is null && maxTasksPerWorker is int max)
+        {
+            _fixedChunk = Math.Min(chunk, max);
+        }
+    }
+
+    /// <summary>Completed chunks: the index of each chunk's first item and its results.</summary>
+    public async IAsyncEnumerable<(long FirstItem, TResult[] Values)> ChunksAsync(IEnumerator<T>? items, IAsyncEnumerator<T>? asyncItems, bool ordered, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        _ = cancellationToken;
+        _ = Task.Run(() => ProduceAsync(items, asyncItems));
+        var early = new Dictionary<long, Outcome>();
+        long next = 0;
+        try
+        {
+            while (await _outcomes.Reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
+            {
+                while (_outcomes.Reader.TryRead(out Outcome outcome))
+                {
+                    if (outcome.Error is not null)
+                    {
+                        throw outcome.Error;
+                    }
+                    if (!ordered)
+                    {
+                        yield return (outcome.FirstItem, outcome.Values!);
+                        Release(outcome.Values!.Length);
+                        continue;
+                    }
+                    early[outcome.FirstItem] = outcome;
+                    while (early.Remove(next, out Outcome inOrder))
+                    {
+                        yield return (inOrder.FirstItem, inOrder.Values!);
+                        next += inOrder.Values!.Length;
+                        Release(inOrder.Values.Length);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            Stop();
+        }
+    }
+
+    /// <summary>Stops reading input and abandons every chunk still queued or running.</summary>
+    private void Stop()
+    {
+        _stop.Cancel();
+        WorkItem[] outstanding;
+        lock (_lock)
+        {
+            outstanding = [.. _outstanding];
+            _outstanding.Clear();
+            _capacity?.TrySetResult();
+        }
+        foreach (WorkItem item in outstanding)
+        {
+            _pool.Abandon(item);
+        }
+    }
+
+    private async Task ProduceAsync(IEnumerator<T>? items, IAsyncEnumerator<T>? asyncItems)
+    {
+        long firstItem = 0;
+        try
+        {
+            bool exhausted = false;
+            while (!exhausted)
+            {
+                int size = NextChunkSize();
+                await WaitForCapacityAsync(size).ConfigureAwait(false);
+                var writer = new PayloadWriter(Protocol.RunHeaderSize + size * 8);
+                Protocol.BeginRun(writer);
+                int count = 0;
+                while (count < size)
+                {
+                    bool more = items is not null ? items.MoveNext() : await asyncItems!.MoveNextAsync().ConfigureAwait(false);
+                    if (!more)
+                    {
+                        exhausted = true;
+                        break;
+                    }
+                    T value = items is not null ? items.Current : asyncItems!.Current;
+                    try
+                    {
+                        _arguments.Write(writer, value);
+                    }
+                    catch (Exception e) when (e is not SerializationException and not OutOfMemoryException)
+                    {
+                        throw new SerializationException(
+                            $"Item {firstItem + count} ({TypeNames.Display(typeof(T))}) cannot be sent to a worker process: {e.Message} Pass plain data (primitives, strings, arrays, records) or register an IWorkerSerializer.", e);
+                    }
+                    if (writer.Position > _maxMessage)
+                    {
+                        throw new InvalidOperationException(
+                            $"Item {firstItem + count} makes a message of {writer.Position:N0} bytes, above the pool's MaxMessageSize of {_maxMessage:N0}. Put large data in a SharedArray and pass that, or raise MaxMessageSize.");
+                    }
+                    count++;
+                    _stop.Token.ThrowIfCancellationRequested();
+                }
+                if (count == 0)
+                {
+                    break;
+                }
+                Protocol.EndRun(writer, count);
+                var item = new WorkItem(_method, writer.Buffer, writer.Position, count, firstItem, this);
+                lock (_lock)
+                {
+                    if (_stop.IsCancellationRequested)
+                    {
+                        break;
+                    }
+                    _outstanding.Add(item);
+                    _chunksInFlight++;
+                    _itemsInFlight += count;
+                    _lastChunk = count;
+                }
+                firstItem += count;
+                _pool.Enqueue(item);
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            _outcomes.Writer.TryWrite(new Outcome(firstItem, null, e));
+        }
+        finally
+        {
+            try
+            {
+                items?.Dispose();
+                if (asyncItems is not null)
+                {
+                    await asyncItems.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+            catch (Exception e)
+            {
+                _outcomes.Writer.TryWrite(new Outcome(firstItem, null, e));
+            }
+            lock (_lock)
+            {
+                _producerDone = true;
+                if (_outstanding.Count == 0)
+                {
+                    _outcomes.Writer.TryComplete();
+                }
+            }
+        }
+    }
+
+    private int NextChunkSize()
+    {
+        if (_fixedChunk is int chunk)
+        {
+            return chunk;
+        }
+        double itemTicks = _method.ItemTicks;
+        int last = Math.Max(1, _lastChunk);
+        if (itemTicks <= 0)
+        {
+            return last;
+        }
+        double ideal = TargetChunkSeconds * System.Diagnostics.Stopwatch.Frequency / itemTicks;
+        return (int)Math.Clamp(Math.Min(ideal, last * 2.0), 1, MaxAdaptiveChunk);
+    }
+
+    private async Task WaitForCapacityAsync(int size)
+    {
+        while (true)
+        {
+            Task wait;
+            lock (_lock)
+            {
+                int maxChunks = Math.Max(4 * _workers, (256 * _workers + size - 1) / size);
+                bool room = _chunksInFlight < maxChunks && (_itemsInFlight == 0 || _options.LookAhead is not int bound || _itemsInFlight + size <= bound);
+                if (room || _stop.IsCancellationRequested)
+                {
+                    _stop.Token.ThrowIfCancellationRequested();
+                    return;
+                }
+                _capacity = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                wait = _capacity.Task;
+            }
+            await wait.ConfigureAwait(false);
+        }
+    }
+
+    private void Release(int count)
+    {
+        lock (_lock)
+        {
+            _chunksInFlight--;
+            _itemsInFlight -= count;
+            _capacity?.TrySetResult();
+            _capacity = null;
+        }
+    }
+
+    public void OnResult(WorkItem item, ref PayloadReader results, long elapsedTicks)
+    {
+        var values = new TResult[item.Count];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = _results.Read(ref results);
+        }
+        Complete(item, new Outcome(item.FirstItem, values, null), item.Count);
+    }
+
+    public void OnError(WorkItem item, Exception error) => Complete(item, new Outcome(item.FirstItem, null, error), 0);
+
+    private void Complete(WorkItem item, Outcome outcome, int completed)
+    {
+        bool last;
+        long done;
+        lock (_lock)
+        {
+            if (!_outstanding.Remove(item))
+            {
+                return;
+            }
+            _completed += completed;
+            done = _completed;
+            last = _producerDone && _outstanding.Count == 0;
+        }
+        _outcomes.Writer.TryWrite(outcome);
+        if (last)
+        {
+            _outcomes.Writer.TryComplete();
+        }
+        if (completed > 0)
+        {
+            _options.Progress?.Report(new MapProgress(done, _total));
+        }
+    }
+}
+
+/// <summary>The caller's side of one <c>SubmitAsync</c>.</summary>
+internal sealed class SubmitOwner<TResult>(Codec<TResult> results) : TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously), IWorkItemOwner
+{
+    public CancellationTokenRegistration Registration;
+
+    public void OnResult(WorkItem item, ref PayloadReader reader, long elapsedTicks)
+    {
+        Registration.Unregister();
+        TrySetResult(results.Read(ref reader));
+    }
+
+    public void OnError(WorkItem item, Exception error)
+    {
+        Registration.Unregister();
+        TrySetException(error);
+    }
+}

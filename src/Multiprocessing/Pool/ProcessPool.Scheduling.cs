@@ -1,0 +1,526 @@
+using System.Diagnostics;
+using System.Runtime.Serialization;
+using Multiprocessing.Pool;
+using Multiprocessing.Serialization;
+using Multiprocessing.Worker;
+
+namespace Multiprocessing;
+
+// The scheduler: one lock guards the queue, the slots and every work item's state. Frames are
+// queued on connections under the lock (so sequence numbers follow send order) and written after
+// it is released; callbacks to owners also run outside it.
+public sealed partial class ProcessPool
+{
+    private const int MaxConsecutiveStartFailures = 3;
+
+    private readonly Lock _gate = new();
+    private readonly List<WorkerSlot> _slots = [];
+    private readonly Queue<WorkItem> _queue = new();
+    private readonly LinkedList<WorkItem> _retry = new();
+    private readonly Dictionary<(System.Reflection.MethodInfo, Type), RegisteredMethod> _methods = [];
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly Timer _monitor;
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Exception? _fault;
+    private bool _disposed;
+    private int _consecutiveStartFailures;
+    private int _inFlightTotal;
+
+    private void StartSlot()
+    {
+        var slot = new WorkerSlot(this);
+        _slots.Add(slot);
+        _ = StartSlotAsync(slot);
+    }
+
+    private async Task StartSlotAsync(WorkerSlot slot)
+    {
+        WorkerConnection connection;
+        try
+        {
+            connection = await WorkerConnection.StartAsync(_settings, slot, WriteInit, _lifetime.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
+        {
+            lock (_gate)
+            {
+                slot.State = SlotState.Dead;
+                _slots.Remove(slot);
+            }
+            return;
+        }
+        catch (Exception e)
+        {
+            OnStartFailed(slot, e);
+            return;
+        }
+        bool keep;
+        lock (_gate)
+        {
+            slot.Connection ??= connection;
+            keep = !_disposed && slot.State != SlotState.Dead;
+        }
+        if (!keep)
+        {
+            connection.Dispose();
+        }
+    }
+
+    private void WriteInit(PayloadWriter writer)
+    {
+        writer.WriteString(_options.Serializer?.GetType().AssemblyQualifiedName);
+        writer.Write(_options.WorkerMemoryLimit is not null);
+        writer.Write(_initializer is not null);
+        _initializer?.Write(writer);
+    }
+
+    private void OnStartFailed(WorkerSlot slot, Exception error)
+    {
+        bool retry;
+        lock (_gate)
+        {
+            slot.State = SlotState.Dead;
+            _slots.Remove(slot);
+            _consecutiveStartFailures++;
+            retry = !_disposed && _fault is null && _consecutiveStartFailures < MaxConsecutiveStartFailures;
+            if (retry)
+            {
+                StartSlot();
+            }
+        }
+        if (!retry)
+        {
+            Fault(error as WorkerStartException ?? new WorkerStartException($"The pool could not start its worker processes: {error.Message}", error));
+        }
+    }
+
+    internal void OnFrame(WorkerSlot slot, WorkerConnection connection, FrameType type, ref PayloadReader body)
+    {
+        switch (type)
+        {
+            case FrameType.Ready:
+                lock (_gate)
+                {
+                    slot.Connection ??= connection;
+                    if (slot.State == SlotState.Starting)
+                    {
+                        slot.State = SlotState.Ready;
+                        _consecutiveStartFailures = 0;
+                    }
+                    Assign(slot);
+                }
+                connection.Flush();
+                break;
+            case FrameType.InitFailed:
+                RemoteError error = RemoteError.Read(ref body);
+                Fault(new WorkerStartException(
+                    $"The worker initializer {_initializer?.DisplayName} threw {error.TypeName}: {error.Message} The pool has stopped; fix the initializer and create a new pool.",
+                    new WorkerException(error.Message, error.TypeName, error.Message, error.Details, connection.ProcessId, null)));
+                connection.Kill("its initializer failed");
+                break;
+            case FrameType.Result:
+                OnResult(slot, connection, ref body);
+                break;
+            case FrameType.Fatal:
+                slot.FatalMessage = body.ReadString();
+                break;
+            default:
+                throw new InvalidDataException($"unexpected frame type {(byte)type} from the worker");
+        }
+    }
+
+    private void OnResult(WorkerSlot slot, WorkerConnection connection, ref PayloadReader body)
+    {
+        long sequence = body.Read<long>();
+        var status = (ResultStatus)body.Read<byte>();
+        long elapsed = body.Read<long>();
+        long privateBytes = body.Read<long>();
+        WorkItem item;
+        bool deliver;
+        lock (_gate)
+        {
+            if (slot.InFlight.Count == 0 || slot.InFlight.Peek().Sequence != sequence)
+            {
+                throw new InvalidDataException($"the worker returned a result for task {sequence}, which it was not running");
+            }
+            item = slot.InFlight.Dequeue();
+            _inFlightTotal--;
+            deliver = item.State == WorkState.Assigned;
+            item.State = WorkState.Done;
+            slot.ItemsCompleted += item.Count;
+            if (elapsed > 0)
+            {
+                slot.UnitTicks = slot.UnitTicks <= 0 ? elapsed : slot.UnitTicks * 0.8 + elapsed * 0.2;
+                double perItem = (double)elapsed / Math.Max(1, item.Count);
+                item.Method.ItemTicks = item.Method.ItemTicks <= 0 ? perItem : item.Method.ItemTicks * 0.8 + perItem * 0.2;
+            }
+            if (_options.WorkerMemoryLimit is long limit && privateBytes > limit && slot.State == SlotState.Ready)
+            {
+                Retire(slot);
+            }
+            if (slot.State == SlotState.Retiring && slot.InFlight.Count == 0)
+            {
+                slot.State = SlotState.Stopping;
+                connection.Send(Protocol.Frame(FrameType.Shutdown, w => w.Write(WorkerExitCodes.Normal)));
+            }
+            Assign(slot);
+            if (_disposed && _inFlightTotal == 0)
+            {
+                _drained.TrySetResult();
+            }
+        }
+        connection.Flush();
+        if (!deliver)
+        {
+            return;
+        }
+        try
+        {
+            switch (status)
+            {
+                case ResultStatus.Ok:
+                    item.Owner.OnResult(item, ref body, elapsed);
+                    break;
+                case ResultStatus.Error:
+                    item.Owner.OnError(item, ToException(RemoteError.Read(ref body), item, connection.ProcessId));
+                    break;
+                default:
+                    item.Owner.OnError(item, new OperationCanceledException("The task was cancelled in the worker."));
+                    break;
+            }
+        }
+        catch (Exception e) when (e is InvalidDataException or SerializationException or System.Text.Json.JsonException)
+        {
+            item.Owner.OnError(item, new SerializationException($"The result of {item.Method.Method.DisplayName} could not be read back from worker {connection.ProcessId}: {e.Message}", e));
+        }
+    }
+
+    private static Exception ToException(RemoteError error, WorkItem item, int processId)
+    {
+        long? index = item.ItemIndex(error.ItemIndex);
+        string where = index is null ? $"in worker process {processId}" : $"on item {index} in worker process {processId}";
+        string method = item.Method.Method.DisplayName;
+        return error.Kind switch
+        {
+            ErrorKind.TaskThrew => new WorkerException($"{method} threw {error.TypeName} {where}: {error.Message}", error.TypeName, error.Message, error.Details, processId, index),
+            ErrorKind.ResultNotSerializable => new SerializationException(
+                $"The result of {method} {where} could not be serialised to send back: {error.Message} Return plain data (primitives, arrays, records) or register an IWorkerSerializer.",
+                new WorkerException(error.Message, error.TypeName, error.Message, error.Details, processId, index)),
+            ErrorKind.ArgumentNotReadable => new SerializationException(
+                $"The worker could not read the argument of {method} {where}: {error.Message}",
+                new WorkerException(error.Message, error.TypeName, error.Message, error.Details, processId, index)),
+            _ => new WorkerException($"The worker could not load {method}: {error.Message}", error.TypeName, error.Message, error.Details, processId, index),
+        };
+    }
+
+    internal void OnDisconnected(WorkerSlot slot, WorkerConnection connection, string? protocolError)
+    {
+        int? exitCode = connection.WaitForExitCode(TimeSpan.FromSeconds(5));
+        var failed = new List<(WorkItem Item, Exception Error)>();
+        bool startFailure;
+        bool giveUp;
+        lock (_gate)
+        {
+            if (slot.State == SlotState.Dead)
+            {
+                connection.Dispose();
+                return;
+            }
+            startFailure = slot.State == SlotState.Starting;
+            slot.State = SlotState.Dead;
+            _slots.Remove(slot);
+            long started = connection.Status.ItemsStarted;
+            var requeue = new List<WorkItem>();
+            foreach (WorkItem item in slot.InFlight)
+            {
+                _inFlightTotal--;
+                if (item.State != WorkState.Assigned)
+                {
+                    continue;
+                }
+                if (item.StartOffset < started)
+                {
+                    int index = (int)Math.Min(started - 1 - item.StartOffset, item.Count - 1);
+                    item.State = WorkState.Done;
+                    failed.Add((item, DeathException(slot, connection, item, index, exitCode, protocolError)));
+                }
+                else
+                {
+                    item.State = WorkState.Queued;
+                    item.Slot = null;
+                    requeue.Add(item);
+                }
+            }
+            slot.InFlight.Clear();
+            for (int i = requeue.Count - 1; i >= 0; i--)
+            {
+                _retry.AddFirst(requeue[i]);
+            }
+            if (startFailure)
+            {
+                _consecutiveStartFailures++;
+            }
+            giveUp = startFailure && _consecutiveStartFailures >= MaxConsecutiveStartFailures;
+            if (!_disposed && _fault is null && !slot.ReplacementStarted && !giveUp)
+            {
+                StartSlot();
+            }
+            if (_disposed)
+            {
+                FailQueued(failed, new ObjectDisposedException(nameof(ProcessPool), "The pool was disposed before this task ran."));
+            }
+            AssignAll();
+            if (_disposed && _inFlightTotal == 0)
+            {
+                _drained.TrySetResult();
+            }
+        }
+        FlushAll();
+        connection.Dispose();
+        if (giveUp && !_disposed)
+        {
+            Fault(new WorkerStartException($"Worker processes keep exiting as they start ({WorkerCrashedException.Describe(exitCode)}). The pool has stopped. Their error output, if any, is above."));
+        }
+        foreach ((WorkItem item, Exception error) in failed)
+        {
+            item.Owner.OnError(item, error);
+        }
+    }
+
+    private Exception DeathException(WorkerSlot slot, WorkerConnection connection, WorkItem item, int index, int? exitCode, string? protocolError)
+    {
+        long? itemIndex = item.ItemIndex(index);
+        string which = itemIndex is null ? "the task" : $"item {itemIndex}";
+        string method = item.Method.Method.DisplayName;
+        if (slot.TimedOut is { } timedOut && timedOut.Item == item && timedOut.Index == index)
+        {
+            return new TimeoutException(
+                $"{method} ran {which} for longer than the pool's TaskTimeout ({_options.TaskTimeout!.Value.TotalSeconds:0.###} s). Its worker process {connection.ProcessId} was killed and replaced.");
+        }
+        if (_disposed)
+        {
+            return new ObjectDisposedException(nameof(ProcessPool), $"The pool was disposed while {method} was still running {which}; its worker was stopped after the ShutdownTimeout.");
+        }
+        string cause = protocolError is not null ? $"it was stopped because {protocolError}"
+            : slot.FatalMessage is not null ? $"it stopped itself: {slot.FatalMessage}"
+            : connection.KillReason is not null ? $"it was killed because {connection.KillReason}"
+            : WorkerCrashedException.Describe(exitCode);
+        return new WorkerCrashedException(
+            $"Worker process {connection.ProcessId} died while running {which} of {method}: {cause}. Tasks that had not started on it were handed to another worker.",
+            connection.ProcessId, exitCode, itemIndex);
+    }
+
+    /// <summary>Gives <paramref name="slot"/> work up to its depth. Call under the lock; flush afterwards.</summary>
+    private void Assign(WorkerSlot slot)
+    {
+        if (slot.State != SlotState.Ready || slot.Connection is not { } connection)
+        {
+            return;
+        }
+        int depth = slot.Depth;
+        while (slot.InFlight.Count < depth && slot.State == SlotState.Ready && DequeueNext() is { } item)
+        {
+            if (slot.Registered.Add(item.Method.Id))
+            {
+                connection.Send(item.Method.RegisterFrame);
+            }
+            item.Sequence = ++slot.NextSequence;
+            item.StartOffset = slot.ItemsAssigned;
+            item.State = WorkState.Assigned;
+            item.Slot = slot;
+            slot.ItemsAssigned += item.Count;
+            slot.InFlight.Enqueue(item);
+            _inFlightTotal++;
+            Protocol.StampRun(item.Frame, item.Sequence, item.Method.Id);
+            connection.Send(item.Frame, item.FrameLength);
+            if (_options.MaxTasksPerWorker is int max && slot.ItemsAssigned >= max)
+            {
+                Retire(slot);
+            }
+        }
+    }
+
+    private void AssignAll()
+    {
+        foreach (WorkerSlot slot in _slots)
+        {
+            if (_queue.Count == 0 && _retry.Count == 0)
+            {
+                break;
+            }
+            Assign(slot);
+        }
+    }
+
+    private void FlushAll()
+    {
+        WorkerConnection?[] connections;
+        lock (_gate)
+        {
+            connections = _slots.Select(s => s.Connection).ToArray();
+        }
+        foreach (WorkerConnection? connection in connections)
+        {
+            connection?.Flush();
+        }
+    }
+
+    /// <summary>Stops giving <paramref name="slot"/> work and starts its replacement. Under the lock.</summary>
+    private void Retire(WorkerSlot slot)
+    {
+        slot.State = SlotState.Retiring;
+        if (!slot.ReplacementStarted && !_disposed && _fault is null)
+        {
+            slot.ReplacementStarted = true;
+            StartSlot();
+        }
+    }
+
+    private WorkItem? DequeueNext()
+    {
+        while (_retry.First is { } node)
+        {
+            _retry.RemoveFirst();
+            if (node.Value.State == WorkState.Queued)
+            {
+                return node.Value;
+            }
+        }
+        while (_queue.TryDequeue(out WorkItem? item))
+        {
+            if (item.State == WorkState.Queued)
+            {
+                return item;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Queues work items and hands them to workers with room.</summary>
+    internal void Enqueue(WorkItem item)
+    {
+        Exception? refusal = null;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                refusal = new ObjectDisposedException(nameof(ProcessPool));
+            }
+            else if (_fault is not null)
+            {
+                refusal = _fault;
+            }
+            else
+            {
+                item.State = WorkState.Queued;
+                _queue.Enqueue(item);
+                AssignAll();
+            }
+        }
+        if (refusal is not null)
+        {
+            item.State = WorkState.Done;
+            item.Owner.OnError(item, refusal);
+            return;
+        }
+        FlushAll();
+    }
+
+    /// <summary>The caller no longer wants <paramref name="item"/>: drop it if queued, ask its worker to cancel it if running.</summary>
+    internal void Abandon(WorkItem item)
+    {
+        WorkerConnection? connection = null;
+        lock (_gate)
+        {
+            switch (item.State)
+            {
+                case WorkState.Queued:
+                    item.State = WorkState.Abandoned;
+                    break;
+                case WorkState.Assigned:
+                    item.State = WorkState.Abandoned;
+                    item.AbandonedAt = Stopwatch.GetTimestamp();
+                    connection = item.Slot?.Connection;
+                    connection?.Send(Protocol.Frame(FrameType.Cancel, w => w.Write(item.Sequence)));
+                    break;
+            }
+        }
+        connection?.Flush();
+    }
+
+    private void Fault(Exception error)
+    {
+        var failed = new List<(WorkItem, Exception)>();
+        lock (_gate)
+        {
+            if (_fault is not null)
+            {
+                return;
+            }
+            _fault = error;
+            FailQueued(failed, error);
+        }
+        foreach ((WorkItem item, Exception e) in failed)
+        {
+            item.Owner.OnError(item, e);
+        }
+    }
+
+    private void FailQueued(List<(WorkItem, Exception)> failed, Exception error)
+    {
+        while (DequeueNext() is { } item)
+        {
+            item.State = WorkState.Done;
+            failed.Add((item, error));
+        }
+    }
+
+    /// <summary>Runs every few milliseconds: kills workers whose task overran its time-out or ignored a cancellation.</summary>
+    private void Monitor(object? state)
+    {
+        var kills = new List<(WorkerConnection, string)>();
+        lock (_gate)
+        {
+            long now = Stopwatch.GetTimestamp();
+            foreach (WorkerSlot slot in _slots)
+            {
+                if (slot.Connection is not { } connection || slot.InFlight.Count == 0 || slot.State is SlotState.Dead or SlotState.Starting)
+                {
+                    continue;
+                }
+                if (!connection.Status.TryReadCurrent(out long started, out long startedAt) || started == 0)
+                {
+                    continue;
+                }
+                long running = started - 1;
+                WorkItem? unit = null;
+                foreach (WorkItem item in slot.InFlight)
+                {
+                    if (item.StartOffset <= running && running < item.StartOffset + item.Count)
+                    {
+                        unit = item;
+                        break;
+                    }
+                }
+                if (unit is null)
+                {
+                    continue;
+                }
+                TimeSpan elapsed = Stopwatch.GetElapsedTime(startedAt, now);
+                if (unit.State == WorkState.Assigned && _options.TaskTimeout is TimeSpan timeout && elapsed > timeout && slot.TimedOut is null)
+                {
+                    slot.TimedOut = (unit, (int)(running - unit.StartOffset));
+                    kills.Add((connection, $"a task exceeded the TaskTimeout of {timeout.TotalSeconds:0.###} s"));
+                }
+                else if (unit.State == WorkState.Abandoned && Stopwatch.GetElapsedTime(unit.AbandonedAt, now) > _options.CancellationGracePeriod)
+                {
+                    kills.Add((connection, $"its task was cancelled and did not return within the CancellationGracePeriod of {_options.CancellationGracePeriod.TotalSeconds:0.###} s"));
+                }
+            }
+        }
+        foreach ((WorkerConnection connection, string reason) in kills)
+        {
+            connection.Kill(reason);
+        }
+    }
+}

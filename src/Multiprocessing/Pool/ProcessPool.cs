@@ -1,0 +1,507 @@
+using System.Runtime.Serialization;
+using Multiprocessing.Pool;
+using Multiprocessing.Serialization;
+using Multiprocessing.Worker;
+
+namespace Multiprocessing;
+
+/// <summary>
+/// A pool of worker processes that run static .NET methods: the .NET counterpart of Python's
+/// <c>multiprocessing.Pool</c> and <c>ProcessPoolExecutor</c>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A task is a static method, or a lambda that captures nothing, plus an argument. The method
+/// travels by name (assembly, type, method); the argument and the result are serialised (a fast
+/// binary path for primitives, strings, unmanaged structs and their arrays; System.Text.Json for
+/// the rest). A lambda that captures variables is refused with an <see cref="ArgumentException"/>
+/// that names them, because the worker would not see them.
+/// </para>
+/// <para>
+/// Workers are separate processes started from this application's own runtime config and
+/// dependency manifest, so they can load every assembly this process can. Nothing needs a Main
+/// guard. If a worker dies (killed, native crash, FailFast, stack overflow), exactly the task it
+/// was running fails with <see cref="WorkerCrashedException"/>; the tasks it had queued but not
+/// started run elsewhere, and the pool replaces the worker. If this process dies, its workers
+/// see their control channel close and exit.
+/// </para>
+/// </remarks>
+/// <example>
+/// <code>
+/// await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 4 });
+/// int[] squares = await pool.MapAsync(Square, Enumerable.Range(0, 100_000));
+/// static int Square(int x) => x * x;
+/// </code>
+/// </example>
+public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
+{
+    private readonly ProcessPoolOptions _options;
+    private readonly CodecProvider _codecs;
+    private readonly WorkerSettings _settings;
+    private readonly TaskMethod? _initializer;
+    private int _nextMethodId;
+
+    /// <summary>Starts a pool with one worker per processor.</summary>
+    /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
+    public ProcessPool() : this(new ProcessPoolOptions())
+    {
+    }
+
+    /// <summary>Starts a pool. Workers start in the background; tasks submitted meanwhile wait for them.</summary>
+    /// <param name="options">Worker count, limits and hooks.</param>
+    /// <exception cref="ArgumentException">The initializer captures state or is not a static method.</exception>
+    /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
+    public ProcessPool(ProcessPoolOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Interop.Libc.EnsureSupported();
+        _options = options;
+        _codecs = options.Serializer is null ? CodecProvider.Default : new CodecProvider(options.Serializer);
+        if (options.Serializer is { } serializer && serializer.GetType().GetConstructor(Type.EmptyTypes) is null)
+        {
+            throw new ArgumentException($"The serializer {serializer.GetType()} needs a public parameterless constructor: each worker creates its own instance.", nameof(options));
+        }
+        _initializer = options.Initializer is null ? null : TaskMethod.From(options.Initializer, nameof(ProcessPoolOptions.Initializer));
+        _settings = new WorkerSettings(options.EnableWorkerDiagnostics, options.WorkerEnvironment, options.WorkerStartTimeout, options.MaxMessageSize);
+        TimeSpan tick = options.TaskTimeout is TimeSpan t ? TimeSpan.FromTicks(Math.Clamp(t.Ticks / 5, TimeSpan.TicksPerMillisecond * 5, TimeSpan.TicksPerMillisecond * 100)) : TimeSpan.FromMilliseconds(100);
+        _monitor = new Timer(Monitor, null, tick, tick);
+        lock (_gate)
+        {
+            for (int i = 0; i < options.Workers; i++)
+            {
+                StartSlot();
+            }
+        }
+    }
+
+    /// <summary>The options the pool was created with.</summary>
+    public ProcessPoolOptions Options => _options;
+
+    /// <summary>Number of worker processes the pool keeps running.</summary>
+    public int WorkerCount => _options.Workers;
+
+    /// <summary>Process ids of the workers that are currently running (started and not yet exited).</summary>
+    public IReadOnlyList<int> WorkerProcessIds
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _slots.Where(s => s.Connection is not null && s.State is not SlotState.Dead).Select(s => s.Connection!.ProcessId).ToArray();
+            }
+        }
+    }
+
+    /// <summary>Waits until every worker has started and run its initializer.</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when all workers are ready.</returns>
+    /// <exception cref="WorkerStartException">Workers could not be started or their initializer failed.</exception>
+    public async Task WaitForWorkersAsync(CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_fault is not null)
+                {
+                    throw _fault;
+                }
+                if (_slots.Count(s => s.State == SlotState.Ready) >= _options.Workers)
+                {
+                    return;
+                }
+            }
+            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // ----- Submit -----
+
+    /// <summary>Runs <paramref name="func"/>(<paramref name="argument"/>) in a worker.</summary>
+    /// <typeparam name="T">The argument type.</typeparam>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <param name="func">A static method, or a lambda that captures nothing.</param>
+    /// <param name="argument">Serialised and sent to the worker.</param>
+    /// <param name="cancellationToken">Cancels the task: the returned task is cancelled at once; the worker's token (if the method takes one) is cancelled.</param>
+    /// <returns>The method's result.</returns>
+    /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="SerializationException">The argument cannot be serialised.</exception>
+    /// <exception cref="WorkerException">The method threw (in the returned task).</exception>
+    /// <exception cref="WorkerCrashedException">The worker died while running it (in the returned task).</exception>
+    /// <exception cref="TimeoutException">It ran longer than <see cref="ProcessPoolOptions.TaskTimeout"/> (in the returned task).</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public Task<TResult> SubmitAsync<T, TResult>(Func<T, TResult> func, T argument, CancellationToken cancellationToken = default) =>
+        SubmitCore<T, TResult>(func, argument, cancellationToken);
+
+    /// <inheritdoc cref="SubmitAsync{T, TResult}(Func{T, TResult}, T, CancellationToken)"/>
+    public Task<TResult> SubmitAsync<T, TResult>(Func<T, Task<TResult>> func, T argument, CancellationToken cancellationToken = default) =>
+        SubmitCore<T, TResult>(func, argument, cancellationToken);
+
+    /// <inheritdoc cref="SubmitAsync{T, TResult}(Func{T, TResult}, T, CancellationToken)"/>
+    public Task<TResult> SubmitAsync<T, TResult>(Func<T, ValueTask<TResult>> func, T argument, CancellationToken cancellationToken = default) =>
+        SubmitCore<T, TResult>(func, argument, cancellationToken);
+
+    /// <inheritdoc cref="SubmitAsync{T, TResult}(Func{T, TResult}, T, CancellationToken)"/>
+    public Task<TResult> SubmitAsync<T, TResult>(Func<T, CancellationToken, TResult> func, T argument, CancellationToken cancellationToken = default) =>
+        SubmitCore<T, TResult>(func, argument, cancellationToken);
+
+    /// <inheritdoc cref="SubmitAsync{T, TResult}(Func{T, TResult}, T, CancellationToken)"/>
+    public Task<TResult> SubmitAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> func, T argument, CancellationToken cancellationToken = default) =>
+        SubmitCore<T, TResult>(func, argument, cancellationToken);
+
+    /// <summary>Runs <paramref name="action"/>(<paramref name="argument"/>) in a worker.</summary>
+    /// <typeparam name="T">The argument type.</typeparam>
+    /// <param name="action">A static method, or a lambda that captures nothing.</param>
+    /// <param name="argument">Serialised and sent to the worker.</param>
+    /// <param name="cancellationToken">Cancels the task.</param>
+    /// <returns>A task that completes when the method has run.</returns>
+    /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="SerializationException">The argument cannot be serialised.</exception>
+    public Task SubmitAsync<T>(Action<T> action, T argument, CancellationToken cancellationToken = default) =>
+        SubmitCore<T, Unit>(action, argument, cancellationToken);
+
+    /// <inheritdoc cref="SubmitAsync{T}(Action{T}, T, CancellationToken)"/>
+    public Task SubmitAsync<T>(Func<T, Task> action, T argument, CancellationToken cancellationToken = default) =>
+        SubmitCore<T, Unit>(action, argument, cancellationToken);
+
+    /// <inheritdoc cref="SubmitAsync{T}(Action{T}, T, CancellationToken)"/>
+    public Task SubmitAsync<T>(Action<T, CancellationToken> action, T argument, CancellationToken cancellationToken = default) =>
+        SubmitCore<T, Unit>(action, argument, cancellationToken);
+
+    /// <inheritdoc cref="SubmitAsync{T}(Action{T}, T, CancellationToken)"/>
+    public Task SubmitAsync<T>(Func<T, CancellationToken, Task> action, T argument, CancellationToken cancellationToken = default) =>
+        SubmitCore<T, Unit>(action, argument, cancellationToken);
+
+    /// <summary>Runs <paramref name="func"/>() in a worker.</summary>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <param name="func">A static method, or a lambda that captures nothing.</param>
+    /// <param name="cancellationToken">Cancels the task.</param>
+    /// <returns>The method's result.</returns>
+    /// <exception cref="ArgumentException">The delegate captures state or its result type cannot cross a process boundary.</exception>
+    public Task<TResult> SubmitAsync<TResult>(Func<TResult> func, CancellationToken cancellationToken = default) =>
+        SubmitCore<NoArgument, TResult>(func, default, cancellationToken);
+
+    /// <inheritdoc cref="SubmitAsync{TResult}(Func{TResult}, CancellationToken)"/>
+    public Task<TResult> SubmitAsync<TResult>(Func<Task<TResult>> func, CancellationToken cancellationToken = default) =>
+        SubmitCore<NoArgument, TResult>(func, default, cancellationToken);
+
+    // ----- Map -----
+
+    /// <summary>
+    /// Runs <paramref name="func"/> on every item in the workers and returns the results in input
+    /// order, like Python's <c>Pool.map</c>. Items are sent in chunks (see <see cref="MapOptions.ChunkSize"/>).
+    /// </summary>
+    /// <typeparam name="T">The item type.</typeparam>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <param name="func">A static method, or a lambda that captures nothing.</param>
+    /// <param name="items">The input; read lazily, at most <see cref="MapOptions.LookAhead"/> items ahead.</param>
+    /// <param name="options">Chunk size, look-ahead and progress.</param>
+    /// <param name="cancellationToken">Cancels the map: the task is cancelled at once and running chunks are cancelled in the workers.</param>
+    /// <returns>One result per item, in input order.</returns>
+    /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="WorkerException">A task threw; <see cref="WorkerException.ItemIndex"/> says which item (in the returned task).</exception>
+    /// <exception cref="WorkerCrashedException">A worker died while running an item (in the returned task).</exception>
+    /// <exception cref="SerializationException">An item or result cannot be serialised (in the returned task).</exception>
+    public Task<TResult[]> MapAsync<T, TResult>(Func<T, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, TResult>(func, items, options, cancellationToken);
+
+    /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
+    public Task<TResult[]> MapAsync<T, TResult>(Func<T, Task<TResult>> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, TResult>(func, items, options, cancellationToken);
+
+    /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
+    public Task<TResult[]> MapAsync<T, TResult>(Func<T, ValueTask<TResult>> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, TResult>(func, items, options, cancellationToken);
+
+    /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
+    public Task<TResult[]> MapAsync<T, TResult>(Func<T, CancellationToken, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, TResult>(func, items, options, cancellationToken);
+
+    /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
+    public Task<TResult[]> MapAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, TResult>(func, items, options, cancellationToken);
+
+    /// <summary>Runs <paramref name="action"/> on every item in the workers; completes when all have run.</summary>
+    /// <typeparam name="T">The item type.</typeparam>
+    /// <param name="action">A static method, or a lambda that captures nothing.</param>
+    /// <param name="items">The input; read lazily.</param>
+    /// <param name="options">Chunk size, look-ahead and progress.</param>
+    /// <param name="cancellationToken">Cancels the map.</param>
+    /// <returns>A task that completes when every item has been processed.</returns>
+    /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    public Task MapAsync<T>(Action<T> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, Unit>(action, items, options, cancellationToken);
+
+    /// <inheritdoc cref="MapAsync{T}(Action{T}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
+    public Task MapAsync<T>(Func<T, Task> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, Unit>(action, items, options, cancellationToken);
+
+    /// <inheritdoc cref="MapAsync{T}(Action{T}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
+    public Task MapAsync<T>(Action<T, CancellationToken> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, Unit>(action, items, options, cancellationToken);
+
+    /// <summary>The blocking twin of <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>.</summary>
+    /// <typeparam name="T">The item type.</typeparam>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <param name="func">A static method, or a lambda that captures nothing.</param>
+    /// <param name="items">The input.</param>
+    /// <param name="options">Chunk size, look-ahead and progress.</param>
+    /// <param name="cancellationToken">Cancels the map.</param>
+    /// <returns>One result per item, in input order.</returns>
+    /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="WorkerException">A task threw.</exception>
+    /// <exception cref="WorkerCrashedException">A worker died while running an item.</exception>
+    public TResult[] Map<T, TResult>(Func<T, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, TResult>(func, items, options, cancellationToken).GetAwaiter().GetResult();
+
+    /// <summary>The blocking twin of <see cref="MapAsync{T}(Action{T}, IEnumerable{T}, MapOptions?, CancellationToken)"/>.</summary>
+    /// <typeparam name="T">The item type.</typeparam>
+    /// <param name="action">A static method, or a lambda that captures nothing.</param>
+    /// <param name="items">The input.</param>
+    /// <param name="options">Chunk size, look-ahead and progress.</param>
+    /// <param name="cancellationToken">Cancels the map.</param>
+    /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="WorkerException">A task threw.</exception>
+    public void Map<T>(Action<T> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        MapCore<T, Unit>(action, items, options, cancellationToken).GetAwaiter().GetResult();
+
+    // ----- Streaming map -----
+
+    /// <summary>
+    /// Runs <paramref name="func"/> on every item and yields results as they are ready, in input order
+    /// (<see cref="MapOptions.Ordered"/>, the default) or as they finish, like Python's <c>imap</c> and
+    /// <c>imap_unordered</c>. The input is read lazily with a bounded look-ahead, so an endless input
+    /// works and memory stays flat. Leaving the loop early cancels the rest.
+    /// </summary>
+    /// <typeparam name="T">The item type.</typeparam>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <param name="func">A static method, or a lambda that captures nothing.</param>
+    /// <param name="items">The input.</param>
+    /// <param name="options">Order, chunk size, look-ahead and progress.</param>
+    /// <param name="cancellationToken">Cancels the map.</param>
+    /// <returns>The results.</returns>
+    /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="WorkerException">A task threw (when its result is reached).</exception>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        StreamCore<T, TResult>(func, items, null, options, cancellationToken);
+
+    /// <inheritdoc cref="MapStreamAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, Task<TResult>> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        StreamCore<T, TResult>(func, items, null, options, cancellationToken);
+
+    /// <inheritdoc cref="MapStreamAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, CancellationToken, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        StreamCore<T, TResult>(func, items, null, options, cancellationToken);
+
+    /// <inheritdoc cref="MapStreamAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, TResult> func, IAsyncEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        StreamCore<T, TResult>(func, null, items, options, cancellationToken);
+
+    /// <inheritdoc cref="MapStreamAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
+    public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, Task<TResult>> func, IAsyncEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
+        StreamCore<T, TResult>(func, null, items, options, cancellationToken);
+
+    // ----- Cores -----
+
+    private Task<TResult> SubmitCore<T, TResult>(Delegate func, T argument, CancellationToken cancellationToken)
+    {
+        RegisteredMethod method = Register<T, TResult>(func, nameof(func));
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<TResult>(cancellationToken);
+        }
+        var writer = new PayloadWriter(Protocol.RunHeaderSize + 16);
+        Protocol.BeginRun(writer);
+        try
+        {
+            _codecs.Get<T>().Write(writer, argument);
+        }
+        catch (Exception e) when (e is not SerializationException and not OutOfMemoryException)
+        {
+            throw new SerializationException(
+                $"The argument of type {TypeNames.Display(typeof(T))} cannot be sent to a worker process: {e.Message} Pass plain data (primitives, strings, arrays, records) or register an IWorkerSerializer.", e);
+        }
+        if (writer.Position > _options.MaxMessageSize)
+        {
+            throw new ArgumentException($"The argument serialises to {writer.Position:N0} bytes, above the pool's MaxMessageSize of {_options.MaxMessageSize:N0}. Put large data in a SharedArray and pass that, or raise MaxMessageSize.", nameof(argument));
+        }
+        Protocol.EndRun(writer, 1);
+        var owner = new SubmitOwner<TResult>(_codecs.Get<TResult>());
+        var item = new WorkItem(method, writer.Buffer, writer.Position, 1, firstItem: -1, owner);
+        if (cancellationToken.CanBeCanceled)
+        {
+            owner.Registration = cancellationToken.Register(() =>
+            {
+                if (owner.TrySetCanceled(cancellationToken))
+                {
+                    Abandon(item);
+                }
+            });
+        }
+        Enqueue(item);
+        return owner.Task;
+    }
+
+    private async Task<TResult[]> MapCore<T, TResult>(Delegate func, IEnumerable<T> items, MapOptions? options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        RegisteredMethod method = Register<T, TResult>(func, nameof(func));
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await Task.Yield();
+        cancellationToken.ThrowIfCancellationRequested();
+        long? total = items.TryGetNonEnumeratedCount(out int count) ? count : null;
+        var run = new MapRun<T, TResult>(this, method, _codecs, options, total, _options.MaxTasksPerWorker, _options.MaxMessageSize, cancellationToken);
+        if (total is long known)
+        {
+            var results = new TResult[known];
+            await foreach ((long first, TResult[] values) in run.ChunksAsync(items.GetEnumerator(), null, ordered: false).ConfigureAwait(false))
+            {
+                values.CopyTo(results, first);
+            }
+            return results;
+        }
+        var list = new List<TResult>();
+        await foreach ((long _, TResult[] values) in run.ChunksAsync(items.GetEnumerator(), null, ordered: true).ConfigureAwait(false))
+        {
+            list.AddRange(values);
+        }
+        return [.. list];
+    }
+
+    private IAsyncEnumerable<TResult> StreamCore<T, TResult>(Delegate func, IEnumerable<T>? items, IAsyncEnumerable<T>? asyncItems, MapOptions? options, CancellationToken cancellationToken)
+    {
+        if (items is null && asyncItems is null)
+        {
+            throw new ArgumentNullException(nameof(items));
+        }
+        RegisteredMethod method = Register<T, TResult>(func, nameof(func));
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return Stream<T, TResult>(method, items, asyncItems, options, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<TResult> Stream<T, TResult>(RegisteredMethod method, IEnumerable<T>? items, IAsyncEnumerable<T>? asyncItems, MapOptions? options, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var run = new MapRun<T, TResult>(this, method, _codecs, options, null, _options.MaxTasksPerWorker, _options.MaxMessageSize, cancellationToken);
+        await foreach ((long _, TResult[] values) in run.ChunksAsync(items?.GetEnumerator(), asyncItems?.GetAsyncEnumerator(cancellationToken), options?.Ordered ?? true).ConfigureAwait(false))
+        {
+            foreach (TResult value in values)
+            {
+                yield return value;
+            }
+        }
+    }
+
+    /// <summary>Validates a task delegate and its types once, and gives it an id for this pool.</summary>
+    private RegisteredMethod Register<T, TResult>(Delegate func, string parameterName)
+    {
+        ArgumentNullException.ThrowIfNull(func, parameterName);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        lock (_gate)
+        {
+            if (_methods.TryGetValue((func.Method, func.GetType()), out RegisteredMethod? known))
+            {
+                return known;
+            }
+        }
+        TaskMethod method = TaskMethod.From(func, parameterName);
+        foreach ((Type type, string role) in new[] { (typeof(T), "argument"), (typeof(TResult), "result") })
+        {
+            try
+            {
+                _codecs.Get(type);
+            }
+            catch (NotSupportedException e)
+            {
+                throw new ArgumentException($"{method.DisplayName} cannot run in a worker process: its {role} type is not transferable. {e.Message}", parameterName, e);
+            }
+        }
+        lock (_gate)
+        {
+            if (!_methods.TryGetValue((func.Method, func.GetType()), out RegisteredMethod? registered))
+            {
+                int id = ++_nextMethodId;
+                registered = new RegisteredMethod(id, method, Protocol.Frame(FrameType.Register, w =>
+                {
+                    w.Write(id);
+                    method.Write(w);
+                }));
+                _methods[(func.Method, func.GetType())] = registered;
+            }
+            return registered;
+        }
+    }
+
+    // ----- Lifetime -----
+
+    /// <summary>
+    /// Stops the pool: queued tasks fail with <see cref="ObjectDisposedException"/>, running ones get
+    /// up to <see cref="ProcessPoolOptions.ShutdownTimeout"/> to finish, then every worker is stopped.
+    /// </summary>
+    /// <returns>A task that completes when every worker process has exited.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        var failed = new List<(WorkItem, Exception)>();
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            FailQueued(failed, new ObjectDisposedException(nameof(ProcessPool), "The pool was disposed before this task ran."));
+            if (_inFlightTotal == 0)
+            {
+                _drained.TrySetResult();
+            }
+        }
+        foreach ((WorkItem item, Exception error) in failed)
+        {
+            item.Owner.OnError(item, error);
+        }
+        await _monitor.DisposeAsync().ConfigureAwait(false);
+        await _drained.Task.WaitAsync(_options.ShutdownTimeout).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+        _lifetime.Cancel();
+        WorkerConnection[] connections;
+        lock (_gate)
+        {
+            connections = _slots.Where(s => s.Connection is not null).Select(s => s.Connection!).ToArray();
+            byte[] shutdown = Protocol.Frame(FrameType.Shutdown, w => w.Write(WorkerExitCodes.Normal));
+            foreach (WorkerSlot slot in _slots)
+            {
+                if (slot.InFlight.Count == 0)
+                {
+                    slot.Connection?.Send(shutdown);
+                }
+                else
+                {
+                    slot.Connection?.Kill("the pool was disposed and its ShutdownTimeout passed");
+                }
+            }
+        }
+        foreach (WorkerConnection connection in connections)
+        {
+            connection.Flush();
+        }
+        using var exitWait = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        foreach (WorkerConnection connection in connections)
+        {
+            try
+            {
+                await connection.WaitForExitAsync(exitWait.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                connection.Kill("it did not exit after the pool was disposed");
+            }
+        }
+        foreach (WorkerConnection connection in connections)
+        {
+            connection.Dispose();
+        }
+        _lifetime.Dispose();
+    }
+
+    /// <summary>The blocking twin of <see cref="DisposeAsync"/>.</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+}

@@ -1,0 +1,119 @@
+namespace Multiprocessing;
+
+/// <summary>How a <see cref="ProcessPool"/> runs its workers. Every property has a documented default.</summary>
+public sealed record ProcessPoolOptions
+{
+    private readonly int _workers = Environment.ProcessorCount;
+    private readonly int? _maxTasksPerWorker;
+    private readonly TimeSpan? _taskTimeout;
+    private readonly long? _workerMemoryLimit;
+    private readonly TimeSpan _cancellationGracePeriod = TimeSpan.FromSeconds(5);
+    private readonly TimeSpan _workerStartTimeout = TimeSpan.FromSeconds(60);
+    private readonly TimeSpan _shutdownTimeout = TimeSpan.FromSeconds(10);
+    private readonly long _maxMessageSize = 1L << 30;
+
+    /// <summary>Number of worker processes.</summary>
+    /// <value>The default is <see cref="Environment.ProcessorCount"/>.</value>
+    /// <exception cref="ArgumentOutOfRangeException">Less than 1 or more than 1024.</exception>
+    public int Workers
+    {
+        get => _workers;
+        init => _workers = value is >= 1 and <= 1024 ? value : throw new ArgumentOutOfRangeException(nameof(Workers), value, "A pool needs between 1 and 1024 workers.");
+    }
+
+    /// <summary>
+    /// After running this many tasks (input items), a worker is replaced by a fresh process, which
+    /// contains leaks in code you do not control.
+    /// </summary>
+    /// <value>The default is null: workers live as long as the pool.</value>
+    public int? MaxTasksPerWorker
+    {
+        get => _maxTasksPerWorker;
+        init => _maxTasksPerWorker = value is null or >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaxTasksPerWorker), value, "Must be at least 1, or null for no limit.");
+    }
+
+    /// <summary>
+    /// Longest time one task (one input item) may run. A task that runs longer fails with
+    /// <see cref="TimeoutException"/>; its worker is killed and replaced, since .NET cannot abort a running method.
+    /// </summary>
+    /// <value>The default is null: no limit.</value>
+    public TimeSpan? TaskTimeout
+    {
+        get => _taskTimeout;
+        init => _taskTimeout = value is null || value > TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(TaskTimeout), value, "Must be positive, or null for no limit.");
+    }
+
+    /// <summary>
+    /// A worker whose private resident memory exceeds this many bytes after a task is replaced once
+    /// its current work is done. The task itself completes normally.
+    /// </summary>
+    /// <value>The default is null: no limit.</value>
+    public long? WorkerMemoryLimit
+    {
+        get => _workerMemoryLimit;
+        init => _workerMemoryLimit = value is null or > 0 ? value : throw new ArgumentOutOfRangeException(nameof(WorkerMemoryLimit), value, "Must be positive, or null for no limit.");
+    }
+
+    /// <summary>
+    /// A static method (or a lambda that captures nothing) that every worker runs once, before its
+    /// first task: the place to load per-worker state such as a model or a native library. If it
+    /// throws, the pool stops and every task fails with a <see cref="WorkerStartException"/> that
+    /// carries the error; the pool does not restart workers in a loop.
+    /// </summary>
+    /// <value>The default is null.</value>
+    public Action? Initializer { get; init; }
+
+    /// <summary>Serializer for argument and result types it accepts; the built-in ones handle the rest.</summary>
+    /// <value>The default is null: the built-in binary path and System.Text.Json.</value>
+    public IWorkerSerializer? Serializer { get; init; }
+
+    /// <summary>
+    /// After a running task's caller cancels, how long the worker is given to notice its
+    /// <see cref="CancellationToken"/> and return before it is killed and replaced.
+    /// </summary>
+    /// <value>The default is 5 seconds.</value>
+    public TimeSpan CancellationGracePeriod
+    {
+        get => _cancellationGracePeriod;
+        init => _cancellationGracePeriod = value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(CancellationGracePeriod), value, "Must not be negative.");
+    }
+
+    /// <summary>How long a new worker may take to start and connect before the start counts as failed.</summary>
+    /// <value>The default is 60 seconds.</value>
+    public TimeSpan WorkerStartTimeout
+    {
+        get => _workerStartTimeout;
+        init => _workerStartTimeout = value > TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(WorkerStartTimeout), value, "Must be positive.");
+    }
+
+    /// <summary>
+    /// On dispose, how long tasks that are already running may take to finish before their workers
+    /// are killed. Tasks still queued fail at once with <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    /// <value>The default is 10 seconds.</value>
+    public TimeSpan ShutdownTimeout
+    {
+        get => _shutdownTimeout;
+        init => _shutdownTimeout = value >= TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(ShutdownTimeout), value, "Must not be negative.");
+    }
+
+    /// <summary>Largest control-channel frame (a chunk of serialised arguments or results) in bytes. A larger one is refused with a clear error.</summary>
+    /// <value>The default is 1 GiB.</value>
+    public long MaxMessageSize
+    {
+        get => _maxMessageSize;
+        init => _maxMessageSize = value is >= 4096 and <= int.MaxValue ? value : throw new ArgumentOutOfRangeException(nameof(MaxMessageSize), value, $"Must be between 4096 and {int.MaxValue}.");
+    }
+
+    /// <summary>
+    /// Whether workers open the .NET diagnostic channel (dotnet-counters, dotnet-trace, a debugger).
+    /// Off by default because a killed worker leaves the channel's files in the temp folder; the
+    /// pool removes them for workers it ends.
+    /// </summary>
+    /// <value>The default is false.</value>
+    public bool EnableWorkerDiagnostics { get; init; }
+
+    /// <summary>Extra environment variables for worker processes.</summary>
+    /// <value>The default is empty: workers inherit this process's environment.</value>
+    public IReadOnlyDictionary<string, string?> WorkerEnvironment { get; init; } = new Dictionary<string, string?>();
+}

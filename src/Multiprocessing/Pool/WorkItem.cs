@@ -1,0 +1,64 @@
+using Multiprocessing.Serialization;
+using Multiprocessing.Worker;
+
+namespace Multiprocessing.Pool;
+
+/// <summary>Receives the outcome of its work items. Called on a worker's reader thread, outside the pool's lock.</summary>
+internal interface IWorkItemOwner
+{
+    void OnResult(WorkItem item, ref PayloadReader results, long elapsedTicks);
+
+    void OnError(WorkItem item, Exception error);
+}
+
+internal enum WorkState
+{
+    Queued,
+    Assigned,
+    Done,
+
+    /// <summary>The caller stopped waiting (cancelled). A worker that already has it is told to cancel; its result is dropped.</summary>
+    Abandoned,
+}
+
+/// <summary>
+/// A unit of dispatch: a chunk of items (one for a single task) for one method, serialised once
+/// into a complete Run frame whose sequence number is stamped when it is sent to a worker.
+/// </summary>
+internal sealed class WorkItem(RegisteredMethod method, byte[] frame, int frameLength, int count, long firstItem, IWorkItemOwner owner)
+{
+    public RegisteredMethod Method { get; } = method;
+
+    public byte[] Frame { get; } = frame;
+
+    public int FrameLength { get; } = frameLength;
+
+    public int Count { get; } = count;
+
+    /// <summary>Index of the first item in the caller's input (a map), or -1 for a single task.</summary>
+    public long FirstItem { get; } = firstItem;
+
+    public IWorkItemOwner Owner { get; } = owner;
+
+    // The fields below belong to the pool and change only under its lock.
+    public WorkState State;
+    public WorkerSlot? Slot;
+    public long Sequence;
+    public long StartOffset;
+    public long AbandonedAt;
+
+    public long? ItemIndex(int indexInChunk) => FirstItem < 0 ? null : FirstItem + indexInChunk;
+}
+
+/// <summary>A task method as the pool knows it: an id per pool and the frame that teaches it to a worker.</summary>
+internal sealed class RegisteredMethod(int id, TaskMethod method, byte[] registerFrame)
+{
+    public int Id { get; } = id;
+
+    public TaskMethod Method { get; } = method;
+
+    public byte[] RegisterFrame { get; } = registerFrame;
+
+    /// <summary>Recent time per item, in Stopwatch ticks (0 until measured); guides automatic chunk sizes.</summary>
+    public double ItemTicks;
+}

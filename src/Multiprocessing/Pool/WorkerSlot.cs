@@ -1,0 +1,41 @@
+using Multiprocessing.Serialization;
+using Multiprocessing.Worker;
+
+namespace Multiprocessing.Pool;
+
+internal enum SlotState
+{
+    Starting,
+    Ready,
+
+    /// <summary>Takes no new work (recycled for its task count or memory); stopped once its work is done.</summary>
+    Retiring,
+    Stopping,
+    Dead,
+}
+
+/// <summary>The pool's view of one worker: its connection, the items it holds in order, and its counters. Guarded by the pool's lock.</summary>
+internal sealed class WorkerSlot(ProcessPool pool) : IWorkerListener
+{
+    /// <summary>How long the pool is willing to let a worker's queue run dry; deeper queues hide the round trip.</summary>
+    private const double RoundTripTicks = 200e-6;
+
+    public SlotState State = SlotState.Starting;
+    public WorkerConnection? Connection;
+    public readonly Queue<WorkItem> InFlight = new();
+    public readonly HashSet<int> Registered = [];
+    public long NextSequence;
+    public long ItemsAssigned;
+    public long ItemsCompleted;
+    public double UnitTicks;
+    public bool ReplacementStarted;
+    public (WorkItem Item, int Index)? TimedOut;
+    public string? FatalMessage;
+
+    /// <summary>How many units this worker may hold: two when units are long, up to 64 when they are tiny.</summary>
+    public int Depth => UnitTicks <= 0 ? 2 : (int)Math.Clamp(1 + Math.Ceiling(RoundTripTicks * System.Diagnostics.Stopwatch.Frequency / UnitTicks), 2, 64);
+
+    public void OnFrame(WorkerConnection connection, FrameType type, ref PayloadReader body) => pool.OnFrame(this, connection, type, ref body);
+
+    public void OnDisconnected(WorkerConnection connection, string? protocolError) => pool.OnDisconnected(this, connection, protocolError);
+}

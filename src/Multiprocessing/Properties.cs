@@ -1,0 +1,4 @@
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("Multiprocessing.Tests")]
+[assembly: InternalsVisibleTo("Multiprocessing.Benchmarks")]

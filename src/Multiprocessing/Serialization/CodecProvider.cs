@@ -1,0 +1,143 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.Serialization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Multiprocessing.Serialization;
+
+/// <summary>
+/// Chooses how each declared type crosses the process boundary: the user's serializer if it takes
+/// the type, a byte copy for types that hold no references, element-wise codecs for strings,
+/// arrays and tuples, System.Text.Json for the rest. Types that mean nothing in another process
+/// (delegates, streams, handles, pointers) are refused up front with an explanation.
+/// </summary>
+internal sealed class CodecProvider
+{
+    private static readonly JsonSerializerOptions s_jsonOptions = new(JsonSerializerDefaults.General)
+    {
+        IncludeFields = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private readonly ConcurrentDictionary<Type, object> _codecs = new();
+    private readonly IWorkerSerializer? _userSerializer;
+
+    public CodecProvider(IWorkerSerializer? userSerializer) => _userSerializer = userSerializer;
+
+    /// <summary>The provider used when the user brings no serializer.</summary>
+    public static CodecProvider Default { get; } = new(null);
+
+    public IWorkerSerializer? UserSerializer => _userSerializer;
+
+    /// <summary>The codec for <typeparamref name="T"/>.</summary>
+    /// <exception cref="NotSupportedException">The type cannot cross a process boundary; the message says why and what to do.</exception>
+    public Codec<T> Get<T>() => (Codec<T>)_codecs.GetOrAdd(typeof(T), static (type, self) => self.Create(type), this);
+
+    public object Get(Type type) => _codecs.GetOrAdd(type, static (type, self) => self.Create(type), this);
+
+    private object Create(Type type)
+    {
+        if (_userSerializer is not null && _userSerializer.CanSerialize(type))
+        {
+            return Instantiate(typeof(UserCodec<>), [type], _userSerializer);
+        }
+        if (WhyUnsupported(type) is { } reason)
+        {
+            throw new NotSupportedException(reason);
+        }
+        if (type == typeof(Unit) || type == typeof(NoArgument))
+        {
+            return Instantiate(typeof(EmptyCodec<>), [type]);
+        }
+        if (type == typeof(string))
+        {
+            return new StringCodec();
+        }
+        if (type.IsValueType && !HoldsReferences(type))
+        {
+            return Instantiate(typeof(UnmanagedCodec<>), [type]);
+        }
+        if (type.IsArray && type.GetArrayRank() == 1)
+        {
+            Type element = type.GetElementType()!;
+            if (element.IsValueType && !HoldsReferences(element))
+            {
+                return Instantiate(typeof(UnmanagedArrayCodec<>), [element]);
+            }
+            object elementCodec = Get(element);
+            if (!IsJson(elementCodec))
+            {
+                return Instantiate(typeof(ArrayCodec<>), [element], elementCodec);
+            }
+        }
+        if (type.IsGenericType && type.FullName!.StartsWith("System.ValueTuple`", StringComparison.Ordinal) && type.GetGenericArguments().Length is >= 2 and <= 4)
+        {
+            Type[] items = type.GetGenericArguments();
+            object[] codecs = items.Select(Get).ToArray();
+            Type definition = items.Length switch
+            {
+                2 => typeof(ValueTupleCodec<,>),
+                3 => typeof(ValueTupleCodec<,,>),
+                _ => typeof(ValueTupleCodec<,,,>),
+            };
+            return Instantiate(definition, items, codecs);
+        }
+        return Instantiate(typeof(JsonCodec<>), [type], s_jsonOptions);
+    }
+
+    private static bool IsJson(object codec) => codec.GetType().IsGenericType && codec.GetType().GetGenericTypeDefinition() == typeof(JsonCodec<>);
+
+    private static object Instantiate(Type definition, Type[] typeArguments, params object[] arguments) =>
+        Activator.CreateInstance(definition.MakeGenericType(typeArguments), arguments)!;
+
+    private static bool HoldsReferences(Type type) =>
+        (bool)typeof(RuntimeHelpers).GetMethod(nameof(RuntimeHelpers.IsReferenceOrContainsReferences))!.MakeGenericMethod(type).Invoke(null, null)!;
+
+    /// <summary>Why values of <paramref name="type"/> cannot travel to another process, or null when they can.</summary>
+    public static string? WhyUnsupported(Type type) => WhyUnsupported(type, type, depth: 0);
+
+    private static string? WhyUnsupported(Type type, Type root, int depth)
+    {
+        string name = TypeNames.Display(root);
+        if (type.IsPointer || type.IsFunctionPointer || type == typeof(IntPtr) || type == typeof(UIntPtr))
+        {
+            return depth == 0
+                ? $"{name} is a pointer; an address has no meaning in another process. Pass the data it points to (an array, a SharedArray) instead."
+                : $"{name} contains a pointer ({TypeNames.Display(type)}); an address has no meaning in another process. Pass the data it points to (an array, a SharedArray) instead.";
+        }
+        if (typeof(Delegate).IsAssignableFrom(type))
+        {
+            return $"{name} is a delegate and cannot be sent to another process. Call a static method in the task instead, or pass the data the delegate would work on.";
+        }
+        if (typeof(Stream).IsAssignableFrom(type) || typeof(System.Runtime.InteropServices.SafeHandle).IsAssignableFrom(type) || typeof(WaitHandle).IsAssignableFrom(type)
+            || typeof(Task).IsAssignableFrom(type) || type == typeof(Thread) || typeof(MemberInfo).IsAssignableFrom(type)
+            || (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ValueTask<>)) || type == typeof(ValueTask) || type == typeof(CancellationToken))
+        {
+            string hint = type == typeof(CancellationToken)
+                ? "Declare a CancellationToken as the method's last parameter instead: the pool passes a token that is cancelled when the caller cancels."
+                : "It is tied to this process. Pass what it refers to instead (a path, the bytes, a SharedArray).";
+            return $"{name} cannot be sent to another process. {hint}";
+        }
+        if (type == typeof(object) || type == typeof(ValueType) || type == typeof(Enum))
+        {
+            return $"Values declared as {name} cannot be sent to another process: the worker would not know which type to rebuild. Declare the concrete type in the method's signature.";
+        }
+        if (depth < 4 && type.IsValueType && !type.IsPrimitive && !type.IsEnum)
+        {
+            foreach (FieldInfo field in type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
+            {
+                if (field.FieldType != type && WhyUnsupported(field.FieldType, root, depth + 1) is { } reason)
+                {
+                    return reason;
+                }
+            }
+        }
+        if (type.IsArray)
+        {
+            return WhyUnsupported(type.GetElementType()!, root, depth + 1);
+        }
+        return null;
+    }
+}

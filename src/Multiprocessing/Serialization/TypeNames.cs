@@ -1,0 +1,28 @@
+namespace Multiprocessing.Serialization;
+
+/// <summary>Type names as a C# user writes them, for error messages.</summary>
+internal static class TypeNames
+{
+    public static string Display(Type type)
+    {
+        if (type.IsArray)
+        {
+            return Display(type.GetElementType()!) + "[]";
+        }
+        if (Nullable.GetUnderlyingType(type) is { } underlying)
+        {
+            return Display(underlying) + "?";
+        }
+        if (!type.IsGenericType)
+        {
+            return type.FullName?.Replace('+', '.') ?? type.Name;
+        }
+        string name = type.GetGenericTypeDefinition().FullName ?? type.Name;
+        int tick = name.IndexOf('`');
+        if (tick >= 0)
+        {
+            name = name[..tick];
+        }
+        return $"{name.Replace('+', '.')}<{string.Join(", ", type.GetGenericArguments().Select(Display))}>";
+    }
+}

@@ -1,0 +1,350 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using Multiprocessing.Serialization;
+
+namespace Multiprocessing.Worker;
+
+/// <summary>Receives what a worker sends. Called on the connection's reader thread.</summary>
+internal interface IWorkerListener
+{
+    void OnFrame(WorkerConnection connection, FrameType type, ref PayloadReader body);
+
+    /// <summary>The worker's channel closed: it exited, was killed, or broke the protocol (<paramref name="protocolError"/>).</summary>
+    void OnDisconnected(WorkerConnection connection, string? protocolError);
+}
+
+/// <summary>
+/// The parent's end of one worker: its process, its control socket, the reader thread that turns
+/// the worker's frames into callbacks, and a send path that coalesces small frames into one write.
+/// </summary>
+internal sealed class WorkerConnection : IDisposable
+{
+    private const int CoalesceLimit = 16 * 1024;
+
+    private readonly Process _process;
+    private readonly Socket _socket;
+    private readonly IWorkerListener _listener;
+    private readonly long _maxFrame;
+    private readonly Lock _sendLock = new();
+    private List<ArraySegment<byte>> _pending = [];
+    private List<ArraySegment<byte>> _sending = [];
+    private readonly PayloadWriter _coalesced = new(CoalesceLimit * 2);
+    private Thread? _reader;
+    private int _disposed;
+
+    private WorkerConnection(Process process, Socket socket, WorkerStatus status, IWorkerListener listener, long maxFrame)
+    {
+        _process = process;
+        _socket = socket;
+        Status = status;
+        _listener = listener;
+        _maxFrame = maxFrame;
+        ProcessId = process.Id;
+    }
+
+    public int ProcessId { get; }
+
+    public WorkerStatus Status { get; }
+
+    /// <summary>Why the parent killed this worker, if it did (a time-out, a cancellation grace period).</summary>
+    public string? KillReason { get; private set; }
+
+    /// <summary>Starts a worker process and waits until it has connected and proved its token.</summary>
+    /// <exception cref="WorkerStartException">The process could not start or did not connect in time.</exception>
+    public static Task<WorkerConnection> StartAsync(WorkerSettings settings, IWorkerListener listener, Action<PayloadWriter> writeInit, CancellationToken cancellationToken)
+    {
+        (Process process, ConnectionListener.Expectation expectation) = Launch(settings);
+        return ConnectAsync(process, expectation, settings, listener, writeInit, cancellationToken);
+    }
+
+    /// <summary>Starts a worker process; <see cref="ConnectAsync"/> then waits for it to connect.</summary>
+    /// <exception cref="WorkerStartException">The process could not be started.</exception>
+    public static (Process Process, ConnectionListener.Expectation Expectation) Launch(WorkerSettings settings)
+    {
+        ConnectionListener.Expectation expectation = ConnectionListener.Shared.Expect();
+        try
+        {
+            return (WorkerLauncher.Start(expectation, settings), expectation);
+        }
+        catch (Exception e)
+        {
+            expectation.Dispose();
+            throw e as WorkerStartException ?? new WorkerStartException($"A worker process could not be started: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Waits for a launched worker to connect, sends it its Init frame and starts reading what it sends.</summary>
+    /// <exception cref="WorkerStartException">The process exited or did not connect in time.</exception>
+    public static async Task<WorkerConnection> ConnectAsync(Process process, ConnectionListener.Expectation expectation, WorkerSettings settings, IWorkerListener listener, Action<PayloadWriter> writeInit, CancellationToken cancellationToken)
+    {
+        Socket socket;
+        using (expectation)
+        {
+            try
+            {
+                Task exited = process.WaitForExitAsync(cancellationToken);
+                Task<Socket> connected = expectation.Connection;
+                Task first = await Task.WhenAny(connected, exited, Task.Delay(settings.StartTimeout, cancellationToken)).ConfigureAwait(false);
+                if (first != connected)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    string what = process.HasExited
+                        ? $"exited with code {process.ExitCode} before connecting (its error output, if any, is above)"
+                        : $"did not connect within {settings.StartTimeout.TotalSeconds:0.#} s";
+                    throw new WorkerStartException($"Worker process {process.Id} {what}. Check that the application's runtime config and the worker host {WorkerLauncher.HostAssemblyName} are intact.");
+                }
+                socket = await connected.ConfigureAwait(false);
+            }
+            catch
+            {
+                KillQuietly(process);
+                process.Dispose();
+                throw;
+            }
+        }
+        WorkerStatus status;
+        try
+        {
+            status = WorkerStatus.Create();
+        }
+        catch
+        {
+            socket.Dispose();
+            KillQuietly(process);
+            process.Dispose();
+            throw;
+        }
+        var connection = new WorkerConnection(process, socket, status, listener, settings.MaxMessageSize);
+        connection.Send(Protocol.Frame(FrameType.Init, writer =>
+        {
+            writer.WriteString(status.Path);
+            writer.Write(settings.MaxMessageSize);
+            writeInit(writer);
+        }));
+        connection.Flush();
+        connection.StartReader();
+        return connection;
+    }
+
+    private void StartReader()
+    {
+        _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"mp worker {ProcessId}" };
+        _reader.Start();
+    }
+
+    /// <summary>Queues a frame; nothing is written until <see cref="Flush"/>.</summary>
+    public void Send(byte[] frame, int length = -1)
+    {
+        lock (_sendLock)
+        {
+            _pending.Add(new ArraySegment<byte>(frame, 0, length < 0 ? frame.Length : length));
+        }
+    }
+
+    /// <summary>Writes every queued frame, small ones coalesced into one system call.</summary>
+    public void Flush()
+    {
+        lock (_sendLock)
+        {
+            if (_pending.Count == 0)
+            {
+                return;
+            }
+            (_pending, _sending) = (_sending, _pending);
+            try
+            {
+                foreach (ArraySegment<byte> segment in _sending)
+                {
+                    if (segment.Count < CoalesceLimit)
+                    {
+                        _coalesced.WriteBytes(segment);
+                        if (_coalesced.Position >= CoalesceLimit)
+                        {
+                            SendCoalesced();
+                        }
+                        continue;
+                    }
+                    SendCoalesced();
+                    SendAll(segment);
+                }
+                SendCoalesced();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // The worker is gone; the reader thread sees the same and reports it once.
+                _coalesced.Reset();
+            }
+            finally
+            {
+                _sending.Clear();
+            }
+        }
+    }
+
+    private void SendCoalesced()
+    {
+        if (_coalesced.Position > 0)
+        {
+            SendAll(new ArraySegment<byte>(_coalesced.Buffer, 0, _coalesced.Position));
+            _coalesced.Reset();
+        }
+    }
+
+    private void SendAll(ArraySegment<byte> segment)
+    {
+        int sent = 0;
+        while (sent < segment.Count)
+        {
+            sent += _socket.Send(segment.AsSpan(sent), SocketFlags.None);
+        }
+    }
+
+    private void ReadLoop()
+    {
+        byte[] buffer = new byte[64 * 1024];
+        int start = 0;
+        int end = 0;
+        string? protocolError = null;
+        try
+        {
+            while (true)
+            {
+                // Deliver every complete frame already buffered.
+                while (end - start >= Protocol.HeaderSize)
+                {
+                    int length = BitConverter.ToInt32(buffer, start);
+                    if (length < 1 || length > _maxFrame)
+                    {
+                        protocolError = $"the worker sent a frame of {length:N0} bytes, outside 1..{_maxFrame:N0}";
+                        return;
+                    }
+                    int total = length + sizeof(int);
+                    if (end - start < total)
+                    {
+                        if (total > buffer.Length)
+                        {
+                            byte[] larger = new byte[Math.Max(total, buffer.Length * 2)];
+                            Buffer.BlockCopy(buffer, start, larger, 0, end - start);
+                            buffer = larger;
+                            end -= start;
+                            start = 0;
+                        }
+                        break;
+                    }
+                    var type = (FrameType)buffer[start + sizeof(int)];
+                    var body = new PayloadReader(buffer.AsSpan(start + Protocol.HeaderSize, length - 1));
+                    _listener.OnFrame(this, type, ref body);
+                    start += total;
+                }
+                if (start == end)
+                {
+                    start = end = 0;
+                }
+                else if (start > 0 && buffer.Length - end < 4096)
+                {
+                    Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                    end -= start;
+                    start = 0;
+                }
+                int received = _socket.Receive(buffer, end, buffer.Length - end, SocketFlags.None);
+                if (received == 0)
+                {
+                    return;
+                }
+                end += received;
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+        catch (InvalidDataException e)
+        {
+            protocolError = e.Message;
+        }
+        finally
+        {
+            if (protocolError is not null)
+            {
+                KillReason ??= "it broke the control protocol: " + protocolError;
+                KillQuietly(_process);
+            }
+            _listener.OnDisconnected(this, protocolError);
+        }
+    }
+
+    /// <summary>Kills the worker (SIGKILL); the reader thread then reports the disconnection.</summary>
+    public void Kill(string reason)
+    {
+        KillReason ??= reason;
+        KillQuietly(_process);
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Waits (bounded) for the process to end and returns its exit code, or null if it is still running.</summary>
+    public int? WaitForExitCode(TimeSpan timeout)
+    {
+        try
+        {
+            return _process.WaitForExit(timeout) ? _process.ExitCode : null;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    public bool HasExited
+    {
+        get
+        {
+            try
+            {
+                return _process.HasExited;
+            }
+            catch (InvalidOperationException)
+            {
+                return true;
+            }
+        }
+    }
+
+    public Task WaitForExitAsync(CancellationToken cancellationToken) => _process.WaitForExitAsync(cancellationToken);
+
+    private static void KillQuietly(Process process)
+    {
+        try
+        {
+            process.Kill();
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
+        {
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        if (!HasExited)
+        {
+            KillQuietly(_process);
+        }
+        _socket.Dispose();
+        if (_reader is not null && _reader != Thread.CurrentThread)
+        {
+            _reader.Join(TimeSpan.FromSeconds(5));
+        }
+        _process.WaitForExit(TimeSpan.FromSeconds(5));
+        WorkerLauncher.RemoveDiagnosticFiles(ProcessId);
+        _process.Dispose();
+        Status.Dispose();
+    }
+}

@@ -1,0 +1,444 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Net.Sockets;
+using Multiprocessing.Interop;
+using Multiprocessing.Serialization;
+
+namespace Multiprocessing.Worker;
+
+/// <summary>
+/// The worker process's side of the control channel. Called by the host executable
+/// (Multiprocessing.WorkerHost), never by user code.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public static class WorkerHostEntry
+{
+    /// <summary>Runs the worker until the parent says stop or goes away.</summary>
+    /// <param name="args">Unused; the connection details arrive in the environment, out of sight of other users.</param>
+    /// <returns>The process exit code.</returns>
+    public static int Run(string[] args)
+    {
+        _ = args;
+        string? socketPath = Environment.GetEnvironmentVariable(WorkerLauncher.SocketVariable);
+        string? token = Environment.GetEnvironmentVariable(WorkerLauncher.TokenVariable);
+        if (socketPath is null || token is null)
+        {
+            Console.Error.WriteLine("Multiprocessing.WorkerHost is started by the Multiprocessing library; it is not a program to run by hand.");
+            return WorkerExitCodes.Usage;
+        }
+        // Children this worker starts must not mistake themselves for workers.
+        Environment.SetEnvironmentVariable(WorkerLauncher.SocketVariable, null);
+        Environment.SetEnvironmentVariable(WorkerLauncher.TokenVariable, null);
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(socketPath));
+        }
+        catch (SocketException e)
+        {
+            Console.Error.WriteLine($"Worker {Environment.ProcessId} could not connect to its parent at {socketPath}: {e.Message}");
+            return WorkerExitCodes.CannotConnect;
+        }
+        return new WorkerRuntime(socket).Run(token);
+    }
+}
+
+internal static class WorkerExitCodes
+{
+    public const int Normal = 0;
+    public const int TaskFailed = 1;
+    public const int Usage = 2;
+    public const int ProtocolError = 3;
+    public const int CannotConnect = 4;
+}
+
+/// <summary>
+/// Two threads: this one reads frames (so a cancellation or the parent's disappearance is seen
+/// even while a task runs), the executor runs units one after another and writes their results.
+/// </summary>
+internal sealed class WorkerRuntime(Socket socket)
+{
+    private readonly Dictionary<int, object> _methods = [];
+    private readonly Queue<Command> _queue = new();
+    private readonly HashSet<long> _cancelled = [];
+    // A plain object: the executor waits on it with Monitor.Wait.
+    private readonly object _queueLock = new();
+    private readonly Lock _sendLock = new();
+    private readonly PayloadWriter _output = new(64 * 1024);
+    private WorkerStatus? _status;
+    private CodecProvider _codecs = CodecProvider.Default;
+    private long _maxFrame = int.MaxValue;
+    private bool _reportMemory;
+    private Command? _current;
+    private long _itemsStarted;
+    private long _lastFlush;
+
+    private sealed class Command(long sequence, int methodId, int count, byte[] items, int itemsLength)
+    {
+        public long Sequence { get; } = sequence;
+        public int MethodId { get; } = methodId;
+        public int Count { get; } = count;
+        public byte[] Items { get; } = items;
+        public int ItemsLength { get; } = itemsLength;
+        public CancellationTokenSource? Cancellation { get; set; }
+        public int ExitCode { get; init; } = -1;
+        public bool IsShutdown => ExitCode >= 0;
+    }
+
+    public int Run(string token)
+    {
+        SendNow(Protocol.Frame(FrameType.Hello, w =>
+        {
+            w.WriteBytes(System.Text.Encoding.ASCII.GetBytes(token));
+            w.Write(Environment.ProcessId);
+        }));
+        new Thread(ExecuteLoop) { IsBackground = true, Name = "mp executor" }.Start();
+        ReadLoop();
+        // The parent closed the channel or died: nobody is waiting for anything this process does.
+        Libc.ExitImmediately(WorkerExitCodes.Normal);
+        return WorkerExitCodes.Normal;
+    }
+
+    private void ReadLoop()
+    {
+        byte[] buffer = new byte[64 * 1024];
+        int start = 0;
+        int end = 0;
+        while (true)
+        {
+            while (end - start >= Protocol.HeaderSize)
+            {
+                int length = BitConverter.ToInt32(buffer, start);
+                if (length < 1 || length > _maxFrame)
+                {
+                    Fatal($"the parent sent a frame of {length:N0} bytes, outside 1..{_maxFrame:N0}");
+                }
+                int total = length + sizeof(int);
+                if (end - start < total)
+                {
+                    if (total > buffer.Length)
+                    {
+                        byte[] larger = new byte[Math.Max(total, Math.Min((long)buffer.Length * 2, int.MaxValue - 64))];
+                        Buffer.BlockCopy(buffer, start, larger, 0, end - start);
+                        buffer = larger;
+                        end -= start;
+                        start = 0;
+                    }
+                    break;
+                }
+                try
+                {
+                    Dispatch((FrameType)buffer[start + sizeof(int)], buffer.AsSpan(start + Protocol.HeaderSize, length - 1));
+                }
+                catch (InvalidDataException e)
+                {
+                    Fatal(e.Message);
+                }
+                start += total;
+            }
+            if (start == end)
+            {
+                start = end = 0;
+            }
+            else if (start > 0 && buffer.Length - end < 4096)
+            {
+                Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                end -= start;
+                start = 0;
+            }
+            int received;
+            try
+            {
+                received = socket.Receive(buffer, end, buffer.Length - end, SocketFlags.None);
+            }
+            catch (SocketException)
+            {
+                return;
+            }
+            if (received == 0)
+            {
+                return;
+            }
+            end += received;
+        }
+    }
+
+    private void Dispatch(FrameType type, ReadOnlySpan<byte> body)
+    {
+        var reader = new PayloadReader(body);
+        switch (type)
+        {
+            case FrameType.Init:
+                Initialize(ref reader);
+                break;
+            case FrameType.Register:
+                Register(ref reader);
+                break;
+            case FrameType.Run:
+                long sequence = reader.Read<long>();
+                int methodId = reader.Read<int>();
+                int count = reader.Read<int>();
+                if (count < 0)
+                {
+                    throw new InvalidDataException($"a Run frame with {count} items");
+                }
+                ReadOnlySpan<byte> items = reader.ReadBytes(reader.Remaining);
+                byte[] copy = items.ToArray();
+                Enqueue(new Command(sequence, methodId, count, copy, copy.Length));
+                break;
+            case FrameType.Cancel:
+                Cancel(reader.Read<long>());
+                break;
+            case FrameType.Shutdown:
+                Enqueue(new Command(0, 0, 0, [], 0) { ExitCode = reader.Read<int>() });
+                break;
+            default:
+                throw new InvalidDataException($"an unknown frame type {(byte)type}");
+        }
+    }
+
+    private void Initialize(ref PayloadReader reader)
+    {
+        _status = WorkerStatus.Open(reader.ReadRequiredString());
+        _maxFrame = reader.Read<long>();
+        string? serializerType = reader.ReadString();
+        _reportMemory = reader.Read<bool>();
+        bool hasInitializer = reader.Read<bool>();
+        try
+        {
+            if (serializerType is not null)
+            {
+                Type type = Type.GetType(serializerType, throwOnError: true)!;
+                _codecs = new CodecProvider((IWorkerSerializer)Activator.CreateInstance(type)!);
+            }
+            if (hasInitializer)
+            {
+                Delegate initializer = TaskMethod.Resolve(ref reader);
+                switch (initializer)
+                {
+                    case Action action:
+                        action();
+                        break;
+                    case Func<Task> asynchronous:
+                        asynchronous().GetAwaiter().GetResult();
+                        break;
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            SendNow(Protocol.Frame(FrameType.InitFailed, w => Protocol.WriteError(w, ErrorKind.TaskThrew, 0, e is System.Reflection.TargetInvocationException { InnerException: { } inner } ? inner : e)));
+            return;
+        }
+        SendNow(Protocol.Frame(FrameType.Ready));
+    }
+
+    private void Register(ref PayloadReader reader)
+    {
+        int id = reader.Read<int>();
+        object entry;
+        try
+        {
+            entry = Invoker.Create(TaskMethod.Resolve(ref reader), _codecs);
+        }
+        catch (Exception e)
+        {
+            entry = e;
+        }
+        lock (_queueLock)
+        {
+            _methods[id] = entry;
+        }
+    }
+
+    private void Enqueue(Command command)
+    {
+        lock (_queueLock)
+        {
+            _queue.Enqueue(command);
+            if (_queue.Count == 1)
+            {
+                Monitor.Pulse(_queueLock);
+            }
+        }
+    }
+
+    private void Cancel(long sequence)
+    {
+        CancellationTokenSource? running = null;
+        lock (_queueLock)
+        {
+            if (_current?.Sequence == sequence)
+            {
+                running = _current.Cancellation;
+            }
+            else
+            {
+                _cancelled.Add(sequence);
+            }
+        }
+        running?.Cancel();
+    }
+
+    private void ExecuteLoop()
+    {
+        while (true)
+        {
+            Command command;
+            object? method;
+            lock (_queueLock)
+            {
+                while (_queue.Count == 0)
+                {
+                    FlushOutput();
+                    Monitor.Wait(_queueLock);
+                }
+                command = _queue.Dequeue();
+                if (command.IsShutdown)
+                {
+                    FlushOutput();
+                    Libc.ExitImmediately(command.ExitCode);
+                }
+                bool cancelled = _cancelled.Remove(command.Sequence);
+                _methods.TryGetValue(command.MethodId, out method);
+                if (cancelled)
+                {
+                    WriteCancelled(command);
+                    continue;
+                }
+                command.Cancellation = new CancellationTokenSource();
+                _current = command;
+            }
+            Execute(command, method);
+            lock (_queueLock)
+            {
+                _current = null;
+            }
+            command.Cancellation.Dispose();
+            long now = Stopwatch.GetTimestamp();
+            if (_output.Position > 256 * 1024 || Stopwatch.GetElapsedTime(_lastFlush, now) > TimeSpan.FromMilliseconds(1))
+            {
+                FlushOutput();
+            }
+        }
+    }
+
+    private void Execute(Command command, object? method)
+    {
+        WorkerStatus status = _status ?? throw new InvalidDataException("a Run frame before Init");
+        long first = _itemsStarted;
+        long started = Stopwatch.GetTimestamp();
+        int frame;
+        int headerEnd;
+        lock (_sendLock)
+        {
+            frame = Protocol.BeginFrame(_output, FrameType.Result);
+            _output.Write(command.Sequence);
+            _output.Write((byte)ResultStatus.Ok);
+            _output.Write(0L);
+            _output.Write(0L);
+            headerEnd = _output.Position;
+        }
+        // The executor is the only writer of results, so the buffer is ours while the items run;
+        // the send lock is only taken by the flush that happens between units.
+        (ErrorKind Kind, int Item, Exception Error)? failure = method switch
+        {
+            Invoker invoker => invoker.Run(command.Items.AsSpan(0, command.ItemsLength), command.Count, first, status, command.Cancellation!.Token, _output),
+            Exception e => (ErrorKind.MethodNotResolved, 0, e),
+            _ => (ErrorKind.MethodNotResolved, 0, new InvalidDataException($"method {command.MethodId} was never registered")),
+        };
+        _itemsStarted = first + command.Count;
+        status.Advance(_itemsStarted);
+        lock (_sendLock)
+        {
+            if (failure is { } f)
+            {
+                _output.Truncate(headerEnd);
+                bool cancelled = f.Error is OperationCanceledException && command.Cancellation!.IsCancellationRequested;
+                _output.Buffer[frame + Protocol.HeaderSize + sizeof(long)] = (byte)(cancelled ? ResultStatus.Cancelled : ResultStatus.Error);
+                Protocol.WriteError(_output, f.Kind, f.Item, f.Error);
+            }
+            _output.PatchInt32(frame + Protocol.HeaderSize + sizeof(long) + 1, 0);
+            System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref _output.Buffer[frame + Protocol.HeaderSize + sizeof(long) + 1], Stopwatch.GetTimestamp() - started);
+            System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref _output.Buffer[frame + Protocol.HeaderSize + sizeof(long) + 1 + sizeof(long)], _reportMemory ? PrivateBytes() : 0L);
+            Protocol.EndFrame(_output, frame);
+        }
+    }
+
+    private void WriteCancelled(Command command)
+    {
+        _itemsStarted += command.Count;
+        _status?.Advance(_itemsStarted);
+        lock (_sendLock)
+        {
+            int frame = Protocol.BeginFrame(_output, FrameType.Result);
+            _output.Write(command.Sequence);
+            _output.Write((byte)ResultStatus.Cancelled);
+            _output.Write(0L);
+            _output.Write(0L);
+            Protocol.EndFrame(_output, frame);
+        }
+    }
+
+    /// <summary>Resident memory that is not shared with another process (statm: resident − shared), cheap to read after every unit.</summary>
+    private static long PrivateBytes()
+    {
+        try
+        {
+            string[] fields = File.ReadAllText("/proc/self/statm").Split(' ');
+            return (long.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture) - long.Parse(fields[2], System.Globalization.CultureInfo.InvariantCulture)) * Environment.SystemPageSize;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    private void FlushOutput()
+    {
+        lock (_sendLock)
+        {
+            if (_output.Position == 0)
+            {
+                return;
+            }
+            try
+            {
+                int sent = 0;
+                while (sent < _output.Position)
+                {
+                    sent += socket.Send(_output.Buffer, sent, _output.Position - sent, SocketFlags.None);
+                }
+            }
+            catch (SocketException)
+            {
+                Libc.ExitImmediately(WorkerExitCodes.Normal);
+            }
+            _output.Reset();
+            _output.ShrinkIfLarger(1024 * 1024);
+            _lastFlush = Stopwatch.GetTimestamp();
+        }
+    }
+
+    private void SendNow(byte[] frame)
+    {
+        lock (_sendLock)
+        {
+            _output.WriteBytes(frame);
+        }
+        FlushOutput();
+    }
+
+    private void Fatal(string message)
+    {
+        try
+        {
+            SendNow(Protocol.Frame(FrameType.Fatal, w => w.WriteString(message)));
+        }
+        catch (SocketException)
+        {
+        }
+        Console.Error.WriteLine($"Worker {Environment.ProcessId} stopped: {message}.");
+        Libc.ExitImmediately(WorkerExitCodes.ProtocolError);
+    }
+}

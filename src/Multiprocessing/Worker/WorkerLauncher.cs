@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Multiprocessing.Worker;
+
+/// <summary>
+/// Starts worker processes: the library's small host executable, run by the same dotnet with the
+/// calling application's runtime config and dependency manifest, so the host can load the
+/// application's assemblies (and their NuGet dependencies) and run a method from them without
+/// ever running the application's Main.
+/// </summary>
+internal static class WorkerLauncher
+{
+    public const string HostAssemblyName = "Multiprocessing.WorkerHost.dll";
+    public const string SocketVariable = "MP_WORKER_SOCKET";
+    public const string TokenVariable = "MP_WORKER_TOKEN";
+
+    private static readonly Lazy<HostCommand> s_command = new(ResolveCommand);
+
+    /// <summary>Starts one worker process; it connects back through <paramref name="expectation"/>.</summary>
+    public static Process Start(ConnectionListener.Expectation expectation, WorkerSettings settings)
+    {
+        HostCommand command = s_command.Value;
+        var start = new ProcessStartInfo(command.Dotnet)
+        {
+            UseShellExecute = false,
+            // Closed at once, so a worker that reads the console sees end of input instead of stealing the parent's.
+            RedirectStandardInput = true,
+        };
+        start.ArgumentList.Add("exec");
+        start.ArgumentList.Add("--runtimeconfig");
+        start.ArgumentList.Add(command.RuntimeConfig);
+        start.ArgumentList.Add("--depsfile");
+        start.ArgumentList.Add(command.DepsFile);
+        start.ArgumentList.Add(command.Host);
+        start.Environment[SocketVariable] = expectation.SocketPath;
+        start.Environment[TokenVariable] = expectation.Token;
+        // A server GC allocates a heap per core in every worker; workers are many and small.
+        start.Environment["DOTNET_gcServer"] = "0";
+        start.Environment["DOTNET_GCgen0size"] = "0x400000";
+        start.Environment["DOTNET_TieredPGO"] = "0";
+        if (!settings.EnableDiagnostics)
+        {
+            // Without this every worker creates IPC files in the temp folder that a killed worker leaves behind.
+            start.Environment["DOTNET_EnableDiagnostics"] = "0";
+        }
+        foreach ((string name, string? value) in settings.Environment)
+        {
+            start.Environment[name] = value;
+        }
+        Process process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {command.Dotnet}.");
+        process.StandardInput.Close();
+        return process;
+    }
+
+    /// <summary>Removes the diagnostic IPC files a killed worker may leave in the temp folder.</summary>
+    public static void RemoveDiagnosticFiles(int pid)
+    {
+        try
+        {
+            foreach (string pattern in new[] { $"clr-debug-pipe-{pid}-*", $"dotnet-diagnostic-{pid}-*" })
+            {
+                foreach (string file in Directory.EnumerateFiles(Path.GetTempPath(), pattern))
+                {
+                    File.Delete(file);
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static HostCommand ResolveCommand()
+    {
+        Interop.Libc.EnsureSupported();
+        string depsFile = (AppContext.GetData("APP_CONTEXT_DEPS_FILES") as string)?.Split(';', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault()
+            ?? throw new InvalidOperationException(
+                "Worker processes need the application's dependency manifest (.deps.json), and this process has none (is it self-contained or single-file?). " +
+                "Run the application framework-dependent (dotnet run, dotnet App.dll or its apphost).");
+        string runtimeConfig = Path.ChangeExtension(depsFile[..^".json".Length], null) + ".runtimeconfig.json";
+        if (!File.Exists(runtimeConfig))
+        {
+            throw new InvalidOperationException($"Worker processes need the application's runtime config, expected at {runtimeConfig}, which does not exist.");
+        }
+        string? host = new[]
+        {
+            Path.Combine(Path.GetDirectoryName(typeof(WorkerLauncher).Assembly.Location) ?? "", HostAssemblyName),
+            Path.Combine(AppContext.BaseDirectory, HostAssemblyName),
+        }.FirstOrDefault(File.Exists);
+        if (host is null)
+        {
+            throw new InvalidOperationException(
+                $"The worker host {HostAssemblyName} was not found next to Multiprocessing.dll or in {AppContext.BaseDirectory}. " +
+                "It is copied there by the Multiprocessing package or project reference; check that the build output is complete.");
+        }
+        string runtimeDirectory = RuntimeEnvironment.GetRuntimeDirectory();
+        string dotnet = Path.GetFullPath(Path.Combine(runtimeDirectory, "..", "..", "..", "dotnet"));
+        if (!File.Exists(dotnet))
+        {
+            dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { } hostPath && File.Exists(hostPath) ? hostPath : "dotnet";
+        }
+        return new HostCommand(dotnet, runtimeConfig, depsFile, host);
+    }
+
+    private sealed record HostCommand(string Dotnet, string RuntimeConfig, string DepsFile, string Host);
+}
+
+/// <summary>How worker processes are started.</summary>
+internal sealed record WorkerSettings(bool EnableDiagnostics, IReadOnlyDictionary<string, string?> Environment, TimeSpan StartTimeout, long MaxMessageSize);

@@ -1,0 +1,286 @@
+using System.Diagnostics;
+using System.Runtime.Serialization;
+using Multiprocessing.Serialization;
+using Multiprocessing.Worker;
+
+namespace Multiprocessing;
+
+/// <summary>
+/// One static method running in a fresh process, like Python's <c>multiprocessing.Process</c>.
+/// </summary>
+/// <remarks>
+/// The process exits when the method returns: with code 0 if it succeeded and 1 if it threw.
+/// <see cref="Completion"/> (and <see cref="WorkerProcess{TResult}.Result"/>) carry the outcome:
+/// a <see cref="WorkerException"/> if the method threw, a <see cref="WorkerCrashedException"/> if
+/// the process died first. If this process exits, the worker exits too.
+/// </remarks>
+/// <example>
+/// <code>
+/// using var child = WorkerProcess.Start(Compute, 42);
+/// await child.WaitForExitAsync();
+/// int answer = await child.Result;
+/// </code>
+/// </example>
+public class WorkerProcess : IDisposable, IWorkerListener
+{
+    private static readonly WorkerSettings s_settings = new(false, new Dictionary<string, string?>(), TimeSpan.FromSeconds(60), 1L << 30);
+
+    private readonly Process _process;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly string _methodName;
+    private WorkerConnection? _connection;
+    private int _disposed;
+
+    private protected WorkerProcess(Delegate function, Func<PayloadWriter, int> writeArgument, Type argumentType, Type resultType)
+    {
+        TaskMethod method = TaskMethod.From(function, "func");
+        foreach ((Type type, string role) in new[] { (argumentType, "argument"), (resultType, "result") })
+        {
+            try
+            {
+                CodecProvider.Default.Get(type);
+            }
+            catch (NotSupportedException e)
+            {
+                throw new ArgumentException($"{method.DisplayName} cannot run in a worker process: its {role} type is not transferable. {e.Message}", "func", e);
+            }
+        }
+        _methodName = method.DisplayName;
+        byte[] register = Protocol.Frame(FrameType.Register, w =>
+        {
+            w.Write(1);
+            method.Write(w);
+        });
+        var run = new PayloadWriter(Protocol.RunHeaderSize + 16);
+        Protocol.BeginRun(run);
+        int count = writeArgument(run);
+        Protocol.EndRun(run, count);
+        byte[] runFrame = run.ToArray();
+        Protocol.StampRun(runFrame, 1, 1);
+        (Process process, ConnectionListener.Expectation expectation) = WorkerConnection.Launch(s_settings);
+        _process = process;
+        Id = process.Id;
+        _ = ConnectAsync(process, expectation, register, runFrame);
+    }
+
+    /// <summary>The worker's process id.</summary>
+    public int Id { get; }
+
+    /// <summary>Whether the process has exited.</summary>
+    public bool HasExited
+    {
+        get
+        {
+            try
+            {
+                return _process.HasExited;
+            }
+            catch (InvalidOperationException)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>The exit code once the process has exited (0: the method returned, 1: it threw, 128 + N: signal N ended it); null while it runs.</summary>
+    public int? ExitCode => HasExited ? _process.ExitCode : null;
+
+    /// <summary>Completes when the method has returned; faults with <see cref="WorkerException"/> or <see cref="WorkerCrashedException"/>.</summary>
+    public Task Completion => _completion.Task;
+
+    /// <summary>Runs <paramref name="action"/>(<paramref name="argument"/>) in a new process.</summary>
+    /// <typeparam name="T">The argument type.</typeparam>
+    /// <param name="action">A static method, or a lambda that captures nothing.</param>
+    /// <param name="argument">Serialised and sent to the process.</param>
+    /// <returns>The running process.</returns>
+    /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="SerializationException">The argument cannot be serialised.</exception>
+    /// <exception cref="WorkerStartException">The process could not be started.</exception>
+    public static WorkerProcess Start<T>(Action<T> action, T argument) => new WorkerProcess<Unit>(action, Writer(argument), typeof(T));
+
+    /// <inheritdoc cref="Start{T}(Action{T}, T)"/>
+    public static WorkerProcess Start<T>(Func<T, Task> action, T argument) => new WorkerProcess<Unit>(action, Writer(argument), typeof(T));
+
+    /// <summary>Runs <paramref name="func"/>(<paramref name="argument"/>) in a new process; its result arrives in <see cref="WorkerProcess{TResult}.Result"/>.</summary>
+    /// <typeparam name="T">The argument type.</typeparam>
+    /// <typeparam name="TResult">The result type.</typeparam>
+    /// <param name="func">A static method, or a lambda that captures nothing.</param>
+    /// <param name="argument">Serialised and sent to the process.</param>
+    /// <returns>The running process.</returns>
+    /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="SerializationException">The argument cannot be serialised.</exception>
+    /// <exception cref="WorkerStartException">The process could not be started.</exception>
+    public static WorkerProcess<TResult> Start<T, TResult>(Func<T, TResult> func, T argument) => new(func, Writer(argument), typeof(T));
+
+    /// <inheritdoc cref="Start{T, TResult}(Func{T, TResult}, T)"/>
+    public static WorkerProcess<TResult> Start<T, TResult>(Func<T, Task<TResult>> func, T argument) => new(func, Writer(argument), typeof(T));
+
+    private static Func<PayloadWriter, int> Writer<T>(T argument) => writer =>
+    {
+        try
+        {
+            CodecProvider.Default.Get<T>().Write(writer, argument);
+        }
+        catch (Exception e) when (e is not SerializationException and not OutOfMemoryException and not NotSupportedException)
+        {
+            throw new SerializationException($"The argument of type {TypeNames.Display(typeof(T))} cannot be sent to a worker process: {e.Message}", e);
+        }
+        return 1;
+    };
+
+    private async Task ConnectAsync(Process process, ConnectionListener.Expectation expectation, byte[] register, byte[] run)
+    {
+        try
+        {
+            WorkerConnection connection = await WorkerConnection.ConnectAsync(process, expectation, s_settings, this, w =>
+            {
+                w.WriteString(null);
+                w.Write(false);
+                w.Write(false);
+            }, CancellationToken.None).ConfigureAwait(false);
+            _connection = connection;
+            connection.Send(register);
+            connection.Send(run);
+            connection.Flush();
+        }
+        catch (Exception e)
+        {
+            _completion.TrySetException(e);
+        }
+    }
+
+    /// <summary>Waits for the process to exit.</summary>
+    /// <param name="cancellationToken">Stops waiting (the process keeps running).</param>
+    /// <returns>A task that completes when the process has exited.</returns>
+    public Task WaitForExitAsync(CancellationToken cancellationToken = default) => _process.WaitForExitAsync(cancellationToken);
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the process to exit.</summary>
+    /// <param name="timeout">How long to wait.</param>
+    /// <returns>Whether it exited.</returns>
+    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+
+    /// <summary>Kills the process (SIGKILL). <see cref="Completion"/> then faults with <see cref="WorkerCrashedException"/> unless the method had already returned.</summary>
+    public void Kill()
+    {
+        if (_connection is { } connection)
+        {
+            connection.Kill("WorkerProcess.Kill was called");
+        }
+        else
+        {
+            try
+            {
+                _process.Kill();
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
+    }
+
+    void IWorkerListener.OnFrame(WorkerConnection connection, FrameType type, ref PayloadReader body)
+    {
+        if (type != FrameType.Result)
+        {
+            return;
+        }
+        _ = body.Read<long>();
+        var status = (ResultStatus)body.Read<byte>();
+        _ = body.Read<long>();
+        _ = body.Read<long>();
+        bool ok = status == ResultStatus.Ok;
+        try
+        {
+            if (ok)
+            {
+                SetResult(ref body);
+                _completion.TrySetResult();
+            }
+            else
+            {
+                RemoteError error = RemoteError.Read(ref body);
+                var exception = new WorkerException($"{_methodName} threw {error.TypeName} in worker process {connection.ProcessId}: {error.Message}", error.TypeName, error.Message, error.Details, connection.ProcessId, null);
+                SetError(exception);
+                _completion.TrySetException(exception);
+            }
+        }
+        catch (Exception e) when (e is InvalidDataException or SerializationException or System.Text.Json.JsonException)
+        {
+            ok = false;
+            SetError(e);
+            _completion.TrySetException(e);
+        }
+        connection.Send(Protocol.Frame(FrameType.Shutdown, w => w.Write(ok ? WorkerExitCodes.Normal : WorkerExitCodes.TaskFailed)));
+        connection.Flush();
+    }
+
+    void IWorkerListener.OnDisconnected(WorkerConnection connection, string? protocolError)
+    {
+        int? exitCode = connection.WaitForExitCode(TimeSpan.FromSeconds(5));
+        if (!_completion.Task.IsCompleted)
+        {
+            string cause = protocolError is not null ? $"it was stopped because {protocolError}"
+                : connection.KillReason is not null ? $"it was killed because {connection.KillReason}"
+                : WorkerCrashedException.Describe(exitCode);
+            var crash = new WorkerCrashedException($"Worker process {connection.ProcessId} died while running {_methodName}: {cause}.", connection.ProcessId, exitCode, null);
+            SetError(crash);
+            _completion.TrySetException(crash);
+        }
+    }
+
+    private protected virtual void SetResult(ref PayloadReader body)
+    {
+    }
+
+    private protected virtual void SetError(Exception error)
+    {
+    }
+
+    /// <summary>Kills the process if it still runs and releases its resources.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        if (_connection is { } connection)
+        {
+            connection.Dispose();
+        }
+        else
+        {
+            try
+            {
+                if (!_process.HasExited)
+                {
+                    _process.Kill();
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+            _process.Dispose();
+        }
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>A <see cref="WorkerProcess"/> whose method returns a value.</summary>
+/// <typeparam name="TResult">The result type.</typeparam>
+public sealed class WorkerProcess<TResult> : WorkerProcess
+{
+    private readonly TaskCompletionSource<TResult> _result = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    internal WorkerProcess(Delegate function, Func<PayloadWriter, int> writeArgument, Type argumentType)
+        : base(function, writeArgument, argumentType, typeof(TResult))
+    {
+        _ = _result.Task.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+    }
+
+    /// <summary>The method's result; faults with <see cref="WorkerException"/> or <see cref="WorkerCrashedException"/>.</summary>
+    public Task<TResult> Result => _result.Task;
+
+    private protected override void SetResult(ref PayloadReader body) => _result.TrySetResult(CodecProvider.Default.Get<TResult>().Read(ref body));
+
+    private protected override void SetError(Exception error) => _result.TrySetException(error);
+}
