@@ -306,7 +306,7 @@ public sealed partial class ProcessPool
             : connection.KillReason is not null ? $"it was killed because {connection.KillReason}"
             : WorkerCrashedException.Describe(exitCode);
         return new WorkerCrashedException(
-            $"Worker process {connection.ProcessId} died while running {which} of {method}: {cause}. Tasks that had not started on it were handed to another worker.",
+            $"Worker process {connection.ProcessId} died while running {which} of {method}: {cause}. Tasks that had not started on it were handed to another worker.{WorkerCrashedException.LastWords(connection.Output)}",
             connection.ProcessId, exitCode, itemIndex);
     }
 
@@ -424,6 +424,19 @@ public sealed partial class ProcessPool
             return;
         }
         FlushAll();
+    }
+
+    /// <summary>Test hook: writes raw bytes to one worker's control channel, as a corrupt parent would.</summary>
+    internal bool SendRawForTesting(int processId, byte[] bytes)
+    {
+        WorkerConnection? connection;
+        lock (_gate)
+        {
+            connection = _slots.FirstOrDefault(s => s.Connection?.ProcessId == processId)?.Connection;
+        }
+        connection?.Send(bytes);
+        connection?.Flush();
+        return connection is not null;
     }
 
     /// <summary>The caller no longer wants <paramref name="item"/>: drop it if queued, ask its worker to cancel it if running.</summary>

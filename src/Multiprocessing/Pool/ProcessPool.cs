@@ -343,13 +343,16 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         return owner.Task;
     }
 
-    private async Task<TResult[]> MapCore<T, TResult>(Delegate func, IEnumerable<T> items, MapOptions? options, CancellationToken cancellationToken)
+    // Validation happens here, synchronously, so a bad delegate throws at the call and not at the await.
+    private Task<TResult[]> MapCore<T, TResult>(Delegate func, IEnumerable<T> items, MapOptions? options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(items);
         RegisteredMethod method = Register<T, TResult>(func, nameof(func));
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        await Task.Yield();
-        cancellationToken.ThrowIfCancellationRequested();
+        return cancellationToken.IsCancellationRequested ? Task.FromCanceled<TResult[]>(cancellationToken) : MapCoreAsync<T, TResult>(method, items, options, cancellationToken);
+    }
+
+    private async Task<TResult[]> MapCoreAsync<T, TResult>(RegisteredMethod method, IEnumerable<T> items, MapOptions? options, CancellationToken cancellationToken)
+    {
         long? total = items.TryGetNonEnumeratedCount(out int count) ? count : null;
         var run = new MapRun<T, TResult>(this, method, _codecs, options, total, _options.MaxTasksPerWorker, _options.MaxMessageSize, cancellationToken);
         if (total is long known)

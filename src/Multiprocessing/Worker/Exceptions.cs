@@ -83,6 +83,12 @@ public sealed class WorkerCrashedException : WorkerException
     /// <summary>The signal that ended the worker (9 for SIGKILL, 6 for SIGABRT, 11 for SIGSEGV), when one did.</summary>
     public int? Signal { get; }
 
+    internal static string LastWords(Worker.WorkerOutput output)
+    {
+        string text = output.RecentErrors();
+        return text.Length == 0 ? "" : $"{Environment.NewLine}Its last error output:{Environment.NewLine}{text}";
+    }
+
     internal static string Describe(int? exitCode) => exitCode switch
     {
         null => "its exit status could not be read",

@@ -66,6 +66,13 @@ internal sealed class TaskMethod
                 "or load it once per worker in ProcessPoolOptions.Initializer, or put it in a SharedArray/SharedValue that the task receives.",
                 parameterName);
         }
+        if (method.Name.StartsWith('<'))
+        {
+            throw new ArgumentException(
+                $"The lambda passed as '{parameterName}' captures 'this' (the enclosing {TypeNames.Display(targetType)} instance): it uses an instance member of the class it is written in. " +
+                "That object lives in this process and cannot travel with the call. Make the lambda static (use only its parameter and static members), and pass the value it needs as part of the argument.",
+                parameterName);
+        }
         throw new ArgumentException(
             $"'{parameterName}' is the instance method {Describe(method)} of an object of type {TypeNames.Display(targetType)}. The object lives in this process and cannot travel with the call. " +
             "Make the method static and pass the data it needs as its argument.",

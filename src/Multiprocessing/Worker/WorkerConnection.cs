@@ -32,9 +32,10 @@ internal sealed class WorkerConnection : IDisposable
     private Thread? _reader;
     private int _disposed;
 
-    private WorkerConnection(Process process, Socket socket, WorkerStatus status, IWorkerListener listener, long maxFrame)
+    private WorkerConnection(Process process, WorkerOutput output, Socket socket, WorkerStatus status, IWorkerListener listener, long maxFrame)
     {
         _process = process;
+        Output = output;
         _socket = socket;
         Status = status;
         _listener = listener;
@@ -46,6 +47,9 @@ internal sealed class WorkerConnection : IDisposable
 
     public WorkerStatus Status { get; }
 
+    /// <summary>The worker's console output, forwarded; its last error lines go into crash reports.</summary>
+    public WorkerOutput Output { get; }
+
     /// <summary>Why the parent killed this worker, if it did (a time-out, a cancellation grace period).</summary>
     public string? KillReason { get; private set; }
 
@@ -53,18 +57,19 @@ internal sealed class WorkerConnection : IDisposable
     /// <exception cref="WorkerStartException">The process could not start or did not connect in time.</exception>
     public static Task<WorkerConnection> StartAsync(WorkerSettings settings, IWorkerListener listener, Action<PayloadWriter> writeInit, CancellationToken cancellationToken)
     {
-        (Process process, ConnectionListener.Expectation expectation) = Launch(settings);
-        return ConnectAsync(process, expectation, settings, listener, writeInit, cancellationToken);
+        (Process process, WorkerOutput output, ConnectionListener.Expectation expectation) = Launch(settings);
+        return ConnectAsync(process, output, expectation, settings, listener, writeInit, cancellationToken);
     }
 
     /// <summary>Starts a worker process; <see cref="ConnectAsync"/> then waits for it to connect.</summary>
     /// <exception cref="WorkerStartException">The process could not be started.</exception>
-    public static (Process Process, ConnectionListener.Expectation Expectation) Launch(WorkerSettings settings)
+    public static (Process Process, WorkerOutput Output, ConnectionListener.Expectation Expectation) Launch(WorkerSettings settings)
     {
         ConnectionListener.Expectation expectation = ConnectionListener.Shared.Expect();
         try
         {
-            return (WorkerLauncher.Start(expectation, settings), expectation);
+            (Process process, WorkerOutput output) = WorkerLauncher.Start(expectation, settings);
+            return (process, output, expectation);
         }
         catch (Exception e)
         {
@@ -75,7 +80,7 @@ internal sealed class WorkerConnection : IDisposable
 
     /// <summary>Waits for a launched worker to connect, sends it its Init frame and starts reading what it sends.</summary>
     /// <exception cref="WorkerStartException">The process exited or did not connect in time.</exception>
-    public static async Task<WorkerConnection> ConnectAsync(Process process, ConnectionListener.Expectation expectation, WorkerSettings settings, IWorkerListener listener, Action<PayloadWriter> writeInit, CancellationToken cancellationToken)
+    public static async Task<WorkerConnection> ConnectAsync(Process process, WorkerOutput output, ConnectionListener.Expectation expectation, WorkerSettings settings, IWorkerListener listener, Action<PayloadWriter> writeInit, CancellationToken cancellationToken)
     {
         Socket socket;
         using (expectation)
@@ -114,7 +119,7 @@ internal sealed class WorkerConnection : IDisposable
             process.Dispose();
             throw;
         }
-        var connection = new WorkerConnection(process, socket, status, listener, settings.MaxMessageSize);
+        var connection = new WorkerConnection(process, output, socket, status, listener, settings.MaxMessageSize);
         connection.Send(Protocol.Frame(FrameType.Init, writer =>
         {
             writer.WriteString(status.Path);
@@ -291,7 +296,14 @@ internal sealed class WorkerConnection : IDisposable
     {
         try
         {
-            return _process.WaitForExit(timeout) ? _process.ExitCode : null;
+            if (!_process.WaitForExit(timeout))
+            {
+                return null;
+            }
+            // The parameterless overload also waits for the forwarded output to drain, so a crash
+            // report includes the worker's last lines. A grandchild holding the pipe must not stall us.
+            Task.Run(() => _process.WaitForExit()).Wait(TimeSpan.FromSeconds(1));
+            return _process.ExitCode;
         }
         catch (InvalidOperationException)
         {
@@ -314,7 +326,17 @@ internal sealed class WorkerConnection : IDisposable
         }
     }
 
-    public Task WaitForExitAsync(CancellationToken cancellationToken) => _process.WaitForExitAsync(cancellationToken);
+    public async Task WaitForExitAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already disposed: the process was waited for then.
+        }
+    }
 
     private static void KillQuietly(Process process)
     {

@@ -71,7 +71,6 @@ internal sealed class WorkerRuntime(Socket socket)
     private bool _reportMemory;
     private Command? _current;
     private long _itemsStarted;
-    private long _lastFlush;
 
     private sealed class Command(long sequence, int methodId, int count, byte[] items, int itemsLength)
     {
@@ -309,17 +308,15 @@ internal sealed class WorkerRuntime(Socket socket)
                 command.Cancellation = new CancellationTokenSource();
                 _current = command;
             }
+            // Results of finished units leave before the next unit starts: if that unit kills the
+            // process, the parent must not mistake a finished task for the one that was running.
+            FlushOutput();
             Execute(command, method);
             lock (_queueLock)
             {
                 _current = null;
             }
             command.Cancellation.Dispose();
-            long now = Stopwatch.GetTimestamp();
-            if (_output.Position > 256 * 1024 || Stopwatch.GetElapsedTime(_lastFlush, now) > TimeSpan.FromMilliseconds(1))
-            {
-                FlushOutput();
-            }
         }
     }
 
@@ -358,7 +355,6 @@ internal sealed class WorkerRuntime(Socket socket)
                 _output.Buffer[frame + Protocol.HeaderSize + sizeof(long)] = (byte)(cancelled ? ResultStatus.Cancelled : ResultStatus.Error);
                 Protocol.WriteError(_output, f.Kind, f.Item, f.Error);
             }
-            _output.PatchInt32(frame + Protocol.HeaderSize + sizeof(long) + 1, 0);
             System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref _output.Buffer[frame + Protocol.HeaderSize + sizeof(long) + 1], Stopwatch.GetTimestamp() - started);
             System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref _output.Buffer[frame + Protocol.HeaderSize + sizeof(long) + 1 + sizeof(long)], _reportMemory ? PrivateBytes() : 0L);
             Protocol.EndFrame(_output, frame);
@@ -416,7 +412,6 @@ internal sealed class WorkerRuntime(Socket socket)
             }
             _output.Reset();
             _output.ShrinkIfLarger(1024 * 1024);
-            _lastFlush = Stopwatch.GetTimestamp();
         }
     }
 

@@ -18,7 +18,7 @@ internal static class WorkerLauncher
     private static readonly Lazy<HostCommand> s_command = new(ResolveCommand);
 
     /// <summary>Starts one worker process; it connects back through <paramref name="expectation"/>.</summary>
-    public static Process Start(ConnectionListener.Expectation expectation, WorkerSettings settings)
+    public static (Process Process, WorkerOutput Output) Start(ConnectionListener.Expectation expectation, WorkerSettings settings)
     {
         HostCommand command = s_command.Value;
         var start = new ProcessStartInfo(command.Dotnet)
@@ -26,6 +26,10 @@ internal static class WorkerLauncher
             UseShellExecute = false,
             // Closed at once, so a worker that reads the console sees end of input instead of stealing the parent's.
             RedirectStandardInput = true,
+            // Piped through this process (see WorkerOutput), so each line says which worker wrote it
+            // and a crashing worker's last words reach the crash report.
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
         };
         start.ArgumentList.Add("exec");
         start.ArgumentList.Add("--runtimeconfig");
@@ -50,7 +54,7 @@ internal static class WorkerLauncher
         }
         Process process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {command.Dotnet}.");
         process.StandardInput.Close();
-        return process;
+        return (process, WorkerOutput.Attach(process));
     }
 
     /// <summary>Removes the diagnostic IPC files a killed worker may leave in the temp folder.</summary>

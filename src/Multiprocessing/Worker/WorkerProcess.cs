@@ -57,10 +57,10 @@ public class WorkerProcess : IDisposable, IWorkerListener
         Protocol.EndRun(run, count);
         byte[] runFrame = run.ToArray();
         Protocol.StampRun(runFrame, 1, 1);
-        (Process process, ConnectionListener.Expectation expectation) = WorkerConnection.Launch(s_settings);
+        (Process process, WorkerOutput output, ConnectionListener.Expectation expectation) = WorkerConnection.Launch(s_settings);
         _process = process;
         Id = process.Id;
-        _ = ConnectAsync(process, expectation, register, runFrame);
+        _ = ConnectAsync(process, output, expectation, register, runFrame);
     }
 
     /// <summary>The worker's process id.</summary>
@@ -128,11 +128,11 @@ public class WorkerProcess : IDisposable, IWorkerListener
         return 1;
     };
 
-    private async Task ConnectAsync(Process process, ConnectionListener.Expectation expectation, byte[] register, byte[] run)
+    private async Task ConnectAsync(Process process, WorkerOutput output, ConnectionListener.Expectation expectation, byte[] register, byte[] run)
     {
         try
         {
-            WorkerConnection connection = await WorkerConnection.ConnectAsync(process, expectation, s_settings, this, w =>
+            WorkerConnection connection = await WorkerConnection.ConnectAsync(process, output, expectation, s_settings, this, w =>
             {
                 w.WriteString(null);
                 w.Write(false);
@@ -222,7 +222,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
             string cause = protocolError is not null ? $"it was stopped because {protocolError}"
                 : connection.KillReason is not null ? $"it was killed because {connection.KillReason}"
                 : WorkerCrashedException.Describe(exitCode);
-            var crash = new WorkerCrashedException($"Worker process {connection.ProcessId} died while running {_methodName}: {cause}.", connection.ProcessId, exitCode, null);
+            var crash = new WorkerCrashedException($"Worker process {connection.ProcessId} died while running {_methodName}: {cause}.{WorkerCrashedException.LastWords(connection.Output)}", connection.ProcessId, exitCode, null);
             SetError(crash);
             _completion.TrySetException(crash);
         }

@@ -1,0 +1,3 @@
+using Multiprocessing.Cli;
+
+return await MpCommandLine.RunAsync(args).ConfigureAwait(false);

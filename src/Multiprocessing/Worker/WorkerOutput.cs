@@ -1,0 +1,60 @@
+using System.Diagnostics;
+
+namespace Multiprocessing.Worker;
+
+/// <summary>
+/// Carries what a worker writes to its stdout and stderr to this process's console, each line
+/// prefixed with the worker's process id, and keeps the last lines of its error output so that a
+/// crash report can say what the worker printed as it died (a stack overflow, a fatal error).
+/// </summary>
+internal sealed class WorkerOutput
+{
+    private const int KeptLines = 40;
+
+    private readonly Queue<string> _recentErrors = new();
+    private readonly Lock _lock = new();
+    private readonly string _prefix;
+
+    private WorkerOutput(int processId) => _prefix = $"[worker {processId}] ";
+
+    public static WorkerOutput Attach(Process process)
+    {
+        var output = new WorkerOutput(process.Id);
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                Console.Out.WriteLine(output._prefix + e.Data);
+            }
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+            lock (output._lock)
+            {
+                output._recentErrors.Enqueue(e.Data);
+                if (output._recentErrors.Count > KeptLines)
+                {
+                    output._recentErrors.Dequeue();
+                }
+            }
+            Console.Error.WriteLine(output._prefix + e.Data);
+        };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return output;
+    }
+
+    /// <summary>The last lines the worker wrote to stderr, for a crash report; empty if it wrote none.</summary>
+    public string RecentErrors(int maxLines = 12)
+    {
+        lock (_lock)
+        {
+            string[] lines = _recentErrors.Where(l => !string.IsNullOrWhiteSpace(l)).TakeLast(maxLines).ToArray();
+            return string.Join(Environment.NewLine, lines);
+        }
+    }
+}

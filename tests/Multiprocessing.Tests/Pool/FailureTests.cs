@@ -1,0 +1,170 @@
+namespace Multiprocessing.Tests.Pool;
+
+/// <summary>Every way a task or a worker can fail: the pool reports it precisely and keeps working.</summary>
+public sealed class FailureTests
+{
+    [Fact]
+    public async Task MapAsync_TaskThrows_FaultsWithRemoteTypeMessageStackAndItem()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 2 });
+        WorkerException error = await Assert.ThrowsAsync<WorkerException>(() => pool.MapAsync(Tasks.Throw, Enumerable.Range(0, 100)).WaitAsync(Bounds.Unexpected));
+        Assert.Equal("System.InvalidOperationException", error.RemoteTypeName);
+        Assert.Contains("thirteen is unlucky (13)", error.Message);
+        Assert.Equal(13, error.ItemIndex);
+        Assert.Contains(nameof(Tasks.Throw), error.RemoteStackTrace);
+        Assert.Contains("item 13", error.Message);
+        Assert.Equal(4, await pool.SubmitAsync(Tasks.Square, 2).WaitAsync(Bounds.Unexpected));
+    }
+
+    [Fact]
+    public async Task SubmitAsync_WorkerIsKilled_FailsOnlyThatTaskAndTheRestComplete()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 2 });
+        Task<int>[] tasks = Enumerable.Range(0, 40).Select(i => pool.SubmitAsync(Tasks.SignalSelfAt, (i, 13, "KILL"))).ToArray();
+        for (int i = 0; i < tasks.Length; i++)
+        {
+            if (i == 13)
+            {
+                WorkerCrashedException crash = await Assert.ThrowsAsync<WorkerCrashedException>(() => tasks[i].WaitAsync(Bounds.Unexpected));
+                Assert.Equal(9, crash.Signal);
+                Assert.Contains("signal 9", crash.Message);
+            }
+            else
+            {
+                Assert.Equal(i * 10, await tasks[i].WaitAsync(Bounds.Unexpected));
+            }
+        }
+        await pool.WaitForWorkersAsync().WaitAsync(Bounds.Unexpected);
+        Assert.Equal(2, pool.WorkerProcessIds.Count);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_NativeCrash_FailsOnlyThatTaskAndTheRestComplete()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 2 });
+        Task<int>[] tasks = Enumerable.Range(0, 20).Select(i => pool.SubmitAsync(Tasks.CrashAt, (i, 7))).ToArray();
+        for (int i = 0; i < tasks.Length; i++)
+        {
+            if (i == 7)
+            {
+                WorkerCrashedException crash = await Assert.ThrowsAsync<WorkerCrashedException>(() => tasks[i].WaitAsync(Bounds.Unexpected));
+                Assert.NotNull(crash.ExitCode);
+                Assert.NotEqual(0, crash.ExitCode);
+            }
+            else
+            {
+                Assert.Equal(i * 10, await tasks[i].WaitAsync(Bounds.Unexpected));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task MapAsync_WorkerFailsFast_ReportsTheItemAndSigabrt()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 2 });
+        WorkerCrashedException crash = await Assert.ThrowsAsync<WorkerCrashedException>(
+            () => pool.MapAsync(Tasks.FailFastAt, Enumerable.Range(0, 30).Select(i => (i, 21)), new MapOptions { ChunkSize = 4 }).WaitAsync(Bounds.Unexpected));
+        Assert.Equal(21, crash.ItemIndex);
+        Assert.Equal(6, crash.Signal);
+        int[] after = await pool.MapAsync(Tasks.FailFastAt, Enumerable.Range(0, 3).Select(i => (i, -1))).WaitAsync(Bounds.Unexpected);
+        Assert.Equal(new[] { 0, 10, 20 }, after);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_StackOverflow_FailsTheTaskNotThePool()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1 });
+        WorkerCrashedException crash = await Assert.ThrowsAsync<WorkerCrashedException>(() => pool.SubmitAsync(Tasks.Recurse, 0).WaitAsync(Bounds.Unexpected));
+        Assert.Contains("Stack overflow", crash.Message);
+        Assert.Equal(9, await pool.SubmitAsync(Tasks.Square, 3).WaitAsync(Bounds.Unexpected));
+    }
+
+    [Fact]
+    public async Task SubmitAsync_TaskExceedsTimeout_FaultsWithTimeoutAndWorkerIsReplaced()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1, TaskTimeout = TimeSpan.FromMilliseconds(300) });
+        int before = await pool.SubmitAsync(Tasks.Pid, 0).WaitAsync(Bounds.Unexpected);
+        TimeoutException timeout = await Assert.ThrowsAsync<TimeoutException>(() => pool.SubmitAsync(Tasks.SleepForever, 1).WaitAsync(Bounds.Unexpected));
+        Assert.Contains("TaskTimeout", timeout.Message);
+        int after = await pool.SubmitAsync(Tasks.Pid, 0).WaitAsync(Bounds.Unexpected);
+        Assert.NotEqual(before, after);
+        await Wait.UntilAsync(() => !Wait.ProcessExists(before), $"the timed-out worker {before} is gone");
+        Assert.Empty(Directory.GetFiles(Path.GetTempPath(), $"clr-debug-pipe-{before}-*"));
+    }
+
+    [Fact]
+    public async Task SubmitAsync_CancelledWhileRunning_CompletesAtOnceAndTheWorkerSeesItsToken()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1 });
+        string marker = Path.Combine(Path.GetTempPath(), $"mp-cancel-{Guid.NewGuid():N}");
+        try
+        {
+            using var cts = new CancellationTokenSource();
+            Task<int> task = pool.SubmitAsync(Tasks.WaitForCancellation, marker, cts.Token);
+            await Wait.UntilAsync(() => File.Exists(marker + ".started"), "the task started in the worker");
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => task.WaitAsync(TimeSpan.FromSeconds(5)));
+            await Wait.UntilAsync(() => File.Exists(marker), "the worker saw its token cancelled");
+            Assert.Equal(16, await pool.SubmitAsync(Tasks.Square, 4).WaitAsync(Bounds.Unexpected));
+        }
+        finally
+        {
+            File.Delete(marker);
+            File.Delete(marker + ".started");
+        }
+    }
+
+    [Fact]
+    public async Task SubmitAsync_CancelledTaskIgnoresToken_WorkerIsKilledAfterGrace()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1, CancellationGracePeriod = TimeSpan.FromMilliseconds(200) });
+        int before = await pool.SubmitAsync(Tasks.Pid, 0).WaitAsync(Bounds.Unexpected);
+        using var cts = new CancellationTokenSource();
+        Task<int> stuck = pool.SubmitAsync(Tasks.SleepForever, 1, cts.Token);
+        Task<int> queued = pool.SubmitAsync(Tasks.Square, 5);
+        cts.CancelAfter(100);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stuck.WaitAsync(Bounds.Unexpected));
+        Assert.Equal(25, await queued.WaitAsync(Bounds.Unexpected));
+        await Wait.UntilAsync(() => !Wait.ProcessExists(before), "the worker that ignored cancellation is killed");
+    }
+
+    [Fact]
+    public async Task MapAsync_Cancelled_CompletesAsCancelledAndPoolStaysUsable()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 2, CancellationGracePeriod = TimeSpan.FromMilliseconds(200) });
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pool.MapAsync(Tasks.SleepForever, Enumerable.Range(0, 10), null, cts.Token).WaitAsync(Bounds.Unexpected));
+        int[] after = await pool.MapAsync(Tasks.Square, new[] { 0, 1, 2 }).WaitAsync(Bounds.Unexpected);
+        Assert.Equal(new[] { 0, 1, 4 }, after);
+    }
+
+    [Fact]
+    public async Task Initializer_Throws_PoolReportsItInsteadOfRestartingInALoop()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 2, Initializer = Tasks.InitializeAndThrow });
+        WorkerStartException error = await Assert.ThrowsAsync<WorkerStartException>(() => pool.SubmitAsync(Tasks.Square, 1).WaitAsync(Bounds.Unexpected));
+        Assert.Contains("model.bin is missing", error.Message);
+        Assert.Contains(nameof(Tasks.InitializeAndThrow), error.Message);
+        await Assert.ThrowsAsync<WorkerStartException>(() => pool.SubmitAsync(Tasks.Square, 2).WaitAsync(Bounds.Unexpected));
+    }
+
+    [Fact]
+    public async Task WorkerSendsMalformedFrame_WorkerIsStoppedWithAClearErrorAndPoolContinues()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1 });
+        WorkerCrashedException crash = await Assert.ThrowsAsync<WorkerCrashedException>(() => pool.SubmitAsync(Tasks.CorruptChannel, 0).WaitAsync(Bounds.Unexpected));
+        Assert.Contains("frame", crash.Message);
+        Assert.Equal(36, await pool.SubmitAsync(Tasks.Square, 6).WaitAsync(Bounds.Unexpected));
+    }
+
+    [Fact]
+    public async Task ParentSendsMalformedFrame_WorkerStopsItselfAndIsReplaced()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1 });
+        int before = await pool.SubmitAsync(Tasks.Pid, 0).WaitAsync(Bounds.Unexpected);
+        Assert.True(pool.SendRawForTesting(before, [0xff, 0xff, 0xff, 0x7f, 3]));
+        await Wait.UntilAsync(() => !Wait.ProcessExists(before), "the worker that received a corrupt frame exits");
+        int after = await pool.SubmitAsync(Tasks.Pid, 0).WaitAsync(Bounds.Unexpected);
+        Assert.NotEqual(before, after);
+    }
+}

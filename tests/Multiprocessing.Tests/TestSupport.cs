@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace Multiprocessing.Tests;
+
+/// <summary>Named time-outs: tests wait on the thing itself, bounded by these, never with sleeps.</summary>
+internal static class Bounds
+{
+    /// <summary>Something that should happen; if it takes this long, it is not going to.</summary>
+    public static readonly TimeSpan Unexpected = TimeSpan.FromSeconds(60);
+}
+
+internal static class Wait
+{
+    /// <summary>Polls <paramref name="condition"/> until true or fails with <paramref name="what"/>.</summary>
+    public static async Task UntilAsync(Func<bool> condition, string what, TimeSpan? bound = null)
+    {
+        var clock = Stopwatch.StartNew();
+        TimeSpan limit = bound ?? Bounds.Unexpected;
+        while (!condition())
+        {
+            if (clock.Elapsed > limit)
+            {
+                Assert.Fail($"Timed out after {limit.TotalSeconds:0} s waiting until {what}.");
+            }
+            await Task.Delay(20);
+        }
+    }
+
+    public static bool ProcessExists(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+}
+
+public sealed record Point(double X, double Y);
+
+/// <summary>The methods tests run in workers. All static: that is what crosses a process boundary.</summary>
+internal static class Tasks
+{
+    public static int Square(int x) => x * x;
+
+    public static double Norm(Point p) => Math.Sqrt(p.X * p.X + p.Y * p.Y);
+
+    public static async Task<string> EchoAsync(string text)
+    {
+        await Task.Yield();
+        return text.ToUpperInvariant();
+    }
+
+    public static void AppendLine((string Path, int Value) a) => File.AppendAllText(a.Path, a.Value + "\n");
+
+    public static int Pid(int _) => Environment.ProcessId;
+
+    public static T Identity<T>(T value) => value;
+
+    public static int Throw(int x) => x == 13 ? throw new InvalidOperationException($"thirteen is unlucky ({x})") : x;
+
+    /// <summary>Ends the worker's own process with <paramref name="a"/>.Signal when the value matches.</summary>
+    public static int SignalSelfAt((int Value, int Trigger, string Signal) a)
+    {
+        if (a.Value == a.Trigger)
+        {
+            using var kill = Process.Start("kill", $"-{a.Signal} {Environment.ProcessId}");
+            kill.WaitForExit();
+            Thread.Sleep(Timeout.Infinite);
+        }
+        return a.Value * 10;
+    }
+
+    /// <summary>Reads an unmapped address: a real access violation, which ends a .NET process.</summary>
+    public static int CrashAt((int Value, int Trigger) a) =>
+        a.Value == a.Trigger ? (int)System.Runtime.InteropServices.Marshal.ReadInt64(new IntPtr(0x7fffdead0000)) : a.Value * 10;
+
+    public static int FailFastAt((int Value, int Trigger) a)
+    {
+        if (a.Value == a.Trigger)
+        {
+            Environment.FailFast("test: fail fast");
+        }
+        return a.Value * 10;
+    }
+
+    public static int Recurse(int depth) => depth == int.MinValue ? 0 : Recurse(depth + 1) + 1;
+
+    public static int SleepForever(int x)
+    {
+        Thread.Sleep(Timeout.Infinite);
+        return x;
+    }
+
+    /// <summary>Waits for cancellation and leaves a marker file when it sees it.</summary>
+    public static int WaitForCancellation(string marker, CancellationToken token)
+    {
+        File.WriteAllText(marker + ".started", "");
+        token.WaitHandle.WaitOne(Bounds.Unexpected);
+        if (token.IsCancellationRequested)
+        {
+            File.WriteAllText(marker, "cancelled");
+        }
+        token.ThrowIfCancellationRequested();
+        return 0;
+    }
+
+    public static long Allocate(int megabytes)
+    {
+        s_hold.Add(new byte[megabytes << 20]);
+        foreach (byte[] block in s_hold)
+        {
+            Array.Fill(block, (byte)1);
+        }
+        return Environment.ProcessId;
+    }
+
+    private static readonly List<byte[]> s_hold = [];
+
+    public static string? s_initialized;
+
+    public static void Initialize() => s_initialized = "ready in " + Environment.ProcessId;
+
+    public static void InitializeAndThrow() => throw new FileNotFoundException("model.bin is missing");
+
+    public static string ReadInitialized(int _) => s_initialized ?? "not initialised";
+
+    /// <summary>Writes a frame with an impossible length on the worker's own control socket.</summary>
+    public static int CorruptChannel(int _)
+    {
+        foreach (string fd in Directory.GetFiles("/proc/self/fd"))
+        {
+            FileSystemInfo? target = new FileInfo(fd).ResolveLinkTarget(returnFinalTarget: false);
+            if (target?.Name.StartsWith("socket:", StringComparison.Ordinal) == true && int.TryParse(Path.GetFileName(fd), out int number))
+            {
+                using var socket = new Socket(new SafeSocketHandle(number, ownsHandle: false));
+                if (socket.AddressFamily == AddressFamily.Unix && socket.SocketType == SocketType.Stream)
+                {
+                    socket.Send([0xff, 0xff, 0xff, 0x7f, 13, 0, 0, 0]);
+                }
+            }
+        }
+        Thread.Sleep(Timeout.Infinite);
+        return 0;
+    }
+}
