@@ -126,6 +126,18 @@ internal static class Tasks
 
     private static readonly List<byte[]> s_hold = [];
 
+    /// <summary>Runs in a WorkerProcess: starts a pool of its own, reports its workers' ids, then waits to be killed.</summary>
+    public static void HostPool(string pidFile)
+    {
+        var pool = new ProcessPool(new ProcessPoolOptions { Workers = 2 });
+        pool.WaitForWorkersAsync().Wait(Bounds.Unexpected);
+        File.WriteAllText(pidFile + ".tmp", string.Join(",", pool.WorkerProcessIds));
+        File.Move(pidFile + ".tmp", pidFile);
+        Thread.Sleep(Timeout.Infinite);
+    }
+
+    public static int Compute(int x) => x * 2 + 1;
+
     public static string? s_initialized;
 
     public static void Initialize() => s_initialized = "ready in " + Environment.ProcessId;

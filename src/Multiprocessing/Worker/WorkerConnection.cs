@@ -94,16 +94,17 @@ internal sealed class WorkerConnection : IDisposable
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     string what = process.HasExited
-                        ? $"exited with code {process.ExitCode} before connecting (its error output, if any, is above)"
+                        ? $"ended before connecting: {WorkerCrashedException.Describe(process.ExitCode)}"
                         : $"did not connect within {settings.StartTimeout.TotalSeconds:0.#} s";
-                    throw new WorkerStartException($"Worker process {process.Id} {what}. Check that the application's runtime config and the worker host {WorkerLauncher.HostAssemblyName} are intact.");
+                    throw new WorkerStartException(
+                        $"Worker process {process.Id} {what}. Check that the application's runtime config and the worker host {WorkerLauncher.HostAssemblyName} are intact.{WorkerCrashedException.LastWords(output)}");
                 }
                 socket = await connected.ConfigureAwait(false);
             }
             catch
             {
+                // Not disposed here: a WorkerProcess still reports this process's exit code.
                 KillQuietly(process);
-                process.Dispose();
                 throw;
             }
         }

@@ -143,8 +143,17 @@ public class WorkerProcess : IDisposable, IWorkerListener
             connection.Send(run);
             connection.Flush();
         }
+        catch (WorkerStartException) when (HasExited)
+        {
+            // Killed (or crashed) before it connected: to the caller that is a dead worker, not a failed start.
+            int? exitCode = ExitCode;
+            var crash = new WorkerCrashedException($"Worker process {Id} ended before it ran {_methodName}: {WorkerCrashedException.Describe(exitCode)}.{WorkerCrashedException.LastWords(output)}", Id, exitCode, null);
+            SetError(crash);
+            _completion.TrySetException(crash);
+        }
         catch (Exception e)
         {
+            SetError(e);
             _completion.TrySetException(e);
         }
     }

@@ -86,6 +86,7 @@ public sealed class MapTests : IAsyncLifetime
     [Fact]
     public async Task MapAsync_WorkSpreadsOverEveryWorker()
     {
+        await _pool.WaitForWorkersAsync().WaitAsync(Bounds.Unexpected);
         int[] pids = await _pool.MapAsync(Tasks.Pid, Enumerable.Range(0, 64), new MapOptions { ChunkSize = 1 }).WaitAsync(Bounds.Unexpected);
         Assert.DoesNotContain(Environment.ProcessId, pids);
         Assert.Equal(2, pids.Distinct().Count());
