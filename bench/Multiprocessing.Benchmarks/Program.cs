@@ -1,0 +1,31 @@
+using System.Runtime.CompilerServices;
+using BenchmarkDotNet.Running;
+using Multiprocessing.Benchmarks.SideBySide;
+
+namespace Multiprocessing.Benchmarks;
+
+/// <summary>
+/// <c>sidebyside [--quick]</c>: the pool against CPython and the C floor, interleaved, as a markdown report.
+/// <c>startonce</c>: one fresh-process start measurement (the side-by-side mode runs it as a child).
+/// Anything else goes to BenchmarkDotNet's switcher (<c>--filter *</c>, <c>--list flat</c>, …).
+/// </summary>
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        switch (args.FirstOrDefault())
+        {
+            case "sidebyside":
+                return await SideBySideRunner.RunAsync(args[1..]).ConfigureAwait(false);
+            case StartOnce.Command:
+                return await StartOnce.RunAsync().ConfigureAwait(false);
+            default:
+                RunBenchmarkDotNet(args);
+                return 0;
+        }
+    }
+
+    // Kept out of Main so that the startonce child, whose start is being measured, never loads BenchmarkDotNet.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void RunBenchmarkDotNet(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+}
