@@ -69,7 +69,7 @@ public sealed class DemoCommand : CliCommand
             : await WriteTableAsync(output, settings, rows).ConfigureAwait(false);
         if (!allAgree)
         {
-            await error.WriteLineAsync("mp demo: a pool run disagreed with the serial run (see the table): that is a bug in the pool.").ConfigureAwait(false);
+            await error.WriteLineAsync("mp demo: a pool run found different counts than the serial run: that is a bug in the pool.").ConfigureAwait(false);
             return MpCommandLine.Failure;
         }
         return MpCommandLine.Success;
