@@ -34,3 +34,35 @@ internal static partial class Libc
     [LibraryImport(LibraryName, EntryPoint = "getppid")]
     public static partial int GetParentProcessId();
 }
+
+internal static partial class Libc
+{
+    [LibraryImport(LibraryName, EntryPoint = "getrandom", SetLastError = true)]
+    private static unsafe partial nint GetRandomNative(byte* buffer, nuint length, uint flags);
+
+    /// <summary>
+    /// Fills <paramref name="buffer"/> from the kernel's random source. Used for the control channel's
+    /// tokens instead of RandomNumberGenerator, whose first use loads OpenSSL and costs tens of
+    /// milliseconds of pool start-up.
+    /// </summary>
+    public static unsafe void GetRandomBytes(Span<byte> buffer)
+    {
+        fixed (byte* start = buffer)
+        {
+            int filled = 0;
+            while (filled < buffer.Length)
+            {
+                nint n = GetRandomNative(start + filled, (nuint)(buffer.Length - filled), 0);
+                if (n < 0)
+                {
+                    if (Marshal.GetLastPInvokeError() == Errno.EINTR)
+                    {
+                        continue;
+                    }
+                    throw ErrorFor("getrandom");
+                }
+                filled += (int)n;
+            }
+        }
+    }
+}

@@ -179,7 +179,10 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
         }
         catch (Exception e)
         {
-            _outcomes.Writer.TryWrite(new Outcome(firstItem, null, e));
+            lock (_lock)
+            {
+                _outcomes.Writer.TryWrite(new Outcome(firstItem, null, e));
+            }
         }
         finally
         {
@@ -193,7 +196,10 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
             }
             catch (Exception e)
             {
-                _outcomes.Writer.TryWrite(new Outcome(firstItem, null, e));
+                lock (_lock)
+                {
+                    _outcomes.Writer.TryWrite(new Outcome(firstItem, null, e));
+                }
             }
             lock (_lock)
             {
@@ -268,7 +274,6 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
 
     private void Complete(WorkItem item, Outcome outcome, int completed)
     {
-        bool last;
         long done;
         lock (_lock)
         {
@@ -278,12 +283,13 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
             }
             _completed += completed;
             done = _completed;
-            last = _producerDone && _outstanding.Count == 0;
-        }
-        _outcomes.Writer.TryWrite(outcome);
-        if (last)
-        {
-            _outcomes.Writer.TryComplete();
+            // Written under the lock, where the producer also decides to close the channel: a result
+            // written after that decision would be dropped without a trace.
+            _outcomes.Writer.TryWrite(outcome);
+            if (_producerDone && _outstanding.Count == 0)
+            {
+                _outcomes.Writer.TryComplete();
+            }
         }
         if (completed > 0)
         {

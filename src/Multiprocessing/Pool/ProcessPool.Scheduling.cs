@@ -109,7 +109,6 @@ public sealed partial class ProcessPool
                     }
                     Assign(slot);
                 }
-                connection.Flush();
                 break;
             case FrameType.InitFailed:
                 RemoteError error = RemoteError.Read(ref body);
@@ -169,7 +168,6 @@ public sealed partial class ProcessPool
                 _drained.TrySetResult();
             }
         }
-        connection.Flush();
         if (!deliver)
         {
             return;

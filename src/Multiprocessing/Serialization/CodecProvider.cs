@@ -15,11 +15,14 @@ namespace Multiprocessing.Serialization;
 /// </summary>
 internal sealed class CodecProvider
 {
-    private static readonly JsonSerializerOptions s_jsonOptions = new(JsonSerializerDefaults.General)
+    // Created on first use: loading System.Text.Json costs start-up time that a pool of ints never needs.
+    private static JsonSerializerOptions JsonOptions => s_jsonOptions ??= new JsonSerializerOptions(JsonSerializerDefaults.General)
     {
         IncludeFields = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
+
+    private static JsonSerializerOptions? s_jsonOptions;
 
     private readonly ConcurrentDictionary<Type, object> _codecs = new();
     private readonly IWorkerSerializer? _userSerializer;
@@ -84,7 +87,7 @@ internal sealed class CodecProvider
             };
             return Instantiate(definition, items, codecs);
         }
-        return Instantiate(typeof(JsonCodec<>), [type], s_jsonOptions);
+        return Instantiate(typeof(JsonCodec<>), [type], JsonOptions);
     }
 
     private static bool IsJson(object codec) => codec.GetType().IsGenericType && codec.GetType().GetGenericTypeDefinition() == typeof(JsonCodec<>);

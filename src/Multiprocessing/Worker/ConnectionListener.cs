@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using Multiprocessing.Serialization;
 
 namespace Multiprocessing.Worker;
@@ -13,7 +12,7 @@ namespace Multiprocessing.Worker;
 /// </summary>
 internal sealed class ConnectionListener
 {
-    private static readonly TimeSpan s_helloTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan s_helloTimeout = TimeSpan.FromSeconds(5);
 
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<string, TaskCompletionSource<Socket>> _pending = new();
@@ -22,20 +21,62 @@ internal sealed class ConnectionListener
 
     public static ConnectionListener Shared { get; } = new();
 
-    /// <summary>Prepares for one worker: returns the socket path and token to give it, and the task that receives its connection.</summary>
+    /// <summary>
+    /// Prepares for one worker: returns the socket path and token to give it, and the task that
+    /// receives its connection. The socket itself is bound by <see cref="EnsureListening"/>, which
+    /// callers run after starting the process, so that binding overlaps the worker's own start-up;
+    /// the worker retries its connect until the socket exists.
+    /// </summary>
     public Expectation Expect()
     {
-        string token = Convert.ToHexString(RandomNumberGenerator.GetBytes(Protocol.TokenSize));
+        string token = Convert.ToHexString(RandomBytes(Protocol.TokenSize));
         var arrival = new TaskCompletionSource<Socket>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_gate)
         {
             _pending[token] = arrival;
-            if (_socket is null)
-            {
-                Open();
-            }
-            return new Expectation(this, _socket!.LocalEndPoint!.ToString()!, token, arrival.Task);
+            _directory ??= CreateDirectory();
+            return new Expectation(this, Path.Combine(_directory, "control"), token, arrival.Task);
         }
+    }
+
+    /// <summary>Binds and listens, if not already, on the path that <see cref="Expect"/> handed out.</summary>
+    public void EnsureListening()
+    {
+        lock (_gate)
+        {
+            if (_socket is not null || _directory is null || _pending.IsEmpty)
+            {
+                return;
+            }
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                socket.Bind(new UnixDomainSocketEndPoint(Path.Combine(_directory, "control")));
+                socket.Listen(512);
+            }
+            catch (Exception e)
+            {
+                socket.Dispose();
+                // Every worker waiting to connect learns why it never will.
+                foreach (TaskCompletionSource<Socket> arrival in _pending.Values)
+                {
+                    arrival.TrySetException(new WorkerStartException($"The control socket for worker processes could not be opened at {_directory}: {e.Message}", e));
+                }
+                return;
+            }
+            _socket = socket;
+            // Accepting and reading the hello synchronously on a thread of our own keeps every
+            // connection in blocking mode: a socket that has seen one async call is switched to
+            // .NET's epoll emulation for good, which adds a thread hop to every later message.
+            new Thread(() => AcceptLoop(socket)) { IsBackground = true, Name = "mp accept" }.Start();
+        }
+    }
+
+    private static byte[] RandomBytes(int count)
+    {
+        byte[] bytes = new byte[count];
+        Interop.Libc.GetRandomBytes(bytes);
+        return bytes;
     }
 
     private void Forget(string token)
@@ -46,14 +87,14 @@ internal sealed class ConnectionListener
             {
                 arrival.TrySetCanceled();
             }
-            if (_pending.IsEmpty && _socket is not null)
+            if (_pending.IsEmpty)
             {
                 Close();
             }
         }
     }
 
-    private void Open()
+    private static string CreateDirectory()
     {
         string root = Path.GetTempPath();
         // sun_path holds 108 bytes; a long TMPDIR must not make the socket unbindable.
@@ -61,25 +102,10 @@ internal sealed class ConnectionListener
         {
             root = "/tmp";
         }
-        string directory = Path.Combine(root, "mp-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant());
+        string directory = Path.Combine(root, "mp-" + Convert.ToHexString(RandomBytes(6)).ToLowerInvariant());
         System.Diagnostics.Debug.Assert(OperatingSystem.IsLinux());
         Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        string path = Path.Combine(directory, "control");
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            socket.Bind(new UnixDomainSocketEndPoint(path));
-            socket.Listen(512);
-        }
-        catch
-        {
-            socket.Dispose();
-            Directory.Delete(directory, recursive: true);
-            throw;
-        }
-        _socket = socket;
-        _directory = directory;
-        _ = AcceptLoopAsync(socket);
+        return directory;
     }
 
     private void Close()
@@ -100,39 +126,40 @@ internal sealed class ConnectionListener
         _directory = null;
     }
 
-    private async Task AcceptLoopAsync(Socket listener)
+    private void AcceptLoop(Socket listener)
     {
         while (true)
         {
             Socket connection;
             try
             {
-                connection = await listener.AcceptAsync().ConfigureAwait(false);
+                connection = listener.Accept();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
                 return;
             }
-            _ = AuthenticateAsync(connection);
+            Authenticate(connection);
         }
     }
 
-    private async Task AuthenticateAsync(Socket connection)
+    private void Authenticate(Socket connection)
     {
         try
         {
-            using var timeout = new CancellationTokenSource(s_helloTimeout);
+            connection.ReceiveTimeout = (int)s_helloTimeout.TotalMilliseconds;
             byte[] frame = new byte[Protocol.HeaderSize + Protocol.TokenSize * 2 + sizeof(int)];
             int read = 0;
             while (read < frame.Length)
             {
-                int n = await connection.ReceiveAsync(frame.AsMemory(read), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                int n = connection.Receive(frame, read, frame.Length - read, SocketFlags.None);
                 if (n == 0)
                 {
                     throw new EndOfStreamException();
                 }
                 read += n;
             }
+            connection.ReceiveTimeout = 0;
             var reader = new PayloadReader(frame);
             int length = reader.Read<int>();
             var type = (FrameType)reader.Read<byte>();
@@ -147,7 +174,7 @@ internal sealed class ConnectionListener
                 connection.Dispose();
             }
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or EndOfStreamException or InvalidDataException or ObjectDisposedException)
+        catch (Exception e) when (e is SocketException or EndOfStreamException or InvalidDataException or ObjectDisposedException)
         {
             connection.Dispose();
         }

@@ -69,6 +69,8 @@ internal sealed class WorkerConnection : IDisposable
         try
         {
             (Process process, WorkerOutput output) = WorkerLauncher.Start(expectation, settings);
+            // Off this thread: binding costs tens of milliseconds the first time, which the worker's own start-up hides.
+            ThreadPool.UnsafeQueueUserWorkItem(static _ => ConnectionListener.Shared.EnsureListening(), null);
             return (process, output, expectation);
         }
         catch (Exception e)
@@ -242,6 +244,8 @@ internal sealed class WorkerConnection : IDisposable
                     _listener.OnFrame(this, type, ref body);
                     start += total;
                 }
+                // Work assigned while handling this batch of results leaves in one write.
+                Flush();
                 if (start == end)
                 {
                     start = end = 0;
@@ -252,6 +256,7 @@ internal sealed class WorkerConnection : IDisposable
                     end -= start;
                     start = 0;
                 }
+                SocketSpin.UntilReadable(_socket);
                 int received = _socket.Receive(buffer, end, buffer.Length - end, SocketFlags.None);
                 if (received == 0)
                 {

@@ -43,6 +43,8 @@ internal static class WorkerLauncher
         start.Environment["DOTNET_gcServer"] = "0";
         start.Environment["DOTNET_GCgen0size"] = "0x400000";
         start.Environment["DOTNET_TieredPGO"] = "0";
+        // No background GC thread: a worker's heap is small and start-up is what counts.
+        start.Environment["DOTNET_gcConcurrent"] = "0";
         if (!settings.EnableDiagnostics)
         {
             // Without this every worker creates IPC files in the temp folder that a killed worker leaves behind.

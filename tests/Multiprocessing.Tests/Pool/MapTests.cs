@@ -139,6 +139,33 @@ public sealed class MapTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MapAsync_InputThatEndsWhileResultsArrive_NeverLosesAResult()
+    {
+        // Regression: a chunk's result raced with the end of the input and could be dropped, leaving
+        // a short array and no error. The input pauses before it ends for a time that sweeps across a
+        // task's round trip, so in some rounds the result arrives just as the input ends.
+        static IEnumerable<int> EndsAfter(int n, TimeSpan pause)
+        {
+            for (int i = 1; i <= n; i++)
+            {
+                yield return i;
+            }
+            long until = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(pause.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < until)
+            {
+            }
+        }
+
+        await _pool.WaitForWorkersAsync().WaitAsync(Bounds.Unexpected);
+        for (int round = 0; round < 600; round++)
+        {
+            TimeSpan pause = TimeSpan.FromMicroseconds(round % 120 * 5);
+            int[] results = await _pool.MapAsync(Tasks.Square, EndsAfter(3, pause)).WaitAsync(Bounds.Unexpected);
+            Assert.Equal([1, 4, 9], results);
+        }
+    }
+
+    [Fact]
     public async Task MapAsync_EmptyInput_ReturnsEmpty()
     {
         Assert.Empty(await _pool.MapAsync(Tasks.Square, Array.Empty<int>()).WaitAsync(Bounds.Unexpected));
