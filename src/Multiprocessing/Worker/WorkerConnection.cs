@@ -256,7 +256,6 @@ internal sealed class WorkerConnection : IDisposable
                     end -= start;
                     start = 0;
                 }
-                SocketSpin.UntilReadable(_socket);
                 int received = _socket.Receive(buffer, end, buffer.Length - end, SocketFlags.None);
                 if (received == 0)
                 {

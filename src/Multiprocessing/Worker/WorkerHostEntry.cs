@@ -89,7 +89,6 @@ internal sealed class WorkerRuntime(Socket socket)
     private long _maxFrame = int.MaxValue;
     private bool _reportMemory;
     private Command? _current;
-    private int _queued;
     private long _itemsStarted;
 
     private sealed class Command(long sequence, int methodId, int count, byte[] items, int itemsLength)
@@ -168,7 +167,6 @@ internal sealed class WorkerRuntime(Socket socket)
             int received;
             try
             {
-                SocketSpin.UntilReadable(socket);
                 received = socket.Receive(buffer, end, buffer.Length - end, SocketFlags.None);
             }
             catch (SocketException)
@@ -276,7 +274,6 @@ internal sealed class WorkerRuntime(Socket socket)
         lock (_queueLock)
         {
             _queue.Enqueue(command);
-            Volatile.Write(ref _queued, _queue.Count);
             if (_queue.Count == 1)
             {
                 Monitor.Pulse(_queueLock);
@@ -312,15 +309,13 @@ internal sealed class WorkerRuntime(Socket socket)
                 if (_queue.Count == 0)
                 {
                     FlushOutput();
-                    SpinForWork();
                 }
                 while (_queue.Count == 0)
                 {
                     Monitor.Wait(_queueLock);
                 }
                 command = _queue.Dequeue();
-                Volatile.Write(ref _queued, _queue.Count);
-                if (command.IsShutdown)
+                    if (command.IsShutdown)
                 {
                     FlushOutput();
                     Libc.ExitImmediately(command.ExitCode);
@@ -344,32 +339,6 @@ internal sealed class WorkerRuntime(Socket socket)
                 _current = null;
             }
             command.Cancellation.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// Waits briefly without sleeping for the next unit. Called under the queue lock; releases it
-    /// while spinning. On these machines waking a sleeping thread costs tens of microseconds, about
-    /// a round trip's worth, so a worker fed back to back should not fall asleep between units.
-    /// </summary>
-    private static readonly long ExecutorSpinTicks = Stopwatch.Frequency / 1_000_000 *
-        (long.TryParse(Environment.GetEnvironmentVariable("MP_EXECUTOR_SPIN_US"), out long us) && us >= 0 ? us : 50);
-
-    private void SpinForWork()
-    {
-        Monitor.Exit(_queueLock);
-        try
-        {
-            long until = Stopwatch.GetTimestamp() + ExecutorSpinTicks;
-            var spinner = new SpinWait();
-            while (Volatile.Read(ref _queued) == 0 && Stopwatch.GetTimestamp() < until)
-            {
-                spinner.SpinOnce(sleep1Threshold: -1);
-            }
-        }
-        finally
-        {
-            Monitor.Enter(_queueLock);
         }
     }
 
