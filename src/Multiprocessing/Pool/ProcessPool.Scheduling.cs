@@ -316,6 +316,12 @@ public sealed partial class ProcessPool
             return;
         }
         int depth = slot.Depth;
+        // Deep queues (tiny tasks) are topped up in batches: one write, and one wake-up of the
+        // worker, per half a queue of units rather than per unit.
+        if (depth >= 8 && slot.InFlight.Count > depth / 2)
+        {
+            return;
+        }
         while (slot.InFlight.Count < depth && slot.State == SlotState.Ready && DequeueNext() is { } item)
         {
             if (slot.Registered.Add(item.Method.Id))

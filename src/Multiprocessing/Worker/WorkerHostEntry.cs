@@ -72,15 +72,15 @@ internal static class WorkerExitCodes
 }
 
 /// <summary>
-/// Two threads: this one reads frames (so a cancellation or the parent's disappearance is seen
-/// even while a task runs), the executor runs units one after another and writes their results.
+/// Two threads that trade the roles of reader and executor (see <see cref="Loop"/>): one always
+/// reads frames, one runs units in order and writes their results.
 /// </summary>
 internal sealed class WorkerRuntime(Socket socket)
 {
     private readonly Dictionary<int, object> _methods = [];
     private readonly Queue<Command> _queue = new();
     private readonly HashSet<long> _cancelled = [];
-    // A plain object: the executor waits on it with Monitor.Wait.
+    // A plain object: the idle thread waits on it with Monitor.Wait.
     private readonly object _queueLock = new();
     private readonly Lock _sendLock = new();
     private readonly PayloadWriter _output = new(64 * 1024);
@@ -89,6 +89,11 @@ internal sealed class WorkerRuntime(Socket socket)
     private long _maxFrame = int.MaxValue;
     private bool _reportMemory;
     private Command? _current;
+    private bool _executing;
+    private bool _readerWanted;
+    private byte[] _buffer = new byte[64 * 1024];
+    private int _start;
+    private int _end;
     private long _itemsStarted;
 
     private sealed class Command(long sequence, int methodId, int count, byte[] items, int itemsLength)
@@ -110,75 +115,112 @@ internal sealed class WorkerRuntime(Socket socket)
             w.WriteBytes(System.Text.Encoding.ASCII.GetBytes(token));
             w.Write(Environment.ProcessId);
         }));
-        new Thread(ExecuteLoop) { IsBackground = true, Name = "mp executor" }.Start();
-        ReadLoop();
-        // The parent closed the channel or died: nobody is waiting for anything this process does.
-        Libc.ExitImmediately(WorkerExitCodes.Normal);
+        new Thread(() => Loop(reader: false)) { IsBackground = true, Name = "mp worker" }.Start();
+        Loop(reader: true);
         return WorkerExitCodes.Normal;
     }
 
-    private void ReadLoop()
+    /// <summary>
+    /// Both threads run this loop, as leader and follower. The reader receives frames; when a unit
+    /// arrives and nothing is executing, the reader runs it itself and hands reading to the other
+    /// thread, so a task starts without waiting for a sleeping thread to wake (tens of microseconds
+    /// on these machines). Someone is always reading, so a cancellation or the parent's exit is seen
+    /// while a task runs.
+    /// </summary>
+    private void Loop(bool reader)
     {
-        byte[] buffer = new byte[64 * 1024];
-        int start = 0;
-        int end = 0;
         while (true)
         {
-            while (end - start >= Protocol.HeaderSize)
+            if (reader)
             {
-                int length = BitConverter.ToInt32(buffer, start);
-                if (length < 1 || length > _maxFrame)
+                if (!ReadOnce())
                 {
-                    Fatal($"the parent sent a frame of {length:N0} bytes, outside 1..{_maxFrame:N0}");
+                    // The parent closed the channel or died: nobody is waiting for anything this process does.
+                    Libc.ExitImmediately(WorkerExitCodes.Normal);
                 }
-                int total = length + sizeof(int);
-                if (end - start < total)
+                lock (_queueLock)
                 {
-                    if (total > buffer.Length)
+                    if (_executing || _queue.Count == 0)
                     {
-                        byte[] larger = new byte[Math.Max(total, Math.Min((long)buffer.Length * 2, int.MaxValue - 64))];
-                        Buffer.BlockCopy(buffer, start, larger, 0, end - start);
-                        buffer = larger;
-                        end -= start;
-                        start = 0;
+                        continue;
                     }
-                    break;
+                    _executing = true;
+                    _readerWanted = true;
+                    Monitor.PulseAll(_queueLock);
                 }
-                try
-                {
-                    Dispatch((FrameType)buffer[start + sizeof(int)], buffer.AsSpan(start + Protocol.HeaderSize, length - 1));
-                }
-                catch (InvalidDataException e)
-                {
-                    Fatal(e.Message);
-                }
-                start += total;
+                reader = false;
             }
-            if (start == end)
+            ExecuteQueued();
+            lock (_queueLock)
             {
-                start = end = 0;
+                while (!_readerWanted)
+                {
+                    Monitor.Wait(_queueLock);
+                }
+                _readerWanted = false;
+                reader = true;
             }
-            else if (start > 0 && buffer.Length - end < 4096)
+        }
+    }
+
+    /// <summary>Receives once and dispatches every complete frame; false at end of stream.</summary>
+    private bool ReadOnce()
+    {
+        int received;
+        try
+        {
+            received = socket.Receive(_buffer, _end, _buffer.Length - _end, SocketFlags.None);
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+        if (received == 0)
+        {
+            return false;
+        }
+        _end += received;
+        while (_end - _start >= Protocol.HeaderSize)
+        {
+            int length = BitConverter.ToInt32(_buffer, _start);
+            if (length < 1 || length > _maxFrame)
             {
-                Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
-                end -= start;
-                start = 0;
+                Fatal($"the parent sent a frame of {length:N0} bytes, outside 1..{_maxFrame:N0}");
             }
-            int received;
+            int total = length + sizeof(int);
+            if (_end - _start < total)
+            {
+                if (total > _buffer.Length)
+                {
+                    byte[] larger = new byte[Math.Max(total, Math.Min((long)_buffer.Length * 2, int.MaxValue - 64))];
+                    Buffer.BlockCopy(_buffer, _start, larger, 0, _end - _start);
+                    _buffer = larger;
+                    _end -= _start;
+                    _start = 0;
+                }
+                break;
+            }
             try
             {
-                received = socket.Receive(buffer, end, buffer.Length - end, SocketFlags.None);
+                Dispatch((FrameType)_buffer[_start + sizeof(int)], _buffer.AsSpan(_start + Protocol.HeaderSize, length - 1));
             }
-            catch (SocketException)
+            catch (InvalidDataException e)
             {
-                return;
+                Fatal(e.Message);
             }
-            if (received == 0)
-            {
-                return;
-            }
-            end += received;
+            _start += total;
         }
+        if (_start == _end)
+        {
+            _start = _end = 0;
+        }
+        else if (_start > 0 && _buffer.Length - _end < 4096)
+        {
+            Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+            _end -= _start;
+            _start = 0;
+        }
+        return true;
     }
 
     private void Dispatch(FrameType type, ReadOnlySpan<byte> body)
@@ -274,10 +316,6 @@ internal sealed class WorkerRuntime(Socket socket)
         lock (_queueLock)
         {
             _queue.Enqueue(command);
-            if (_queue.Count == 1)
-            {
-                Monitor.Pulse(_queueLock);
-            }
         }
     }
 
@@ -298,37 +336,49 @@ internal sealed class WorkerRuntime(Socket socket)
         running?.Cancel();
     }
 
-    private void ExecuteLoop()
+    /// <summary>Runs queued units until the queue is empty, then gives up the executor role.</summary>
+    private void ExecuteQueued()
     {
         while (true)
         {
-            Command command;
-            object? method;
+            Command? command = null;
+            object? method = null;
+            bool cancelled = false;
             lock (_queueLock)
             {
-                if (_queue.Count == 0)
+                if (_queue.TryDequeue(out command))
                 {
-                    FlushOutput();
+                    cancelled = _cancelled.Remove(command.Sequence);
+                    _methods.TryGetValue(command.MethodId, out method);
+                    if (!cancelled && !command.IsShutdown)
+                    {
+                        command.Cancellation = new CancellationTokenSource();
+                        _current = command;
+                    }
                 }
-                while (_queue.Count == 0)
+            }
+            if (command is null)
+            {
+                FlushOutput();
+                lock (_queueLock)
                 {
-                    Monitor.Wait(_queueLock);
+                    if (_queue.Count == 0)
+                    {
+                        _executing = false;
+                        return;
+                    }
                 }
-                command = _queue.Dequeue();
-                    if (command.IsShutdown)
-                {
-                    FlushOutput();
-                    Libc.ExitImmediately(command.ExitCode);
-                }
-                bool cancelled = _cancelled.Remove(command.Sequence);
-                _methods.TryGetValue(command.MethodId, out method);
-                if (cancelled)
-                {
-                    WriteCancelled(command);
-                    continue;
-                }
-                command.Cancellation = new CancellationTokenSource();
-                _current = command;
+                continue;
+            }
+            if (command.IsShutdown)
+            {
+                FlushOutput();
+                Libc.ExitImmediately(command.ExitCode);
+            }
+            if (cancelled)
+            {
+                WriteCancelled(command);
+                continue;
             }
             // Results of finished units leave before the next unit starts: if that unit kills the
             // process, the parent must not mistake a finished task for the one that was running.
@@ -338,7 +388,7 @@ internal sealed class WorkerRuntime(Socket socket)
             {
                 _current = null;
             }
-            command.Cancellation.Dispose();
+            command.Cancellation!.Dispose();
         }
     }
 

@@ -9,7 +9,7 @@ namespace Multiprocessing.Worker;
 /// </summary>
 internal sealed class WorkerOutput
 {
-    private const int KeptLines = 40;
+    private const int KeptLines = 400;
 
     private readonly Queue<string> _recentErrors = new();
     private readonly Lock _lock = new();
@@ -48,13 +48,22 @@ internal sealed class WorkerOutput
         return output;
     }
 
-    /// <summary>The last lines the worker wrote to stderr, for a crash report; empty if it wrote none.</summary>
+    // How the runtime starts the report it prints as a process dies.
+    private static readonly string[] s_crashHeaders = ["Stack overflow", "Unhandled exception", "Fatal error", "Process terminated", "Out of memory"];
+
+    /// <summary>
+    /// The last lines the worker wrote to stderr, for a crash report; empty if it wrote none. When
+    /// the runtime printed a crash report (a stack overflow, an unhandled exception), the excerpt
+    /// starts at its first line, however long the stack below it.
+    /// </summary>
     public string RecentErrors(int maxLines = 12)
     {
         lock (_lock)
         {
-            string[] lines = _recentErrors.Where(l => !string.IsNullOrWhiteSpace(l)).TakeLast(maxLines).ToArray();
-            return string.Join(Environment.NewLine, lines);
+            string[] lines = _recentErrors.Where(l => !string.IsNullOrWhiteSpace(l)).ToArray();
+            int header = Array.FindLastIndex(lines, l => s_crashHeaders.Any(h => l.StartsWith(h, StringComparison.Ordinal)));
+            IEnumerable<string> excerpt = header >= 0 ? lines.Skip(header).Take(maxLines) : lines.TakeLast(maxLines);
+            return string.Join(Environment.NewLine, excerpt);
         }
     }
 }
