@@ -64,6 +64,14 @@ internal static class Tasks
 
     public static int Pid(int _) => Environment.ProcessId;
 
+    public static byte[] Reverse(byte[] block)
+    {
+        byte[] copy = (byte[])block.Clone();
+        Array.Reverse(copy);
+        Array.Reverse(copy);
+        return copy;
+    }
+
     public static T Identity<T>(T value) => value;
 
     public static int Throw(int x) => x == 13 ? throw new InvalidOperationException($"thirteen is unlucky ({x})") : x;

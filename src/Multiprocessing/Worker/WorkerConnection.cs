@@ -25,7 +25,10 @@ internal sealed class WorkerConnection : IDisposable
     private readonly Socket _socket;
     private readonly IWorkerListener _listener;
     private readonly long _maxFrame;
-    private readonly Lock _sendLock = new();
+    // Two locks: queuing a frame must never wait behind a write that the worker is slow to read,
+    // or the pool's lock (held while queuing) would stall every worker behind one full socket.
+    private readonly Lock _queueLock = new();
+    private readonly Lock _writeLock = new();
     private List<ArraySegment<byte>> _pending = [];
     private List<ArraySegment<byte>> _sending = [];
     private readonly PayloadWriter _coalesced = new(CoalesceLimit * 2);
@@ -143,7 +146,7 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>Queues a frame; nothing is written until <see cref="Flush"/>.</summary>
     public void Send(byte[] frame, int length = -1)
     {
-        lock (_sendLock)
+        lock (_queueLock)
         {
             _pending.Add(new ArraySegment<byte>(frame, 0, length < 0 ? frame.Length : length));
         }
@@ -152,13 +155,16 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>Writes every queued frame, small ones coalesced into one system call.</summary>
     public void Flush()
     {
-        lock (_sendLock)
+        lock (_writeLock)
         {
-            if (_pending.Count == 0)
+            lock (_queueLock)
             {
-                return;
+                if (_pending.Count == 0)
+                {
+                    return;
+                }
+                (_pending, _sending) = (_sending, _pending);
             }
-            (_pending, _sending) = (_sending, _pending);
             try
             {
                 foreach (ArraySegment<byte> segment in _sending)

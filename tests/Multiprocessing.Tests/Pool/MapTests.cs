@@ -166,6 +166,20 @@ public sealed class MapTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MapAsync_MegabyteArgumentsAndResults_ArriveIntact()
+    {
+        // Frames far larger than the socket buffers, in both directions at once, with several in
+        // flight: partial writes and reads must reassemble every byte.
+        byte[][] blocks = Enumerable.Range(0, 96).Select(i => Enumerable.Repeat((byte)i, 1 << 20).ToArray()).ToArray();
+        byte[][] echoed = await _pool.MapAsync(Tasks.Reverse, blocks, new MapOptions { ChunkSize = 1 }).WaitAsync(Bounds.Unexpected);
+        for (int i = 0; i < blocks.Length; i++)
+        {
+            Assert.Equal(1 << 20, echoed[i].Length);
+            Assert.True(echoed[i].AsSpan().SequenceEqual(blocks[i]), $"block {i} came back different");
+        }
+    }
+
+    [Fact]
     public async Task MapAsync_EmptyInput_ReturnsEmpty()
     {
         Assert.Empty(await _pool.MapAsync(Tasks.Square, Array.Empty<int>()).WaitAsync(Bounds.Unexpected));
