@@ -130,10 +130,7 @@ public sealed partial class ProcessPool
 
     private void OnResult(WorkerSlot slot, WorkerConnection connection, ref PayloadReader body)
     {
-        long sequence = body.Read<long>();
-        var status = (ResultStatus)body.Read<byte>();
-        long elapsed = body.Read<long>();
-        long privateBytes = body.Read<long>();
+        (long sequence, ResultStatus status, long elapsed, long privateBytes) = ResultHeader.Read(ref body);
         WorkItem item;
         bool deliver;
         lock (_gate)

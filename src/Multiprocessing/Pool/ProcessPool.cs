@@ -408,27 +408,13 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
             }
         }
         TaskMethod method = TaskMethod.From(func, parameterName);
-        foreach ((Type type, string role) in new[] { (typeof(T), "argument"), (typeof(TResult), "result") })
-        {
-            try
-            {
-                _codecs.Get(type);
-            }
-            catch (NotSupportedException e)
-            {
-                throw new ArgumentException($"{method.DisplayName} cannot run in a worker process: its {role} type is not transferable. {e.Message}", parameterName, e);
-            }
-        }
+        method.EnsureTransferable(_codecs, typeof(T), typeof(TResult), parameterName);
         lock (_gate)
         {
             if (!_methods.TryGetValue((func.Method, func.GetType()), out RegisteredMethod? registered))
             {
                 int id = ++_nextMethodId;
-                registered = new RegisteredMethod(id, method, Protocol.Frame(FrameType.Register, w =>
-                {
-                    w.Write(id);
-                    method.Write(w);
-                }));
+                registered = new RegisteredMethod(id, method, method.RegisterFrame(id));
                 _methods[(func.Method, func.GetType())] = registered;
             }
             return registered;

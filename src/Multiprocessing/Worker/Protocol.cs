@@ -113,3 +113,10 @@ internal readonly record struct RemoteError(ErrorKind Kind, int ItemIndex, strin
         reader.ReadString() ?? "",
         reader.ReadString() ?? "");
 }
+
+/// <summary>The fixed part of a Result frame: which unit, how it ended, how long it ran, the worker's private memory.</summary>
+internal readonly record struct ResultHeader(long Sequence, ResultStatus Status, long ElapsedTicks, long PrivateBytes)
+{
+    public static ResultHeader Read(ref PayloadReader reader) =>
+        new(reader.Read<long>(), (ResultStatus)reader.Read<byte>(), reader.Read<long>(), reader.Read<long>());
+}

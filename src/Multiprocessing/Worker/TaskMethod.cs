@@ -104,6 +104,32 @@ internal sealed class TaskMethod
         }
     }
 
+    /// <summary>
+    /// Checks that values of the argument and result types can cross a process boundary.
+    /// </summary>
+    /// <exception cref="ArgumentException">One cannot; the message names it and says what to do.</exception>
+    public void EnsureTransferable(CodecProvider codecs, Type argumentType, Type resultType, string parameterName)
+    {
+        foreach ((Type type, string role) in new[] { (argumentType, "argument"), (resultType, "result") })
+        {
+            try
+            {
+                codecs.Get(type);
+            }
+            catch (NotSupportedException e)
+            {
+                throw new ArgumentException($"{DisplayName} cannot run in a worker process: its {role} type is not transferable. {e.Message}", parameterName, e);
+            }
+        }
+    }
+
+    /// <summary>The frame that teaches a worker this method under <paramref name="id"/>.</summary>
+    public byte[] RegisterFrame(int id) => Protocol.Frame(FrameType.Register, w =>
+    {
+        w.Write(id);
+        Write(w);
+    });
+
     /// <summary>Writes what the worker needs to find the method again.</summary>
     public void Write(PayloadWriter writer)
     {

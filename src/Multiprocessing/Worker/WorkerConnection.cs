@@ -215,63 +215,20 @@ internal sealed class WorkerConnection : IDisposable
 
     private void ReadLoop()
     {
-        byte[] buffer = new byte[64 * 1024];
-        int start = 0;
-        int end = 0;
+        var frames = new FrameBuffer(_maxFrame);
         string? protocolError = null;
         try
         {
-            while (true)
+            while (frames.Receive(_socket))
             {
-                // Deliver every complete frame already buffered.
-                while (end - start >= Protocol.HeaderSize)
+                while (frames.TryNext(out FrameType type, out ReadOnlySpan<byte> bytes))
                 {
-                    int length = BitConverter.ToInt32(buffer, start);
-                    if (length < 1 || length > _maxFrame)
-                    {
-                        protocolError = $"the worker sent a frame of {length:N0} bytes, outside 1..{_maxFrame:N0}";
-                        return;
-                    }
-                    int total = length + sizeof(int);
-                    if (end - start < total)
-                    {
-                        if (total > buffer.Length)
-                        {
-                            byte[] larger = new byte[Math.Max(total, buffer.Length * 2)];
-                            Buffer.BlockCopy(buffer, start, larger, 0, end - start);
-                            buffer = larger;
-                            end -= start;
-                            start = 0;
-                        }
-                        break;
-                    }
-                    var type = (FrameType)buffer[start + sizeof(int)];
-                    var body = new PayloadReader(buffer.AsSpan(start + Protocol.HeaderSize, length - 1));
+                    var body = new PayloadReader(bytes);
                     _listener.OnFrame(this, type, ref body);
-                    start += total;
                 }
                 // Work assigned while handling this batch of results leaves in one write.
                 Flush();
-                if (start == end)
-                {
-                    start = end = 0;
-                }
-                else if (start > 0 && buffer.Length - end < 4096)
-                {
-                    Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
-                    end -= start;
-                    start = 0;
-                }
-                int received = _socket.Receive(buffer, end, buffer.Length - end, SocketFlags.None);
-                if (received == 0)
-                {
-                    return;
-                }
-                end += received;
             }
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
         }
         catch (InvalidDataException e)
         {
@@ -322,18 +279,18 @@ internal sealed class WorkerConnection : IDisposable
         }
     }
 
-    public bool HasExited
+    public bool HasExited => HasProcessExited(_process);
+
+    /// <summary>Whether <paramref name="process"/> has exited; a disposed one has.</summary>
+    public static bool HasProcessExited(Process process)
     {
-        get
+        try
         {
-            try
-            {
-                return _process.HasExited;
-            }
-            catch (InvalidOperationException)
-            {
-                return true;
-            }
+            return process.HasExited;
+        }
+        catch (InvalidOperationException)
+        {
+            return true;
         }
     }
 

@@ -86,14 +86,11 @@ internal sealed class WorkerRuntime(Socket socket)
     private readonly PayloadWriter _output = new(64 * 1024);
     private WorkerStatus? _status;
     private CodecProvider _codecs = CodecProvider.Default;
-    private long _maxFrame = int.MaxValue;
     private bool _reportMemory;
     private Command? _current;
     private bool _executing;
     private bool _readerWanted;
-    private byte[] _buffer = new byte[64 * 1024];
-    private int _start;
-    private int _end;
+    private readonly FrameBuffer _frames = new(int.MaxValue);
     private long _itemsStarted;
 
     private sealed class Command(long sequence, int methodId, int count, byte[] items, int itemsLength)
@@ -166,59 +163,20 @@ internal sealed class WorkerRuntime(Socket socket)
     /// <summary>Receives once and dispatches every complete frame; false at end of stream.</summary>
     private bool ReadOnce()
     {
-        int received;
+        if (!_frames.Receive(socket))
+        {
+            return false;
+        }
         try
         {
-            received = socket.Receive(_buffer, _end, _buffer.Length - _end, SocketFlags.None);
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-        if (received == 0)
-        {
-            return false;
-        }
-        _end += received;
-        while (_end - _start >= Protocol.HeaderSize)
-        {
-            int length = BitConverter.ToInt32(_buffer, _start);
-            if (length < 1 || length > _maxFrame)
+            while (_frames.TryNext(out FrameType type, out ReadOnlySpan<byte> body))
             {
-                Fatal($"the parent sent a frame of {length:N0} bytes, outside 1..{_maxFrame:N0}");
+                Dispatch(type, body);
             }
-            int total = length + sizeof(int);
-            if (_end - _start < total)
-            {
-                if (total > _buffer.Length)
-                {
-                    byte[] larger = new byte[Math.Max(total, Math.Min((long)_buffer.Length * 2, int.MaxValue - 64))];
-                    Buffer.BlockCopy(_buffer, _start, larger, 0, _end - _start);
-                    _buffer = larger;
-                    _end -= _start;
-                    _start = 0;
-                }
-                break;
-            }
-            try
-            {
-                Dispatch((FrameType)_buffer[_start + sizeof(int)], _buffer.AsSpan(_start + Protocol.HeaderSize, length - 1));
-            }
-            catch (InvalidDataException e)
-            {
-                Fatal(e.Message);
-            }
-            _start += total;
         }
-        if (_start == _end)
+        catch (InvalidDataException e)
         {
-            _start = _end = 0;
-        }
-        else if (_start > 0 && _buffer.Length - _end < 4096)
-        {
-            Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
-            _end -= _start;
-            _start = 0;
+            Fatal(e.Message);
         }
         return true;
     }
@@ -260,7 +218,7 @@ internal sealed class WorkerRuntime(Socket socket)
     private void Initialize(ref PayloadReader reader)
     {
         _status = WorkerStatus.Open(reader.ReadRequiredString());
-        _maxFrame = reader.Read<long>();
+        _frames.MaxFrame = reader.Read<long>();
         string? serializerType = reader.ReadString();
         _reportMemory = reader.Read<bool>();
         bool hasInitializer = reader.Read<bool>();

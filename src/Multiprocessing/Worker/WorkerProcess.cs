@@ -34,23 +34,9 @@ public class WorkerProcess : IDisposable, IWorkerListener
     private protected WorkerProcess(Delegate function, Func<PayloadWriter, int> writeArgument, Type argumentType, Type resultType)
     {
         TaskMethod method = TaskMethod.From(function, "func");
-        foreach ((Type type, string role) in new[] { (argumentType, "argument"), (resultType, "result") })
-        {
-            try
-            {
-                CodecProvider.Default.Get(type);
-            }
-            catch (NotSupportedException e)
-            {
-                throw new ArgumentException($"{method.DisplayName} cannot run in a worker process: its {role} type is not transferable. {e.Message}", "func", e);
-            }
-        }
+        method.EnsureTransferable(CodecProvider.Default, argumentType, resultType, "func");
         _methodName = method.DisplayName;
-        byte[] register = Protocol.Frame(FrameType.Register, w =>
-        {
-            w.Write(1);
-            method.Write(w);
-        });
+        byte[] register = method.RegisterFrame(1);
         var run = new PayloadWriter(Protocol.RunHeaderSize + 16);
         Protocol.BeginRun(run);
         int count = writeArgument(run);
@@ -67,20 +53,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
     public int Id { get; }
 
     /// <summary>Whether the process has exited.</summary>
-    public bool HasExited
-    {
-        get
-        {
-            try
-            {
-                return _process.HasExited;
-            }
-            catch (InvalidOperationException)
-            {
-                return true;
-            }
-        }
-    }
+    public bool HasExited => WorkerConnection.HasProcessExited(_process);
 
     /// <summary>The exit code once the process has exited (0: the method returned, 1: it threw, 128 + N: signal N ended it); null while it runs.</summary>
     public int? ExitCode => HasExited ? _process.ExitCode : null;
@@ -193,11 +166,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
         {
             return;
         }
-        _ = body.Read<long>();
-        var status = (ResultStatus)body.Read<byte>();
-        _ = body.Read<long>();
-        _ = body.Read<long>();
-        bool ok = status == ResultStatus.Ok;
+        bool ok = ResultHeader.Read(ref body).Status == ResultStatus.Ok;
         try
         {
             if (ok)

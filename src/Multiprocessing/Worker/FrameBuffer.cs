@@ -1,0 +1,83 @@
+using System.Net.Sockets;
+
+namespace Multiprocessing.Worker;
+
+/// <summary>
+/// Receives bytes from a control socket and cuts them into frames: one receive may hold many
+/// frames or part of one; a frame larger than the buffer grows it. A length outside 1..max is
+/// refused as corrupt before anything is allocated for it. Used by both ends of the channel.
+/// </summary>
+internal sealed class FrameBuffer(long maxFrame)
+{
+    /// <summary>Largest frame accepted; the worker learns the pool's limit from its Init frame.</summary>
+    public long MaxFrame { get; set; } = maxFrame;
+
+    private byte[] _buffer = new byte[64 * 1024];
+    private int _start;
+    private int _end;
+
+    /// <summary>Receives once; false at end of stream or when the socket is closed.</summary>
+    public bool Receive(Socket socket)
+    {
+        Compact();
+        int received;
+        try
+        {
+            received = socket.Receive(_buffer, _end, _buffer.Length - _end, SocketFlags.None);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+        _end += received;
+        return received > 0;
+    }
+
+    /// <summary>The next complete frame, if one is buffered. The body is valid until the next call.</summary>
+    /// <exception cref="InvalidDataException">The frame's length is outside 1..max.</exception>
+    public bool TryNext(out FrameType type, out ReadOnlySpan<byte> body)
+    {
+        type = default;
+        body = default;
+        if (_end - _start < Protocol.HeaderSize)
+        {
+            return false;
+        }
+        int length = BitConverter.ToInt32(_buffer, _start);
+        if (length < 1 || length > MaxFrame)
+        {
+            throw new InvalidDataException($"a frame of {length:N0} bytes arrived, outside the allowed 1..{MaxFrame:N0}");
+        }
+        int total = length + sizeof(int);
+        if (_end - _start < total)
+        {
+            if (total > _buffer.Length)
+            {
+                byte[] larger = new byte[Math.Max(total, Math.Min((long)_buffer.Length * 2, Array.MaxLength))];
+                Buffer.BlockCopy(_buffer, _start, larger, 0, _end - _start);
+                _buffer = larger;
+                _end -= _start;
+                _start = 0;
+            }
+            return false;
+        }
+        type = (FrameType)_buffer[_start + sizeof(int)];
+        body = _buffer.AsSpan(_start + Protocol.HeaderSize, length - 1);
+        _start += total;
+        return true;
+    }
+
+    private void Compact()
+    {
+        if (_start == _end)
+        {
+            _start = _end = 0;
+        }
+        else if (_start > 0 && _buffer.Length - _end < 4096)
+        {
+            Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+            _end -= _start;
+            _start = 0;
+        }
+    }
+}
