@@ -4,4 +4,4 @@
 using System.Reflection;
 
 Type entry = Assembly.Load("Multiprocessing").GetType("Multiprocessing.Worker.WorkerHostEntry", throwOnError: true)!;
-return (int)entry.GetMethod("Run", BindingFlags.Public | BindingFlags.Static)!.Invoke(null, [args])!;
+return (int)entry.GetMethod("Run", BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Static)!.Invoke(null, [args])!;

@@ -1,4 +1,3 @@
-using System.ComponentModel;
 using System.Diagnostics;
 using System.Net.Sockets;
 using Multiprocessing.Interop;
@@ -10,8 +9,7 @@ namespace Multiprocessing.Worker;
 /// The worker process's side of the control channel. Called by the host executable
 /// (Multiprocessing.WorkerHost), never by user code.
 /// </summary>
-[EditorBrowsable(EditorBrowsableState.Never)]
-public static class WorkerHostEntry
+internal static class WorkerHostEntry
 {
     /// <summary>Runs the worker until the parent says stop or goes away.</summary>
     /// <param name="args">Unused; the connection details arrive in the environment, out of sight of other users.</param>

@@ -115,6 +115,31 @@ public sealed class FailureTests
     }
 
     [Fact]
+    public async Task SubmitAsync_CancelledWhileQueued_CompletesAtOnceAndNeverRuns()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1, CancellationGracePeriod = TimeSpan.FromMilliseconds(200) });
+        string path = Path.Combine(Path.GetTempPath(), $"mp-queued-{Guid.NewGuid():N}.txt");
+        try
+        {
+            using var blockerCts = new CancellationTokenSource();
+            Task<int> blocker = pool.SubmitAsync(Tasks.SleepForever, 1, blockerCts.Token);
+            using var cts = new CancellationTokenSource();
+            Task queued = pool.SubmitAsync(Tasks.AppendLine, (path, 7), cts.Token);
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued.WaitAsync(TimeSpan.FromSeconds(5)));
+            blockerCts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => blocker.WaitAsync(Bounds.Unexpected));
+            // The next task runs on the replacement worker, after the queue has been served.
+            await pool.SubmitAsync(Tasks.AppendLine, (path, 8)).WaitAsync(Bounds.Unexpected);
+            Assert.Equal(["8"], File.ReadAllLines(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task SubmitAsync_CancelledTaskIgnoresToken_WorkerIsKilledAfterGrace()
     {
         await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1, CancellationGracePeriod = TimeSpan.FromMilliseconds(200) });
