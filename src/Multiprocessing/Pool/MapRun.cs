@@ -148,7 +148,7 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
                     if (writer.Position > _maxMessage)
                     {
                         throw new InvalidOperationException(
-                            $"Item {firstItem + count} makes a message of {writer.Position:N0} bytes, above the pool's MaxMessageSize of {_maxMessage:N0}. Put large data in a SharedArray and pass that, or raise MaxMessageSize.");
+                            $"Item {firstItem + count} makes a message of {writer.Position:N0} bytes, above the pool's MaxMessageSize of {_maxMessage:N0}. Raise MaxMessageSize, or keep large data out of the message (a file path, a shared memory segment).");
                     }
                     count++;
                     _stop.Token.ThrowIfCancellationRequested();

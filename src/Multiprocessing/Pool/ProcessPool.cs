@@ -324,7 +324,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         }
         if (writer.Position > _options.MaxMessageSize)
         {
-            throw new ArgumentException($"The argument serialises to {writer.Position:N0} bytes, above the pool's MaxMessageSize of {_options.MaxMessageSize:N0}. Put large data in a SharedArray and pass that, or raise MaxMessageSize.", nameof(argument));
+            throw new ArgumentException($"The argument serialises to {writer.Position:N0} bytes, above the pool's MaxMessageSize of {_options.MaxMessageSize:N0}. Raise MaxMessageSize, or keep large data out of the message (a file path, a shared memory segment).", nameof(argument));
         }
         Protocol.EndRun(writer, 1);
         var owner = new SubmitOwner<TResult>(_codecs.Get<TResult>());

@@ -107,8 +107,8 @@ internal sealed class CodecProvider
         if (type.IsPointer || type.IsFunctionPointer || type == typeof(IntPtr) || type == typeof(UIntPtr))
         {
             return depth == 0
-                ? $"{name} is a pointer; an address has no meaning in another process. Pass the data it points to (an array, a SharedArray) instead."
-                : $"{name} contains a pointer ({TypeNames.Display(type)}); an address has no meaning in another process. Pass the data it points to (an array, a SharedArray) instead.";
+                ? $"{name} is a pointer; an address has no meaning in another process. Pass the data it points to (an array) instead."
+                : $"{name} contains a pointer ({TypeNames.Display(type)}); an address has no meaning in another process. Pass the data it points to (an array) instead.";
         }
         if (typeof(Delegate).IsAssignableFrom(type))
         {
@@ -120,7 +120,7 @@ internal sealed class CodecProvider
         {
             string hint = type == typeof(CancellationToken)
                 ? "Declare a CancellationToken as the method's last parameter instead: the pool passes a token that is cancelled when the caller cancels."
-                : "It is tied to this process. Pass what it refers to instead (a path, the bytes, a SharedArray).";
+                : "It is tied to this process. Pass what it refers to instead (a path, the bytes).";
             return $"{name} cannot be sent to another process. {hint}";
         }
         if (type == typeof(object) || type == typeof(ValueType) || type == typeof(Enum))

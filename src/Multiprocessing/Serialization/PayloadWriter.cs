@@ -116,7 +116,7 @@ internal sealed class PayloadWriter : IBufferWriter<byte>
         {
             size = needed <= Array.MaxLength
                 ? Array.MaxLength
-                : throw new InsufficientMemoryException($"A message would need {needed:N0} bytes, more than one .NET buffer can hold ({Array.MaxLength:N0}). Pass large data in a SharedArray instead of serialising it.");
+                : throw new InsufficientMemoryException($"A message would need {needed:N0} bytes, more than one .NET buffer can hold ({Array.MaxLength:N0}). Keep large data out of the message: pass a file path, or split it into smaller items.");
         }
         Array.Resize(ref _buffer, (int)size);
     }

@@ -63,7 +63,7 @@ internal sealed class TaskMethod
             throw new ArgumentException(
                 $"The lambda passed as '{parameterName}' captures {names}. A task's code travels to the worker process by name only, without the variables it captures, " +
                 "so it would see different values there. Pass the value as part of the argument instead (for example a tuple such as items.Select(x => (x, k))), " +
-                "or load it once per worker in ProcessPoolOptions.Initializer, or put it in a SharedArray/SharedValue that the task receives.",
+                "or load it once per worker in ProcessPoolOptions.Initializer.",
                 parameterName);
         }
         if (method.Name.StartsWith('<'))
