@@ -19,7 +19,8 @@ public sealed partial class ProcessPool
     private readonly LinkedList<WorkItem> _retry = new();
     private readonly Dictionary<(System.Reflection.MethodInfo, Type), RegisteredMethod> _methods = [];
     private readonly CancellationTokenSource _lifetime = new();
-    private readonly Timer _monitor;
+    private readonly Timer _deadlines;
+    private TaskCompletionSource _readyChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Exception? _fault;
     private bool _disposed;
@@ -106,6 +107,7 @@ public sealed partial class ProcessPool
                     {
                         slot.State = SlotState.Ready;
                         _consecutiveStartFailures = 0;
+                        SignalReadyChanged();
                     }
                     Assign(slot);
                 }
@@ -214,13 +216,18 @@ public sealed partial class ProcessPool
         var failed = new List<(WorkItem Item, Exception Error)>();
         bool startFailure;
         bool giveUp;
+        bool alreadyHandled = false;
         lock (_gate)
         {
-            if (slot.State == SlotState.Dead)
-            {
-                connection.Dispose();
-                return;
-            }
+            alreadyHandled = slot.State == SlotState.Dead;
+        }
+        if (alreadyHandled)
+        {
+            connection.Dispose();
+            return;
+        }
+        lock (_gate)
+        {
             startFailure = slot.State == SlotState.Starting;
             slot.State = SlotState.Dead;
             _slots.Remove(slot);
@@ -473,12 +480,17 @@ public sealed partial class ProcessPool
             }
             _fault = error;
             FailQueued(failed, error);
+            SignalReadyChanged();
         }
         foreach ((WorkItem item, Exception e) in failed)
         {
             item.Owner.OnError(item, e);
         }
     }
+
+    /// <summary>Wakes <see cref="WaitForWorkersAsync"/>. Under the lock.</summary>
+    private void SignalReadyChanged() =>
+        Interlocked.Exchange(ref _readyChanged, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     private void FailQueued(List<(WorkItem, Exception)> failed, Exception error)
     {
@@ -490,7 +502,7 @@ public sealed partial class ProcessPool
     }
 
     /// <summary>Runs every few milliseconds: kills workers whose task overran its time-out or ignored a cancellation.</summary>
-    private void Monitor(object? state)
+    private void CheckDeadlines(object? state)
     {
         var kills = new List<(WorkerConnection, string)>();
         lock (_gate)

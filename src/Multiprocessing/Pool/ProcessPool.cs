@@ -64,7 +64,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         _initializer = options.Initializer is null ? null : TaskMethod.From(options.Initializer, nameof(ProcessPoolOptions.Initializer));
         _settings = new WorkerSettings(options.EnableWorkerDiagnostics, options.WorkerEnvironment, options.WorkerStartTimeout, options.MaxMessageSize);
         TimeSpan tick = options.TaskTimeout is TimeSpan t ? TimeSpan.FromTicks(Math.Clamp(t.Ticks / 5, TimeSpan.TicksPerMillisecond * 5, TimeSpan.TicksPerMillisecond * 100)) : TimeSpan.FromMilliseconds(100);
-        _monitor = new Timer(Monitor, null, tick, tick);
+        _deadlines = new Timer(CheckDeadlines, null, tick, tick);
         lock (_gate)
         {
             for (int i = 0; i < options.Workers; i++)
@@ -100,6 +100,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     {
         while (true)
         {
+            Task changed;
             lock (_gate)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
@@ -111,8 +112,9 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
                 {
                     return;
                 }
+                changed = _readyChanged.Task;
             }
-            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -448,7 +450,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         {
             item.Owner.OnError(item, error);
         }
-        await _monitor.DisposeAsync().ConfigureAwait(false);
+        await _deadlines.DisposeAsync().ConfigureAwait(false);
         await _drained.Task.WaitAsync(_options.ShutdownTimeout).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
         _lifetime.Cancel();
         WorkerConnection[] connections;
