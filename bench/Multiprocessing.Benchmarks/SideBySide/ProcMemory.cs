@@ -1,31 +1,14 @@
 namespace Multiprocessing.Benchmarks.SideBySide;
 
-/// <summary>One process's memory from <c>/proc/PID/smaps_rollup</c>, in bytes.</summary>
+/// <summary>One process's memory from <c>/proc/PID/smaps_rollup</c>, in bytes (read by the library's <see cref="ProcessMemory"/>).</summary>
 internal readonly record struct RollupMemory(long Rss, long Pss, long Uss)
 {
     public const double MiB = 1024.0 * 1024.0;
 
-    /// <summary>Reads the rollup; USS is private clean + private dirty.</summary>
     public static RollupMemory Read(int pid)
     {
-        long rss = 0, pss = 0, privateClean = 0, privateDirty = 0;
-        foreach (string line in File.ReadLines($"/proc/{pid}/smaps_rollup"))
-        {
-            string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length < 3 || parts[2] != "kB")
-            {
-                continue;
-            }
-            long bytes = long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
-            switch (parts[0])
-            {
-                case "Rss:": rss = bytes; break;
-                case "Pss:": pss = bytes; break;
-                case "Private_Clean:": privateClean = bytes; break;
-                case "Private_Dirty:": privateDirty = bytes; break;
-            }
-        }
-        return new RollupMemory(rss, pss, privateClean + privateDirty);
+        MemoryUsage usage = ProcessMemory.Read(pid);
+        return new RollupMemory(usage.Rss, usage.Pss, usage.Uss);
     }
 }
 
