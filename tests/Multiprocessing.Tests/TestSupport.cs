@@ -103,6 +103,14 @@ internal static class Tasks
 
     public static int Recurse(int depth) => depth == int.MinValue ? 0 : Recurse(depth + 1) + 1;
 
+    /// <summary>Signals that it started (a marker file), then never returns and ignores cancellation.</summary>
+    public static int SleepForeverAfterMarker(string marker)
+    {
+        File.WriteAllText(marker, "started");
+        Thread.Sleep(Timeout.Infinite);
+        return 0;
+    }
+
     public static int SleepForever(int x)
     {
         Thread.Sleep(Timeout.Infinite);

@@ -144,13 +144,22 @@ public sealed class FailureTests
     {
         await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1, CancellationGracePeriod = TimeSpan.FromMilliseconds(200) });
         int before = await pool.SubmitAsync(Tasks.Pid, 0).WaitAsync(Bounds.Unexpected);
-        using var cts = new CancellationTokenSource();
-        Task<int> stuck = pool.SubmitAsync(Tasks.SleepForever, 1, cts.Token);
-        Task<int> queued = pool.SubmitAsync(Tasks.Square, 5);
-        cts.CancelAfter(100);
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stuck.WaitAsync(Bounds.Unexpected));
-        Assert.Equal(25, await queued.WaitAsync(Bounds.Unexpected));
-        await Wait.UntilAsync(() => !Wait.ProcessExists(before), "the worker that ignored cancellation is killed");
+        string marker = Path.Combine(Path.GetTempPath(), $"mp-stuck-{Guid.NewGuid():N}");
+        try
+        {
+            using var cts = new CancellationTokenSource();
+            Task<int> stuck = pool.SubmitAsync(Tasks.SleepForeverAfterMarker, marker, cts.Token);
+            Task<int> queued = pool.SubmitAsync(Tasks.Square, 5);
+            await Wait.UntilAsync(() => File.Exists(marker), "the task that ignores its token started");
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => stuck.WaitAsync(Bounds.Unexpected));
+            Assert.Equal(25, await queued.WaitAsync(Bounds.Unexpected));
+            await Wait.UntilAsync(() => !Wait.ProcessExists(before), "the worker that ignored cancellation is killed");
+        }
+        finally
+        {
+            File.Delete(marker);
+        }
     }
 
     [Fact]
