@@ -119,4 +119,21 @@ internal readonly record struct ResultHeader(long Sequence, ResultStatus Status,
 {
     public static ResultHeader Read(ref PayloadReader reader) =>
         new(reader.Read<long>(), (ResultStatus)reader.Read<byte>(), reader.Read<long>(), reader.Read<long>());
+
+    public void Write(PayloadWriter writer)
+    {
+        writer.Write(Sequence);
+        writer.Write((byte)Status);
+        writer.Write(ElapsedTicks);
+        writer.Write(PrivateBytes);
+    }
+
+    /// <summary>Overwrites a header that <see cref="Write"/> put at <paramref name="offset"/>, once the unit's outcome is known.</summary>
+    public void WriteAt(byte[] buffer, int offset)
+    {
+        System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref buffer[offset], Sequence);
+        buffer[offset + sizeof(long)] = (byte)Status;
+        System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref buffer[offset + sizeof(long) + 1], ElapsedTicks);
+        System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref buffer[offset + sizeof(long) + 1 + sizeof(long)], PrivateBytes);
+    }
 }

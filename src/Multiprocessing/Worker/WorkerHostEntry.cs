@@ -358,10 +358,7 @@ internal sealed class WorkerRuntime(Socket socket)
         lock (_sendLock)
         {
             frame = Protocol.BeginFrame(_output, FrameType.Result);
-            _output.Write(command.Sequence);
-            _output.Write((byte)ResultStatus.Ok);
-            _output.Write(0L);
-            _output.Write(0L);
+            new ResultHeader(command.Sequence, ResultStatus.Ok, 0, 0).Write(_output);
             headerEnd = _output.Position;
         }
         // The executor is the only writer of results, so the buffer is ours while the items run;
@@ -376,15 +373,16 @@ internal sealed class WorkerRuntime(Socket socket)
         status.Advance(_itemsStarted);
         lock (_sendLock)
         {
+            ResultStatus outcome = ResultStatus.Ok;
             if (failure is { } f)
             {
                 _output.Truncate(headerEnd);
                 bool cancelled = f.Error is OperationCanceledException && command.Cancellation!.IsCancellationRequested;
-                _output.Buffer[frame + Protocol.HeaderSize + sizeof(long)] = (byte)(cancelled ? ResultStatus.Cancelled : ResultStatus.Error);
+                outcome = cancelled ? ResultStatus.Cancelled : ResultStatus.Error;
                 Protocol.WriteError(_output, f.Kind, f.Item, f.Error);
             }
-            System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref _output.Buffer[frame + Protocol.HeaderSize + sizeof(long) + 1], Stopwatch.GetTimestamp() - started);
-            System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref _output.Buffer[frame + Protocol.HeaderSize + sizeof(long) + 1 + sizeof(long)], _reportMemory ? PrivateBytes() : 0L);
+            new ResultHeader(command.Sequence, outcome, Stopwatch.GetTimestamp() - started, _reportMemory ? PrivateBytes() : 0L)
+                .WriteAt(_output.Buffer, frame + Protocol.HeaderSize);
             Protocol.EndFrame(_output, frame);
         }
     }
@@ -396,10 +394,7 @@ internal sealed class WorkerRuntime(Socket socket)
         lock (_sendLock)
         {
             int frame = Protocol.BeginFrame(_output, FrameType.Result);
-            _output.Write(command.Sequence);
-            _output.Write((byte)ResultStatus.Cancelled);
-            _output.Write(0L);
-            _output.Write(0L);
+            new ResultHeader(command.Sequence, ResultStatus.Cancelled, 0, 0).Write(_output);
             Protocol.EndFrame(_output, frame);
         }
     }
