@@ -217,6 +217,7 @@ public sealed partial class ProcessPool
         bool startFailure;
         bool giveUp;
         bool alreadyHandled = false;
+        List<WorkerConnection>? touched;
         lock (_gate)
         {
             alreadyHandled = slot.State == SlotState.Dead;
@@ -271,13 +272,13 @@ public sealed partial class ProcessPool
             {
                 FailQueued(failed, new ObjectDisposedException(nameof(ProcessPool), "The pool was disposed before this task ran."));
             }
-            AssignAll();
+            touched = AssignAll();
             if (_disposed && _inFlightTotal == 0)
             {
                 _drained.TrySetResult();
             }
         }
-        FlushAll();
+        Flush(touched);
         connection.Dispose();
         if (giveUp && !_disposed)
         {
@@ -313,19 +314,21 @@ public sealed partial class ProcessPool
     }
 
     /// <summary>Gives <paramref name="slot"/> work up to its depth. Call under the lock; flush afterwards.</summary>
-    private void Assign(WorkerSlot slot)
+    /// <returns>Whether frames were queued on the slot's connection.</returns>
+    private bool Assign(WorkerSlot slot)
     {
         if (slot.State != SlotState.Ready || slot.Connection is not { } connection)
         {
-            return;
+            return false;
         }
         int depth = slot.Depth;
         // Deep queues (tiny tasks) are topped up in batches: one write, and one wake-up of the
         // worker, per half a queue of units rather than per unit.
         if (depth >= 8 && slot.InFlight.Count > depth / 2)
         {
-            return;
+            return false;
         }
+        bool queued = false;
         while (slot.InFlight.Count < depth && slot.State == SlotState.Ready && DequeueNext() is { } item)
         {
             if (slot.Registered.Add(item.Method.Id))
@@ -341,35 +344,43 @@ public sealed partial class ProcessPool
             _inFlightTotal++;
             Protocol.StampRun(item.Frame, item.Sequence, item.Method.Id);
             connection.Send(item.Frame, item.FrameLength);
+            queued = true;
             if (_options.MaxTasksPerWorker is int max && slot.ItemsAssigned >= max)
             {
                 Retire(slot);
             }
         }
+        return queued;
     }
 
-    private void AssignAll()
+    /// <summary>Hands queued work to every slot with room. Under the lock.</summary>
+    /// <returns>The connections that now have frames to flush (after the lock), or null.</returns>
+    private List<WorkerConnection>? AssignAll()
     {
+        List<WorkerConnection>? touched = null;
         foreach (WorkerSlot slot in _slots)
         {
             if (_queue.Count == 0 && _retry.Count == 0)
             {
                 break;
             }
-            Assign(slot);
+            if (Assign(slot))
+            {
+                (touched ??= []).Add(slot.Connection!);
+            }
         }
+        return touched;
     }
 
-    private void FlushAll()
+    private static void Flush(List<WorkerConnection>? connections)
     {
-        WorkerConnection?[] connections;
-        lock (_gate)
+        if (connections is null)
         {
-            connections = _slots.Select(s => s.Connection).ToArray();
+            return;
         }
-        foreach (WorkerConnection? connection in connections)
+        foreach (WorkerConnection connection in connections)
         {
-            connection?.Flush();
+            connection.Flush();
         }
     }
 
@@ -408,6 +419,7 @@ public sealed partial class ProcessPool
     internal void Enqueue(WorkItem item)
     {
         Exception? refusal = null;
+        List<WorkerConnection>? touched = null;
         lock (_gate)
         {
             if (_disposed)
@@ -422,7 +434,7 @@ public sealed partial class ProcessPool
             {
                 item.State = WorkState.Queued;
                 _queue.Enqueue(item);
-                AssignAll();
+                touched = AssignAll();
             }
         }
         if (refusal is not null)
@@ -431,7 +443,7 @@ public sealed partial class ProcessPool
             item.Owner.OnError(item, refusal);
             return;
         }
-        FlushAll();
+        Flush(touched);
     }
 
     /// <summary>Test hook: writes raw bytes to one worker's control channel, as a corrupt parent would.</summary>
