@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Sockets;
 
 namespace Multiprocessing.Tests;
@@ -61,6 +62,9 @@ internal static class Tasks
     }
 
     public static void AppendLine((string Path, int Value) a) => File.AppendAllText(a.Path, a.Value + "\n");
+
+    public static void TouchFile((string Directory, int Value) a) =>
+        File.WriteAllText(Path.Combine(a.Directory, a.Value.ToString(CultureInfo.InvariantCulture)), "");
 
     public static int Pid(int _) => Environment.ProcessId;
 

@@ -57,15 +57,19 @@ public sealed class MapTests : IAsyncLifetime
     [Fact]
     public async Task MapAsync_VoidMethod_CompletesAfterEveryItemRan()
     {
-        string path = Path.Combine(Path.GetTempPath(), $"mp-test-{Guid.NewGuid():N}.txt");
+        // One file per item: .NET's FileMode.Append seeks rather than using O_APPEND, so two
+        // workers appending to one file can overwrite each other and the test would be about that.
+        string directory = Directory.CreateTempSubdirectory("mp-test-").FullName;
         try
         {
-            await _pool.MapAsync(Tasks.AppendLine, Enumerable.Range(0, 50).Select(i => (path, i))).WaitAsync(Bounds.Unexpected);
-            Assert.Equal(Enumerable.Range(0, 50), File.ReadAllLines(path).Select(int.Parse).Order());
+            await _pool.MapAsync(Tasks.TouchFile, Enumerable.Range(0, 50).Select(i => (directory, i))).WaitAsync(Bounds.Unexpected);
+            Assert.Equal(
+                Enumerable.Range(0, 50),
+                Directory.GetFiles(directory).Select(f => int.Parse(Path.GetFileName(f))).Order());
         }
         finally
         {
-            File.Delete(path);
+            Directory.Delete(directory, recursive: true);
         }
     }
 
