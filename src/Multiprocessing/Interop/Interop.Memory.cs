@@ -28,6 +28,23 @@ internal static partial class Libc
     [LibraryImport(LibraryName, EntryPoint = "munmap", SetLastError = true)]
     internal static partial int MUnmap(nint address, nuint length);
 
+    [LibraryImport(LibraryName, EntryPoint = "fallocate", SetLastError = true)]
+    private static partial int FAllocateNative(SafeFileHandle fd, int mode, long offset, long length);
+
+    [LibraryImport(LibraryName, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static unsafe partial int StatxNative(int directoryFd, string path, int flags, uint mask, byte* buffer);
+
+    [LibraryImport(LibraryName, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static unsafe partial int StatxNative(SafeFileHandle fd, string path, int flags, uint mask, byte* buffer);
+
+    private const int AT_FDCWD = -100;
+    private const int AT_EMPTY_PATH = 0x1000;
+    private const uint STATX_INO = 0x100;
+    private const uint STATX_SIZE = 0x200;
+    private const int O_CREAT = 0x40;
+    private const int O_EXCL = 0x80;
+    private const int O_TRUNC = 0x200;
+
     /// <summary>
     /// Creates an anonymous memory file of <paramref name="length"/> bytes. It has no name in any
     /// file system, so it disappears with the last descriptor or mapping, even after SIGKILL.
@@ -60,6 +77,81 @@ internal static partial class Libc
         return new SafeFileHandle(fd, ownsHandle: true);
     }
 
+    /// <summary>
+    /// Creates (or replaces) a regular file for a file-backed segment, readable and writable by its
+    /// owner only; <see cref="Truncate"/> then sizes it.
+    /// </summary>
+    public static SafeFileHandle CreateFile(string path, bool overwrite)
+    {
+        int flags = O_RDWR | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL);
+        int fd = OpenNative(path, flags, 0b110_000_000);
+        if (fd < 0)
+        {
+            throw ErrorFor("open", path);
+        }
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>Sets the size of a file without writing it (the new bytes read as zero).</summary>
+    public static void Truncate(SafeFileHandle fd, long length, string what)
+    {
+        if (FTruncateNative(fd, length) != 0)
+        {
+            throw ErrorFor("ftruncate", what);
+        }
+    }
+
+    /// <summary>
+    /// Reserves <paramref name="length"/> bytes of storage for a file, so that writing through a
+    /// mapping later cannot fail with SIGBUS for want of space. Returns false when the file system
+    /// cannot reserve space (it then stays sparse); throws when there is not enough space.
+    /// </summary>
+    public static bool TryReserve(SafeFileHandle fd, long length, string what)
+    {
+        if (FAllocateNative(fd, 0, 0, length) == 0)
+        {
+            return true;
+        }
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno is Errno.EOPNOTSUPP or Errno.ENOSYS)
+        {
+            return false;
+        }
+        throw ErrorFor("fallocate", what);
+    }
+
+    /// <summary>The identity and size of an open file: device and inode name the same file in every process.</summary>
+    public static unsafe FileIdentity Identify(SafeFileHandle fd)
+    {
+        byte* buffer = stackalloc byte[256];
+        if (StatxNative(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_SIZE, buffer) != 0)
+        {
+            throw ErrorFor("statx");
+        }
+        return ReadIdentity(buffer);
+    }
+
+    /// <summary>The identity of the file a path names (following links such as <c>/proc/PID/fd/N</c>), or null if it does not exist.</summary>
+    public static unsafe FileIdentity? TryIdentify(string path)
+    {
+        byte* buffer = stackalloc byte[256];
+        if (StatxNative(AT_FDCWD, path, 0, STATX_INO | STATX_SIZE, buffer) != 0)
+        {
+            return null;
+        }
+        return ReadIdentity(buffer);
+    }
+
+    private static unsafe FileIdentity ReadIdentity(byte* statx)
+    {
+        // struct statx has the same layout on every architecture: stx_ino at 32, stx_size at 40,
+        // stx_dev_major at 136 and stx_dev_minor at 140.
+        ulong inode = *(ulong*)(statx + 32);
+        long size = *(long*)(statx + 40);
+        ulong device = ((ulong)*(uint*)(statx + 136) << 32) | *(uint*)(statx + 140);
+        return new FileIdentity(device, inode, size);
+    }
+
     /// <summary>Maps <paramref name="length"/> bytes of <paramref name="fd"/> shared with every other process that maps it.</summary>
     public static SafeMappedRegion MapShared(SafeFileHandle fd, long length, bool writable)
     {
@@ -72,6 +164,9 @@ internal static partial class Libc
         return new SafeMappedRegion(address, length);
     }
 }
+
+/// <summary>Names one file across processes (device and inode), with its size when it was looked at.</summary>
+internal readonly record struct FileIdentity(ulong Device, ulong Inode, long Size);
 
 /// <summary>A mapping made by <see cref="Libc.MapShared"/>; unmapped when released.</summary>
 internal sealed class SafeMappedRegion : SafeHandleZeroOrMinusOneIsInvalid

@@ -6,6 +6,12 @@ internal static partial class Libc
 {
     public const int SIGKILL = 9;
 
+    [LibraryImport(LibraryName, EntryPoint = "geteuid")]
+    private static partial uint GetEffectiveUserIdNative();
+
+    /// <summary>The effective user id of this process: shared objects are shared only with processes of the same user.</summary>
+    public static uint EffectiveUserId => GetEffectiveUserIdNative();
+
     [LibraryImport(LibraryName, EntryPoint = "kill", SetLastError = true)]
     private static partial int KillNative(int pid, int signal);
 

@@ -46,6 +46,11 @@ internal static partial class Libc
         public const int EAGAIN = 11;
         public const int ENOMEM = 12;
         public const int EACCES = 13;
+        public const int EBADF = 9;
+        public const int EEXIST = 17;
+        public const int EINVAL = 22;
         public const int ENOSPC = 28;
+        public const int ENOSYS = 38;
+        public const int EOPNOTSUPP = 95;
     }
 }

@@ -20,6 +20,7 @@ internal sealed class CodecProvider
     {
         IncludeFields = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new SharedObjectJsonConverterFactory() },
     };
 
     private static JsonSerializerOptions? s_jsonOptions;
@@ -42,6 +43,15 @@ internal sealed class CodecProvider
 
     private object Create(Type type)
     {
+        // Shared objects always travel as descriptors: a user serializer would copy or break them.
+        if (typeof(SharedObject).IsAssignableFrom(type))
+        {
+            return IsSharedObject(type)
+                ? Instantiate(typeof(SharedObjectCodec<>), [type])
+                : throw new NotSupportedException(
+                    $"Values declared as {TypeNames.Display(type)} cannot be sent to another process: the worker would not know which shared object to attach. " +
+                    "Declare the concrete type (SharedArray<T>, SharedValue<T>, SharedMemory, …) in the method's signature.");
+        }
         if (_userSerializer is not null && _userSerializer.CanSerialize(type))
         {
             return Instantiate(typeof(UserCodec<>), [type], _userSerializer);
@@ -89,6 +99,11 @@ internal sealed class CodecProvider
         }
         return Instantiate(typeof(JsonCodec<>), [type], JsonOptions);
     }
+
+    /// <summary>Whether <paramref name="type"/> is a concrete shared object that can be attached on arrival.</summary>
+    public static bool IsSharedObject(Type type) =>
+        typeof(SharedObject).IsAssignableFrom(type)
+        && type.GetInterfaces().Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(ISharedObjectFactory<>) && i.GetGenericArguments()[0] == type);
 
     private static bool IsJson(object codec) => codec.GetType().IsGenericType && codec.GetType().GetGenericTypeDefinition() == typeof(JsonCodec<>);
 

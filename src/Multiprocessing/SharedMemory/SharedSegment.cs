@@ -1,40 +1,135 @@
 using Microsoft.Win32.SafeHandles;
 using Multiprocessing.Interop;
 
-namespace Multiprocessing.SharedMemory;
+namespace Multiprocessing.Sharing;
 
 /// <summary>
-/// A block of memory that several processes map. Backed by an anonymous memory file, so it has no
-/// name to leak: the memory is freed when the last process that maps or holds it exits, however it exits.
-/// Other processes attach through <see cref="Path"/> while the creating process is alive.
+/// A block of memory that several processes map: the one thing every shared object stands on.
+/// It is an anonymous memory file (memfd) or a regular file, held open and mapped by this process.
+/// A memory file has no name in any file system, so it cannot leak: the kernel frees it when the
+/// last process that maps or holds it exits, however it exits. Another process attaches through
+/// <c>/proc/PID/fd/N</c> of a process that holds it (see <see cref="SegmentDescriptor"/>).
 /// </summary>
 internal sealed unsafe class SharedSegment : IDisposable
 {
     private readonly SafeFileHandle _file;
     private readonly SafeMappedRegion _mapping;
+    private NameRegistration? _name;
+    private int _disposed;
 
-    private SharedSegment(SafeFileHandle file, SafeMappedRegion mapping, string path)
+    private SharedSegment(SafeFileHandle file, SafeMappedRegion mapping, long size, bool writable, FileIdentity identity, string? filePath)
     {
         _file = file;
         _mapping = mapping;
-        Path = path;
+        Size = size;
+        IsWritable = writable;
+        Identity = identity;
+        FilePath = filePath;
     }
 
-    /// <summary>Where another process opens this segment (valid while the creator lives).</summary>
-    public string Path { get; }
+    /// <summary>Usable bytes (the mapping may be one byte longer when <see cref="Size"/> is zero, since mmap refuses empty mappings).</summary>
+    public long Size { get; }
 
-    public long Length => _mapping.Length;
+    /// <summary>Whether this process mapped the segment writable.</summary>
+    public bool IsWritable { get; }
 
-    public byte* Pointer => _mapping.Pointer;
+    /// <summary>The device and inode that name the segment in every process.</summary>
+    public FileIdentity Identity { get; }
 
-    public static SharedSegment Create(string debugName, long length)
+    /// <summary>The file behind a file-backed segment, or null for memory.</summary>
+    public string? FilePath { get; }
+
+    /// <summary>The name other programs open the segment by, while this process holds it; null if unnamed.</summary>
+    public string? Name => _name?.Name;
+
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    public byte* Pointer
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
+            return _mapping.Pointer;
+        }
+    }
+
+    /// <summary>Where another process of the same user opens this segment while this process holds it.</summary>
+    public string Path => Libc.ProcFdPath(_file);
+
+    /// <summary>What a process needs to attach to this segment.</summary>
+    public SegmentDescriptor Describe(bool writable)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        return new SegmentDescriptor(Environment.ProcessId, (int)_file.DangerousGetHandle(), Identity.Device, Identity.Inode, Size, writable && IsWritable);
+    }
+
+    /// <summary>Creates a segment of <paramref name="size"/> zeroed bytes in memory.</summary>
+    /// <param name="size">The number of bytes.</param>
+    /// <param name="debugName">Shown in <c>/proc/PID/fd</c> and <c>/proc/PID/maps</c>; has no other effect.</param>
+    /// <param name="name">A name other programs may open it by, or null.</param>
+    /// <param name="contents">What the segment holds, checked by programs that open it by name.</param>
+    public static SharedSegment CreateMemory(long size, string debugName, string? name = null, string contents = "")
     {
         Libc.EnsureSupported();
-        SafeFileHandle file = Libc.CreateMemoryFile(debugName, length);
+        ArgumentOutOfRangeException.ThrowIfNegative(size);
+        MemoryBudget.EnsureAvailable(size);
+        // Claim the name first: a clash must fail before any memory is committed.
+        NameRegistration? registration = name is null ? null : NameRegistration.Claim(name);
+        SafeFileHandle? file = null;
         try
         {
-            SafeMappedRegion mapping = Libc.MapShared(file, length, writable: true);
-            return new SharedSegment(file, mapping, Libc.ProcFdPath(file));
+            file = Libc.CreateMemoryFile(debugName, size);
+            SharedSegment segment = Map(file, size, writable: true, filePath: null);
+            if (registration is not null)
+            {
+                segment._name = registration;
+                registration.Serve(segment, contents);
+            }
+            return segment;
+        }
+        catch
+        {
+            file?.Dispose();
+            registration?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates a file of <paramref name="size"/> bytes (owner-only permissions) and maps it shared.</summary>
+    public static SharedSegment CreateFile(string path, long size, bool overwrite)
+    {
+        Libc.EnsureSupported();
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentOutOfRangeException.ThrowIfNegative(size);
+        string fullPath = System.IO.Path.GetFullPath(path);
+        SafeFileHandle file = Libc.CreateFile(fullPath, overwrite);
+        try
+        {
+            Libc.Truncate(file, size, $"{fullPath} ({Units.Bytes(size)})");
+            if (size > 0 && !Libc.TryReserve(file, size, $"{fullPath} ({Units.Bytes(size)})"))
+            {
+                // The file system cannot reserve space (the file stays sparse), so at least refuse
+                // what cannot fit now rather than fail with SIGBUS on a later write.
+                long free = new DriveInfo(fullPath).AvailableFreeSpace;
+                if (size > free)
+                {
+                    throw new SharedMemoryException(
+                        $"Cannot create the {Units.Bytes(size)} file '{fullPath}': its file system has {Units.Bytes(free)} free. " +
+                        "Free some space, pick a file system with room, or ask for less.",
+                        size, free);
+                }
+            }
+            return Map(file, size, writable: true, fullPath);
+        }
+        catch (Exception e) when (e is InsufficientMemoryException)
+        {
+            file.Dispose();
+            File.Delete(fullPath);
+            long free = new DriveInfo(fullPath).AvailableFreeSpace;
+            throw new SharedMemoryException(
+                $"Cannot create the {Units.Bytes(size)} file '{fullPath}': its file system has {Units.Bytes(free)} free. " +
+                "Free some space, pick a file system with room, or ask for less.",
+                size, free, e);
         }
         catch
         {
@@ -43,14 +138,14 @@ internal sealed unsafe class SharedSegment : IDisposable
         }
     }
 
-    public static SharedSegment Open(string path, long length, bool writable)
+    /// <summary>Maps all of the file at <paramref name="path"/> (a <see cref="Path"/> of another process), without the checks of a descriptor.</summary>
+    public static SharedSegment OpenPath(string path, bool writable)
     {
         Libc.EnsureSupported();
         SafeFileHandle file = Libc.Open(path, writable);
         try
         {
-            SafeMappedRegion mapping = Libc.MapShared(file, length, writable);
-            return new SharedSegment(file, mapping, path);
+            return Map(file, Libc.Identify(file).Size, writable, filePath: null);
         }
         catch
         {
@@ -59,8 +154,99 @@ internal sealed unsafe class SharedSegment : IDisposable
         }
     }
 
+    /// <summary>Opens an existing file and maps all of it.</summary>
+    public static SharedSegment OpenFile(string path, bool writable)
+    {
+        Libc.EnsureSupported();
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string fullPath = System.IO.Path.GetFullPath(path);
+        if (!File.Exists(fullPath))
+        {
+            throw new FileNotFoundException($"Cannot open '{fullPath}' as shared memory: there is no such file.", fullPath);
+        }
+        SafeFileHandle file = Libc.Open(fullPath, writable);
+        try
+        {
+            return Map(file, Libc.Identify(file).Size, writable, fullPath);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens a segment that another process of this user created with <paramref name="name"/>.</summary>
+    public static SharedSegment OpenNamed(string name, bool writable, out string contents)
+    {
+        Libc.EnsureSupported();
+        SegmentDescriptor descriptor = NameRegistration.Resolve(name, out contents);
+        return Open(descriptor with { Writable = writable }, $"the shared segment named '{name}'");
+    }
+
+    /// <summary>
+    /// Maps the segment a descriptor names, through the descriptor owner's <c>/proc/PID/fd/N</c>, and
+    /// checks that it is the same file the owner described (a descriptor number can be reused).
+    /// </summary>
+    public static SharedSegment Open(in SegmentDescriptor descriptor, string what)
+    {
+        Libc.EnsureSupported();
+        string path = descriptor.ProcPath;
+        SafeFileHandle file;
+        try
+        {
+            file = Libc.Open(path, descriptor.Writable);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw Gone(descriptor, what, e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new SharedMemoryException(
+                $"Cannot attach to {what}: process {descriptor.OwnerPid} holds it, and this process (user {Environment.UserName}) " +
+                "may not open that process's files. Shared objects can be shared only between processes of the same user.", e);
+        }
+        try
+        {
+            FileIdentity identity = Libc.Identify(file);
+            if (identity.Device != descriptor.Device || identity.Inode != descriptor.Inode)
+            {
+                throw Gone(descriptor, what, inner: null);
+            }
+            if (identity.Size < descriptor.Size)
+            {
+                throw new SharedMemoryException(
+                    $"Cannot attach to {what}: it was described as {Units.Bytes(descriptor.Size)}, but its file now holds only {Units.Bytes(identity.Size)} (it was truncated).");
+            }
+            return Map(file, descriptor.Size, descriptor.Writable, filePath: null);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    private static SharedMemoryException Gone(in SegmentDescriptor descriptor, string what, Exception? inner) => new(
+        $"Cannot attach to {what}: process {descriptor.OwnerPid}, which held it, has exited or disposed it. " +
+        "Keep shared objects alive (not disposed, and their creating process running) until every task that uses them has finished.",
+        inner);
+
+    private static SharedSegment Map(SafeFileHandle file, long size, bool writable, string? filePath)
+    {
+        // mmap refuses a zero-length mapping; an empty segment maps one byte that is never exposed.
+        SafeMappedRegion mapping = Libc.MapShared(file, Math.Max(size, 1), writable);
+        return new SharedSegment(file, mapping, size, writable, Libc.Identify(file), filePath);
+    }
+
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        _name?.Dispose();
         _mapping.Dispose();
         _file.Dispose();
     }

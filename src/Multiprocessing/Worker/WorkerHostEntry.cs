@@ -27,6 +27,8 @@ internal static class WorkerHostEntry
         // Children this worker starts must not mistake themselves for workers.
         Environment.SetEnvironmentVariable(WorkerLauncher.SocketVariable, null);
         Environment.SetEnvironmentVariable(WorkerLauncher.TokenVariable, null);
+        // A worker should stop mapping a parent's array soon after the parent releases it.
+        Sharing.SegmentAttachments.CollectAfterSweep = true;
         // The parent binds its socket while this process starts; until it has, connecting fails
         // with "no such file" or "refused", and we try again for a bounded time.
         Socket socket;

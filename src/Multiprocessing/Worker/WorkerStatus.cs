@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Multiprocessing.SharedMemory;
+using Multiprocessing.Sharing;
 
 namespace Multiprocessing.Worker;
 
@@ -23,9 +23,9 @@ internal sealed unsafe class WorkerStatus : IDisposable
 
     private ref long StartedAtWord => ref *(long*)(_segment.Pointer + 8);
 
-    public static WorkerStatus Create() => new(SharedSegment.Create("mp-worker-status", Size));
+    public static WorkerStatus Create() => new(SharedSegment.CreateMemory(Size, "mp-worker-status"));
 
-    public static WorkerStatus Open(string path) => new(SharedSegment.Open(path, Size, writable: true));
+    public static WorkerStatus Open(string path) => new(SharedSegment.OpenPath(path, writable: true));
 
     /// <summary>Worker side: marks the start of the next item; <paramref name="itemsStarted"/> counts it.</summary>
     public void BeginItem(long itemsStarted)

@@ -1,0 +1,103 @@
+using Multiprocessing.Serialization;
+using Multiprocessing.Sharing;
+
+namespace Multiprocessing;
+
+/// <summary>
+/// Something that lives in shared memory and can be passed to a pool task or a
+/// <see cref="WorkerProcess"/> as an argument: what crosses the process boundary is a descriptor of a
+/// few dozen bytes, and the task receives an object attached to the same physical pages.
+/// </summary>
+/// <remarks>
+/// The object that created the memory owns it: disposing that object releases this process's hold,
+/// and the kernel frees the memory once no process maps it. Objects that arrive in a task, and
+/// read-only views, do not own the memory; disposing them only makes them unusable. Spans taken
+/// from an object must not be used after the object is disposed.
+/// </remarks>
+public abstract class SharedObject : IDisposable
+{
+    private readonly bool _ownsSegment;
+    private int _disposed;
+
+    private protected SharedObject(SharedSegment segment, bool ownsSegment, bool readOnly)
+    {
+        Segment = segment;
+        _ownsSegment = ownsSegment;
+        IsReadOnly = readOnly || !segment.IsWritable;
+        if (ownsSegment)
+        {
+            SegmentAttachments.RegisterCreated(segment);
+        }
+    }
+
+    internal SharedSegment Segment { get; }
+
+    /// <summary>Whether this object only reads: it was opened read-only, is a read-only view, or arrived as one.</summary>
+    public bool IsReadOnly { get; }
+
+    /// <summary>The name other programs can open the memory by, or null if it was created without one.</summary>
+    public string? Name => Segment.Name;
+
+    /// <summary>The file behind a file-backed object, or null for memory.</summary>
+    public string? FilePath => Segment.FilePath;
+
+    /// <summary>Whether <see cref="Dispose()"/> was called on this object, or on the object that owns its memory.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0 || Segment.IsDisposed;
+
+    /// <summary>Writes what a process needs to attach: the segment's descriptor, then anything the type adds.</summary>
+    internal void WriteDescriptor(PayloadWriter writer)
+    {
+        ThrowIfDisposed();
+        Segment.Describe(writable: !IsReadOnly).Write(writer);
+        WriteState(writer);
+    }
+
+    /// <summary>Types that keep more than their segment (an offset, a capacity) write it here and read it in their attach factory.</summary>
+    private protected virtual void WriteState(PayloadWriter writer)
+    {
+    }
+
+    private protected void ThrowIfDisposed()
+    {
+        if (IsDisposed)
+        {
+            throw new ObjectDisposedException(GetType().Name, "This shared object was disposed (or the object that owns its memory was).");
+        }
+    }
+
+    private protected void ThrowIfReadOnly()
+    {
+        if (IsReadOnly)
+        {
+            throw new InvalidOperationException(
+                $"This {TypeNames.Display(GetType())} is read-only (opened read-only, a read-only view, or received as one); it cannot be written. " +
+                "Read it with AsReadOnlySpan or the indexer's getter.");
+        }
+    }
+
+    /// <summary>Releases this object; if it owns the memory, this process's hold on it too.</summary>
+    public void Dispose()
+    {
+        Dispose(disposing: true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases the memory this object owns.</summary>
+    /// <param name="disposing">True when called from <see cref="Dispose()"/>.</param>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0 || !_ownsSegment)
+        {
+            return;
+        }
+        SegmentAttachments.UnregisterCreated(Segment);
+        Segment.Dispose();
+    }
+}
+
+/// <summary>Builds a shared object of type <typeparamref name="TSelf"/> around a segment that arrived in a message.</summary>
+internal interface ISharedObjectFactory<TSelf> where TSelf : SharedObject
+{
+    /// <summary>The object over <paramref name="segment"/>, reading what <see cref="SharedObject.WriteState"/> wrote.</summary>
+    static abstract TSelf Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader);
+}
