@@ -16,6 +16,9 @@ internal static partial class Libc
     [LibraryImport(LibraryName, EntryPoint = "memfd_create", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int MemfdCreateNative(string name, uint flags);
 
+    [LibraryImport(LibraryName, EntryPoint = "fchmod", SetLastError = true)]
+    private static partial int FChmodNative(SafeFileHandle fd, uint mode);
+
     [LibraryImport(LibraryName, EntryPoint = "ftruncate", SetLastError = true)]
     private static partial int FTruncateNative(SafeFileHandle fd, long length);
 
@@ -57,6 +60,14 @@ internal static partial class Libc
             throw ErrorFor("memfd_create", debugName);
         }
         var handle = new SafeFileHandle(fd, ownsHandle: true);
+        // A memory file is born 0777; reaching it through /proc/PID/fd already needs the owner's
+        // rights, but owner-only permissions say so plainly and survive a descriptor passed on.
+        if (FChmodNative(handle, 0b110_000_000) != 0)
+        {
+            Exception error = ErrorFor("fchmod", debugName);
+            handle.Dispose();
+            throw error;
+        }
         if (FTruncateNative(handle, length) != 0)
         {
             Exception error = ErrorFor("ftruncate", $"{length:N0} bytes");

@@ -85,6 +85,21 @@ internal static class SegmentAttachments
     /// <summary>Drops attachments whose owner no longer holds the segment.</summary>
     public static int Sweep()
     {
+        int dropped = DropReleased();
+        if (dropped > 0 && CollectAfterSweep)
+        {
+            // Objects that used the dropped segments are garbage once their tasks ended; collecting
+            // now runs the mappings' finalizers, so the worker stops holding the owner's memory.
+            // (Called here, not in DropReleased, whose locals would still reference the entries.)
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        return dropped;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static int DropReleased()
+    {
         List<KeyValuePair<(ulong Device, ulong Inode, bool Writable), Entry>> entries;
         lock (s_gate)
         {
@@ -114,13 +129,6 @@ internal static class SegmentAttachments
                 s_sweeper.Dispose();
                 s_sweeper = null;
             }
-        }
-        if (dropped > 0 && CollectAfterSweep)
-        {
-            // Objects that used the dropped segments are garbage once their tasks ended; collecting
-            // now runs the mappings' finalizers, so the worker stops holding the owner's memory.
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
         }
         return dropped;
     }

@@ -30,6 +30,13 @@ public sealed class NamedAndFileTests : IDisposable
     }
 
     [Fact]
+    public void Memory_IsOwnerOnly()
+    {
+        using var array = SharedArray<int>.Create(4);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(array.Segment.Path));
+    }
+
+    [Fact]
     public void Named_TakenNameIsRefused()
     {
         string name = UniqueName();

@@ -178,6 +178,29 @@ public sealed class SharedArrayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Worker_AttachesOnce_AndLetsGoWhenTheOwnerDisposes()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1 });
+        var array = SharedArray<int>.CreateFrom([1, 2, 3]);
+        ulong inode = array.Segment.Identity.Inode;
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.False(await pool.SubmitAsync(SharedTasks.IsReadOnly, array).WaitAsync(Bounds.Unexpected));
+        }
+        Assert.Equal(1, await pool.SubmitAsync(SharedTasks.AttachedCount, 0).WaitAsync(Bounds.Unexpected));
+        int worker = pool.WorkerProcessIds.Single();
+        Assert.True(Maps(worker, inode), "the worker should map the array while the parent holds it");
+
+        array.Dispose();
+        await Wait.UntilAsync(() => !Maps(worker, inode), "the worker unmaps the array its owner disposed");
+        Assert.Equal(0, await pool.SubmitAsync(SharedTasks.AttachedCount, 0).WaitAsync(Bounds.Unexpected));
+    }
+
+    private static bool Maps(int pid, ulong inode) =>
+        File.ReadLines($"/proc/{pid}/maps").Any(l => l.Contains("/memfd:", StringComparison.Ordinal)
+            && l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[4] == inode.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    [Fact]
     public void DeclaringTheBaseType_IsRefusedWithAReason()
     {
         NotSupportedException error = Assert.Throws<NotSupportedException>(() => CodecProvider.Default.Get<SharedObject>());

@@ -57,6 +57,8 @@ internal static class SharedTasks
         }
     }
 
+    public static int AttachedCount(int _) => Multiprocessing.Sharing.SegmentAttachments.Count;
+
     public static bool IsReadOnly(SharedArray<int> array) => array.IsReadOnly;
 
     public static int WriteThroughApi(SharedArray<int> array)
