@@ -32,6 +32,7 @@ public static class MpCommandLine
         new("mp: process pools for .NET on Linux. Demos, memory breakdowns and benchmarks.")
         {
             new DemoCommand(),
+            new MemCommand(),
         };
 
     /// <summary>Parses <paramref name="args"/> and runs the chosen command.</summary>
