@@ -12,7 +12,10 @@ internal sealed class FrameBuffer(long maxFrame)
     /// <summary>Largest frame accepted; the worker learns the pool's limit from its Init frame.</summary>
     public long MaxFrame { get; set; } = maxFrame;
 
-    private byte[] _buffer = new byte[64 * 1024];
+    private const int InitialSize = 64 * 1024;
+    private const int ShrinkAbove = 4 * 1024 * 1024;
+
+    private byte[] _buffer = new byte[InitialSize];
     private int _start;
     private int _end;
 
@@ -72,6 +75,11 @@ internal sealed class FrameBuffer(long maxFrame)
         if (_start == _end)
         {
             _start = _end = 0;
+            if (_buffer.Length > ShrinkAbove)
+            {
+                // One large message must not pin its size in an idle process for good.
+                _buffer = new byte[InitialSize];
+            }
         }
         else if (_start > 0 && _buffer.Length - _end < 4096)
         {
