@@ -26,9 +26,16 @@ public sealed partial class ProcessPool
     private bool _disposed;
     private int _consecutiveStartFailures;
     private int _inFlightTotal;
+    private long _queuedItems;
 
-    private void StartSlot()
+    /// <summary>Starts a worker in a new slot. Under the lock.</summary>
+    /// <param name="restartReason">Why, when it replaces a worker that left (the restarts metric's reason tag).</param>
+    private void StartSlot(string? restartReason = null)
     {
+        if (restartReason is not null)
+        {
+            CountRestart(restartReason);
+        }
         var slot = new WorkerSlot(this);
         _slots.Add(slot);
         _ = StartSlotAsync(slot);
@@ -78,17 +85,19 @@ public sealed partial class ProcessPool
     private void OnStartFailed(WorkerSlot slot, Exception error)
     {
         bool retry;
+        int attempt;
         lock (_gate)
         {
             slot.State = SlotState.Dead;
             _slots.Remove(slot);
-            _consecutiveStartFailures++;
+            attempt = ++_consecutiveStartFailures;
             retry = !_disposed && _fault is null && _consecutiveStartFailures < MaxConsecutiveStartFailures;
             if (retry)
             {
-                StartSlot();
+                StartSlot("start_failure");
             }
         }
+        PoolLog.WorkerStartFailed(_logger, 0, attempt, error.Message, error);
         if (!retry)
         {
             Fault(error as WorkerStartException ?? new WorkerStartException($"The pool could not start its worker processes: {error.Message}", error));
@@ -100,6 +109,7 @@ public sealed partial class ProcessPool
         switch (type)
         {
             case FrameType.Ready:
+                bool becameReady = false;
                 lock (_gate)
                 {
                     slot.Connection ??= connection;
@@ -107,13 +117,19 @@ public sealed partial class ProcessPool
                     {
                         slot.State = SlotState.Ready;
                         _consecutiveStartFailures = 0;
+                        becameReady = true;
                         SignalReadyChanged();
                     }
                     Assign(slot);
                 }
+                if (becameReady)
+                {
+                    PoolLog.WorkerStarted(_logger, connection.ProcessId, slot.StartTime, (long)Stopwatch.GetElapsedTime(slot.StartTimestamp).TotalMilliseconds);
+                }
                 break;
             case FrameType.InitFailed:
                 RemoteError error = RemoteError.Read(ref body);
+                PoolLog.InitializerFailed(_logger, connection.ProcessId, _initializer?.DisplayName, error.TypeName, error.Message);
                 Fault(new WorkerStartException(
                     $"The worker initializer {_initializer?.DisplayName} threw {error.TypeName}: {error.Message} The pool has stopped; fix the initializer and create a new pool.",
                     new WorkerException(error.Message, error.TypeName, error.Message, error.Details, connection.ProcessId, null)));
@@ -154,7 +170,7 @@ public sealed partial class ProcessPool
             }
             if (_options.WorkerMemoryLimit is long limit && privateBytes > limit && slot.State == SlotState.Ready)
             {
-                Retire(slot);
+                Retire(slot, RecycleReason.WorkerMemoryLimit);
             }
             if (slot.State == SlotState.Retiring && slot.InFlight.Count == 0)
             {
@@ -177,17 +193,21 @@ public sealed partial class ProcessPool
             {
                 case ResultStatus.Ok:
                     item.Owner.OnResult(item, ref body, elapsed);
+                    CountCompleted(item, elapsed);
                     break;
                 case ResultStatus.Error:
+                    CountFailed(item);
                     item.Owner.OnError(item, ToException(RemoteError.Read(ref body), item, connection.ProcessId));
                     break;
                 default:
+                    CountFailed(item);
                     item.Owner.OnError(item, new OperationCanceledException("The task was cancelled in the worker."));
                     break;
             }
         }
         catch (Exception e) when (e is InvalidDataException or SerializationException or System.Text.Json.JsonException)
         {
+            CountFailed(item);
             item.Owner.OnError(item, new SerializationException($"The result of {item.Method.Method.DisplayName} could not be read back from worker {connection.ProcessId}: {e.Message}", e));
         }
     }
@@ -227,9 +247,14 @@ public sealed partial class ProcessPool
             connection.Dispose();
             return;
         }
+        bool expected;
+        string? crashedTask = null;
+        long? crashedItem = null;
+        int startAttempt;
         lock (_gate)
         {
             startFailure = slot.State == SlotState.Starting;
+            expected = slot.State == SlotState.Stopping || _disposed;
             slot.State = SlotState.Dead;
             _slots.Remove(slot);
             long started = connection.Status.ItemsStarted;
@@ -245,12 +270,15 @@ public sealed partial class ProcessPool
                 {
                     int index = (int)Math.Min(started - 1 - item.StartOffset, item.Count - 1);
                     item.State = WorkState.Done;
+                    crashedTask ??= item.Method.Method.DisplayName;
+                    crashedItem ??= item.ItemIndex(index);
                     failed.Add((item, DeathException(slot, connection, item, index, exitCode, protocolError)));
                 }
                 else
                 {
                     item.State = WorkState.Queued;
                     item.Slot = null;
+                    _queuedItems += item.Count;
                     requeue.Add(item);
                 }
             }
@@ -263,10 +291,11 @@ public sealed partial class ProcessPool
             {
                 _consecutiveStartFailures++;
             }
+            startAttempt = _consecutiveStartFailures;
             giveUp = startFailure && _consecutiveStartFailures >= MaxConsecutiveStartFailures;
             if (!_disposed && _fault is null && !slot.ReplacementStarted && !giveUp)
             {
-                StartSlot();
+                StartSlot(slot.RecycleReason is { } reason ? RestartTag(reason) : startFailure ? "start_failure" : "crash");
             }
             if (_disposed)
             {
@@ -279,15 +308,13 @@ public sealed partial class ProcessPool
             }
         }
         Flush(touched);
+        LogExit(slot, connection, new ExitFacts(exitCode, startFailure, startAttempt, expected, crashedTask, crashedItem, DeathCause(slot, connection, exitCode, protocolError)));
         connection.Dispose();
         if (giveUp && !_disposed)
         {
             Fault(new WorkerStartException($"Worker processes keep exiting as they start ({WorkerCrashedException.Describe(exitCode)}). The pool has stopped. Their error output, if any, is above."));
         }
-        foreach ((WorkItem item, Exception error) in failed)
-        {
-            item.Owner.OnError(item, error);
-        }
+        ReportFailed(failed);
     }
 
     private Exception DeathException(WorkerSlot slot, WorkerConnection connection, WorkItem item, int index, int? exitCode, string? protocolError)
@@ -304,14 +331,17 @@ public sealed partial class ProcessPool
         {
             return new ObjectDisposedException(nameof(ProcessPool), $"The pool was disposed while {method} was still running {which}; its worker was stopped after the ShutdownTimeout.");
         }
-        string cause = protocolError is not null ? $"it was stopped because {protocolError}"
-            : slot.FatalMessage is not null ? $"it stopped itself: {slot.FatalMessage}"
-            : connection.KillReason is not null ? $"it was killed because {connection.KillReason}"
-            : WorkerCrashedException.Describe(exitCode);
+        string cause = DeathCause(slot, connection, exitCode, protocolError);
         return new WorkerCrashedException(
             $"Worker process {connection.ProcessId} died while running {which} of {method}: {cause}. Tasks that had not started on it were handed to another worker.{WorkerCrashedException.LastWords(connection.Output)}",
             connection.ProcessId, exitCode, itemIndex);
     }
+
+    private static string DeathCause(WorkerSlot slot, WorkerConnection connection, int? exitCode, string? protocolError) =>
+        protocolError is not null ? $"it was stopped because {protocolError}"
+            : slot.FatalMessage is not null ? $"it stopped itself: {slot.FatalMessage}"
+            : connection.KillReason is not null ? $"it was killed because {connection.KillReason}"
+            : WorkerCrashedException.Describe(exitCode);
 
     /// <summary>Gives <paramref name="slot"/> work up to its depth. Call under the lock; flush afterwards.</summary>
     /// <returns>Whether frames were queued on the slot's connection.</returns>
@@ -347,7 +377,7 @@ public sealed partial class ProcessPool
             queued = true;
             if (_options.MaxTasksPerWorker is int max && slot.ItemsAssigned >= max)
             {
-                Retire(slot);
+                Retire(slot, RecycleReason.MaxTasksPerWorker);
             }
         }
         return queued;
@@ -385,13 +415,14 @@ public sealed partial class ProcessPool
     }
 
     /// <summary>Stops giving <paramref name="slot"/> work and starts its replacement. Under the lock.</summary>
-    private void Retire(WorkerSlot slot)
+    private void Retire(WorkerSlot slot, RecycleReason reason)
     {
         slot.State = SlotState.Retiring;
+        slot.RecycleReason ??= reason;
         if (!slot.ReplacementStarted && !_disposed && _fault is null)
         {
             slot.ReplacementStarted = true;
-            StartSlot();
+            StartSlot(RestartTag(reason));
         }
     }
 
@@ -400,6 +431,7 @@ public sealed partial class ProcessPool
         while (_retry.First is { } node)
         {
             _retry.RemoveFirst();
+            _queuedItems -= node.Value.Count;
             if (node.Value.State == WorkState.Queued)
             {
                 return node.Value;
@@ -407,6 +439,7 @@ public sealed partial class ProcessPool
         }
         while (_queue.TryDequeue(out WorkItem? item))
         {
+            _queuedItems -= item.Count;
             if (item.State == WorkState.Queued)
             {
                 return item;
@@ -418,6 +451,7 @@ public sealed partial class ProcessPool
     /// <summary>Queues work items and hands them to workers with room.</summary>
     internal void Enqueue(WorkItem item)
     {
+        CountSubmitted(item.Count);
         Exception? refusal = null;
         List<WorkerConnection>? touched = null;
         lock (_gate)
@@ -434,12 +468,14 @@ public sealed partial class ProcessPool
             {
                 item.State = WorkState.Queued;
                 _queue.Enqueue(item);
+                _queuedItems += item.Count;
                 touched = AssignAll();
             }
         }
         if (refusal is not null)
         {
             item.State = WorkState.Done;
+            CountFailed(item);
             item.Owner.OnError(item, refusal);
             return;
         }
@@ -494,10 +530,7 @@ public sealed partial class ProcessPool
             FailQueued(failed, error);
             SignalReadyChanged();
         }
-        foreach ((WorkItem item, Exception e) in failed)
-        {
-            item.Owner.OnError(item, e);
-        }
+        ReportFailed(failed);
     }
 
     /// <summary>Wakes <see cref="WaitForWorkersAsync"/>. Under the lock.</summary>
@@ -517,6 +550,7 @@ public sealed partial class ProcessPool
     private void CheckDeadlines(object? state)
     {
         var kills = new List<(WorkerConnection, string)>();
+        List<Action>? logs = null;
         lock (_gate)
         {
             long now = Stopwatch.GetTimestamp();
@@ -548,11 +582,21 @@ public sealed partial class ProcessPool
                 if (unit.State == WorkState.Assigned && _options.TaskTimeout is TimeSpan timeout && elapsed > timeout && slot.TimedOut is null)
                 {
                     slot.TimedOut = (unit, (int)(running - unit.StartOffset));
+                    slot.RecycleReason ??= RecycleReason.TaskTimeout;
                     kills.Add((connection, $"a task exceeded the TaskTimeout of {timeout.TotalSeconds:0.###} s"));
+                    (int pid, string task, long? index) = (connection.ProcessId, unit.Method.Method.DisplayName, unit.ItemIndex((int)(running - unit.StartOffset)));
+                    (logs ??= []).Add(() => PoolLog.TaskTimedOut(_logger, pid, task, index, timeout.TotalSeconds));
                 }
                 else if (unit.State == WorkState.Abandoned && Stopwatch.GetElapsedTime(unit.AbandonedAt, now) > _options.CancellationGracePeriod)
                 {
                     kills.Add((connection, $"its task was cancelled and did not return within the CancellationGracePeriod of {_options.CancellationGracePeriod.TotalSeconds:0.###} s"));
+                    if (slot.RecycleReason is null)
+                    {
+                        // The kill repeats every tick until the reader thread reports the exit; the event is logged once.
+                        slot.RecycleReason = RecycleReason.CancellationGracePeriod;
+                        (int pid, string task) = (connection.ProcessId, unit.Method.Method.DisplayName);
+                        (logs ??= []).Add(() => PoolLog.CancellationIgnored(_logger, pid, task, _options.CancellationGracePeriod.TotalSeconds));
+                    }
                 }
             }
         }
@@ -560,5 +604,6 @@ public sealed partial class ProcessPool
         {
             connection.Kill(reason);
         }
+        logs?.ForEach(static log => log());
     }
 }

@@ -1,4 +1,6 @@
 using System.Runtime.Serialization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Multiprocessing.Pool;
 using Multiprocessing.Serialization;
 using Multiprocessing.Worker;
@@ -62,7 +64,10 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
             throw new ArgumentException($"The serializer {serializer.GetType()} needs a public parameterless constructor: each worker creates its own instance.", nameof(options));
         }
         _initializer = options.Initializer is null ? null : TaskMethod.From(options.Initializer, nameof(ProcessPoolOptions.Initializer));
-        _settings = new WorkerSettings(options.EnableWorkerDiagnostics, options.WorkerEnvironment, options.WorkerStartTimeout, options.MaxMessageSize);
+        _logger = options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.PoolCategory) ?? NullLogger.Instance;
+        PoolTag = options.Name is null ? null : new KeyValuePair<string, object?>(ProcessPoolMetrics.PoolTag, options.Name);
+        _settings = new WorkerSettings(options.EnableWorkerDiagnostics, options.WorkerEnvironment, options.WorkerStartTimeout, options.MaxMessageSize,
+            options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.WorkerCategory));
         TimeSpan tick = options.TaskTimeout is TimeSpan t ? TimeSpan.FromTicks(Math.Clamp(t.Ticks / 5, TimeSpan.TicksPerMillisecond * 5, TimeSpan.TicksPerMillisecond * 100)) : TimeSpan.FromMilliseconds(100);
         _deadlines = new Timer(CheckDeadlines, null, tick, tick);
         lock (_gate)
@@ -72,6 +77,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
                 StartSlot();
             }
         }
+        PoolInstruments.Register(this);
     }
 
     /// <summary>The options the pool was created with.</summary>
@@ -446,10 +452,8 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
                 _drained.TrySetResult();
             }
         }
-        foreach ((WorkItem item, Exception error) in failed)
-        {
-            item.Owner.OnError(item, error);
-        }
+        ReportFailed(failed);
+        PoolInstruments.Unregister(this);
         await _deadlines.DisposeAsync().ConfigureAwait(false);
         await _drained.Task.WaitAsync(_options.ShutdownTimeout).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
         _lifetime.Cancel();

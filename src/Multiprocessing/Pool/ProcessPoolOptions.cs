@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace Multiprocessing;
 
 /// <summary>How a <see cref="ProcessPool"/> runs its workers. Every property has a documented default.</summary>
@@ -112,6 +114,23 @@ public sealed record ProcessPoolOptions
     /// </summary>
     /// <value>The default is false.</value>
     public bool EnableWorkerDiagnostics { get; init; }
+
+    /// <summary>
+    /// A name for the pool, given to its metrics as the <see cref="ProcessPoolMetrics.PoolTag"/> tag
+    /// so that several pools in one process can be told apart.
+    /// </summary>
+    /// <value>The default is null: measurements carry no pool tag.</value>
+    public string? Name { get; init; }
+
+    /// <summary>
+    /// Where the pool logs worker starts, exits, recycling, crashes, time-outs and start failures
+    /// (category <see cref="ProcessPoolLogEvents.PoolCategory"/>, event ids in
+    /// <see cref="ProcessPoolLogEvents"/>). When set, what workers write to stdout and stderr goes
+    /// to the category <see cref="ProcessPoolLogEvents.WorkerCategory"/> too, instead of this
+    /// process's console.
+    /// </summary>
+    /// <value>The default is null: the pool logs nothing, and worker output is copied to this process's console, each line prefixed with <c>[worker PID]</c>.</value>
+    public ILoggerFactory? LoggerFactory { get; init; }
 
     /// <summary>Extra environment variables for worker processes.</summary>
     /// <value>The default is empty: workers inherit this process's environment.</value>

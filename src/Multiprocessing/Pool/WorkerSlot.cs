@@ -32,6 +32,13 @@ internal sealed class WorkerSlot(ProcessPool pool) : IWorkerListener
     public (WorkItem Item, int Index)? TimedOut;
     public string? FatalMessage;
 
+    /// <summary>Set when the pool decided to replace this worker on purpose; its exit is then logged as a recycle, not a crash.</summary>
+    public RecycleReason? RecycleReason;
+
+    /// <summary>When the slot's process was launched, for the start-up log event.</summary>
+    public readonly DateTimeOffset StartTime = DateTimeOffset.UtcNow;
+    public readonly long StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+
     /// <summary>How many units this worker may hold: two when units are long, up to 64 when they are tiny.</summary>
     public int Depth => UnitTicks <= 0 ? 2 : (int)Math.Clamp(1 + Math.Ceiling(RoundTripTicks * System.Diagnostics.Stopwatch.Frequency / UnitTicks), 2, 64);
 

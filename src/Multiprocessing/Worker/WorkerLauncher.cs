@@ -56,7 +56,7 @@ internal static class WorkerLauncher
         }
         Process process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {command.Dotnet}.");
         process.StandardInput.Close();
-        return (process, WorkerOutput.Attach(process));
+        return (process, WorkerOutput.Attach(process, settings.OutputLogger));
     }
 
     /// <summary>Removes the diagnostic IPC files a killed worker may leave in the temp folder.</summary>
@@ -115,5 +115,5 @@ internal static class WorkerLauncher
     private sealed record HostCommand(string Dotnet, string RuntimeConfig, string DepsFile, string Host);
 }
 
-/// <summary>How worker processes are started.</summary>
-internal sealed record WorkerSettings(bool EnableDiagnostics, IReadOnlyDictionary<string, string?> Environment, TimeSpan StartTimeout, long MaxMessageSize);
+/// <summary>How worker processes are started; <paramref name="OutputLogger"/> receives their console output (null: this process's console).</summary>
+internal sealed record WorkerSettings(bool EnableDiagnostics, IReadOnlyDictionary<string, string?> Environment, TimeSpan StartTimeout, long MaxMessageSize, Microsoft.Extensions.Logging.ILogger? OutputLogger = null);

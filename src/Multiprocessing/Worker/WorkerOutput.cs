@@ -1,12 +1,19 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 
 namespace Multiprocessing.Worker;
 
 /// <summary>
-/// Carries what a worker writes to its stdout and stderr to this process's console, each line
-/// prefixed with the worker's process id, and keeps the last lines of its error output so that a
-/// crash report can say what the worker printed as it died (a stack overflow, a fatal error).
+/// Carries what a worker writes to its stdout and stderr to the pool's logger or, without one, to
+/// this process's console, each line prefixed with the worker's process id; and keeps the last
+/// lines of its error output so that a crash report can say what the worker printed as it died
+/// (a stack overflow, a fatal error).
 /// </summary>
+/// <remarks>
+/// Lines are handed on as the reader threads receive them, never buffered here, so a worker that
+/// crashes loses nothing it managed to write: the readers deliver the last, unterminated line at
+/// end of file, and the pool waits for them to drain before it reports the crash.
+/// </remarks>
 internal sealed class WorkerOutput
 {
     private const int KeptLines = 400;
@@ -14,15 +21,30 @@ internal sealed class WorkerOutput
     private readonly Queue<string> _recentErrors = new();
     private readonly Lock _lock = new();
     private readonly string _prefix;
+    private readonly int _processId;
+    private readonly ILogger? _logger;
 
-    private WorkerOutput(int processId) => _prefix = $"[worker {processId}] ";
-
-    public static WorkerOutput Attach(Process process)
+    private WorkerOutput(int processId, ILogger? logger)
     {
-        var output = new WorkerOutput(process.Id);
+        _processId = processId;
+        _prefix = $"[worker {processId}] ";
+        _logger = logger;
+    }
+
+    public static WorkerOutput Attach(Process process, ILogger? logger = null)
+    {
+        var output = new WorkerOutput(process.Id, logger);
         process.OutputDataReceived += (_, e) =>
         {
-            if (e.Data is not null)
+            if (e.Data is null)
+            {
+                return;
+            }
+            if (output._logger is { } log)
+            {
+                PoolLog.WorkerStandardOutput(log, output._processId, e.Data);
+            }
+            else
             {
                 Console.Out.WriteLine(output._prefix + e.Data);
             }
@@ -41,7 +63,14 @@ internal sealed class WorkerOutput
                     output._recentErrors.Dequeue();
                 }
             }
-            Console.Error.WriteLine(output._prefix + e.Data);
+            if (output._logger is { } log)
+            {
+                PoolLog.WorkerStandardError(log, output._processId, e.Data);
+            }
+            else
+            {
+                Console.Error.WriteLine(output._prefix + e.Data);
+            }
         };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
