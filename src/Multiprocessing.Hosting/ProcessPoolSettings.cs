@@ -1,0 +1,103 @@
+using Microsoft.Extensions.Logging;
+
+namespace Multiprocessing.Hosting;
+
+/// <summary>
+/// The settings of a <see cref="ProcessPool"/> registered with
+/// <c>services.AddProcessPool(…)</c> (<see cref="Microsoft.Extensions.DependencyInjection.ProcessPoolServiceCollectionExtensions"/>):
+/// a mutable, configuration-bindable mirror of <see cref="ProcessPoolOptions"/> (which is an
+/// immutable record and so cannot be bound or configured in place).
+/// </summary>
+/// <remarks>
+/// A property left null keeps the <see cref="ProcessPoolOptions"/> default. Time spans bind from
+/// strings such as <c>"00:00:30"</c>. Values are checked when the host starts: an out-of-range one
+/// fails the start with an <see cref="Microsoft.Extensions.Options.OptionsValidationException"/>
+/// that names it.
+/// </remarks>
+/// <example>
+/// <code>
+/// // appsettings.json
+/// { "ProcessPool": { "Workers": 4, "MaxTasksPerWorker": 1000, "TaskTimeout": "00:00:30" } }
+/// </code>
+/// </example>
+public sealed class ProcessPoolSettings
+{
+    /// <summary>The configuration section that <c>AddProcessPool(configuration)</c> binds by convention.</summary>
+    public const string SectionName = "ProcessPool";
+
+    /// <inheritdoc cref="ProcessPoolOptions.Name"/>
+    public string? Name { get; set; }
+
+    /// <inheritdoc cref="ProcessPoolOptions.Workers"/>
+    /// <value>The default is null: <see cref="Environment.ProcessorCount"/>.</value>
+    public int? Workers { get; set; }
+
+    /// <inheritdoc cref="ProcessPoolOptions.MaxTasksPerWorker"/>
+    public int? MaxTasksPerWorker { get; set; }
+
+    /// <inheritdoc cref="ProcessPoolOptions.TaskTimeout"/>
+    public TimeSpan? TaskTimeout { get; set; }
+
+    /// <inheritdoc cref="ProcessPoolOptions.WorkerMemoryLimit"/>
+    public long? WorkerMemoryLimit { get; set; }
+
+    /// <inheritdoc cref="ProcessPoolOptions.CancellationGracePeriod"/>
+    /// <value>The default is null: 5 seconds.</value>
+    public TimeSpan? CancellationGracePeriod { get; set; }
+
+    /// <inheritdoc cref="ProcessPoolOptions.WorkerStartTimeout"/>
+    /// <value>The default is null: 60 seconds.</value>
+    public TimeSpan? WorkerStartTimeout { get; set; }
+
+    /// <summary>
+    /// When the host stops, how long tasks that are already running may take to finish before their
+    /// workers are killed (<see cref="ProcessPoolOptions.ShutdownTimeout"/>). Keep it below the
+    /// host's own shutdown time-out (30 seconds by default), or the host stops waiting first.
+    /// </summary>
+    /// <value>The default is null: 10 seconds.</value>
+    public TimeSpan? ShutdownTimeout { get; set; }
+
+    /// <inheritdoc cref="ProcessPoolOptions.MaxMessageSize"/>
+    /// <value>The default is null: 1 GiB.</value>
+    public long? MaxMessageSize { get; set; }
+
+    /// <inheritdoc cref="ProcessPoolOptions.EnableWorkerDiagnostics"/>
+    public bool EnableWorkerDiagnostics { get; set; }
+
+    /// <inheritdoc cref="ProcessPoolOptions.WorkerEnvironment"/>
+    public Dictionary<string, string?> WorkerEnvironment { get; } = [];
+
+    /// <summary>Set in code (a delegate does not come from configuration): see <see cref="ProcessPoolOptions.Initializer"/>.</summary>
+    /// <value>The default is null.</value>
+    public Action? Initializer { get; set; }
+
+    /// <summary>Set in code: see <see cref="ProcessPoolOptions.Serializer"/>.</summary>
+    /// <value>The default is null.</value>
+    public IWorkerSerializer? Serializer { get; set; }
+
+    /// <summary>Builds the pool's options from these settings.</summary>
+    /// <param name="loggerFactory">Where the pool logs; usually the host's.</param>
+    /// <returns>The options, with every null setting at its default.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of range (the message names it).</exception>
+    public ProcessPoolOptions ToOptions(ILoggerFactory? loggerFactory = null)
+    {
+        var defaults = new ProcessPoolOptions();
+        return new ProcessPoolOptions
+        {
+            Name = Name,
+            Workers = Workers ?? defaults.Workers,
+            MaxTasksPerWorker = MaxTasksPerWorker,
+            TaskTimeout = TaskTimeout,
+            WorkerMemoryLimit = WorkerMemoryLimit,
+            CancellationGracePeriod = CancellationGracePeriod ?? defaults.CancellationGracePeriod,
+            WorkerStartTimeout = WorkerStartTimeout ?? defaults.WorkerStartTimeout,
+            ShutdownTimeout = ShutdownTimeout ?? defaults.ShutdownTimeout,
+            MaxMessageSize = MaxMessageSize ?? defaults.MaxMessageSize,
+            EnableWorkerDiagnostics = EnableWorkerDiagnostics,
+            WorkerEnvironment = new Dictionary<string, string?>(WorkerEnvironment),
+            Initializer = Initializer,
+            Serializer = Serializer,
+            LoggerFactory = loggerFactory,
+        };
+    }
+}
