@@ -50,6 +50,8 @@ internal static partial class Libc
         public const int EEXIST = 17;
         public const int EINVAL = 22;
         public const int ENOSPC = 28;
+        public const int EFAULT = 14;
+        public const int ETIMEDOUT = 110;
         public const int ENOSYS = 38;
         public const int EOPNOTSUPP = 95;
     }

@@ -1,0 +1,138 @@
+using System.Runtime.InteropServices;
+
+namespace Multiprocessing.Interop;
+
+/// <summary>
+/// Futex calls on 32-bit words in shared mappings. None of them uses FUTEX_PRIVATE_FLAG for the
+/// shared words: the kernel must key the word by the file and offset behind the mapping, not by
+/// this process's address, so that waiters and wakers in different processes meet.
+/// </summary>
+internal static unsafe partial class Libc
+{
+    private const nint SYS_futex = 202;
+    private const nint SYS_futex_waitv = 449;
+    private const int FUTEX_WAIT = 0;
+    private const int FUTEX_WAKE = 1;
+    private const int FUTEX_PRIVATE_FLAG = 128;
+    private const uint FUTEX2_SIZE_U32 = 0x02;
+    private const uint FUTEX2_PRIVATE = 128;
+    private const int CLOCK_MONOTONIC = 1;
+
+    /// <summary>The most words one futex_waitv call takes (the kernel's FUTEX_WAITV_MAX).</summary>
+    public const int FutexWaitvMax = 128;
+
+    [LibraryImport(LibraryName, EntryPoint = "syscall", SetLastError = true)]
+    private static partial nint Syscall(nint number, nint a1, nint a2, nint a3, nint a4, nint a5, nint a6);
+
+    /// <summary>How a futex wait ended.</summary>
+    public enum FutexWaitResult
+    {
+        /// <summary>Woken by FUTEX_WAKE (or spuriously): look at the word again.</summary>
+        Woken,
+
+        /// <summary>The word did not hold the expected value when the call began.</summary>
+        ValueChanged,
+
+        /// <summary>The time-out elapsed.</summary>
+        TimedOut,
+
+        /// <summary>A signal interrupted the wait.</summary>
+        Interrupted,
+    }
+
+    /// <summary>
+    /// Sleeps while <paramref name="word"/> holds <paramref name="expected"/>, for at most
+    /// <paramref name="timeout"/>. The kernel checks the value and queues the caller atomically, so
+    /// a wake between the caller's last look and this call is not lost.
+    /// </summary>
+    public static FutexWaitResult FutexWait(int* word, int expected, TimeSpan timeout, bool processPrivate = false)
+    {
+        long ticks = Math.Max(0, timeout.Ticks);
+        TimeSpec relative = new() { Seconds = ticks / TimeSpan.TicksPerSecond, Nanoseconds = ticks % TimeSpan.TicksPerSecond * 100 };
+        nint result = Syscall(SYS_futex, (nint)word, FUTEX_WAIT | (processPrivate ? FUTEX_PRIVATE_FLAG : 0), expected, (nint)(&relative), 0, 0);
+        return result == 0 ? FutexWaitResult.Woken : WaitError("futex(FUTEX_WAIT)");
+    }
+
+    /// <summary>Wakes up to <paramref name="count"/> waiters on <paramref name="word"/>; returns how many it woke.</summary>
+    public static int FutexWake(int* word, int count, bool processPrivate = false)
+    {
+        nint result = Syscall(SYS_futex, (nint)word, FUTEX_WAKE | (processPrivate ? FUTEX_PRIVATE_FLAG : 0), count, 0, 0, 0);
+        if (result < 0)
+        {
+            // EFAULT cannot happen on a mapped word; anything else is a bug worth seeing.
+            throw ErrorFor("futex(FUTEX_WAKE)");
+        }
+        return (int)result;
+    }
+
+    /// <summary>One entry of a futex_waitv call: the layout of the kernel's <c>struct futex_waitv</c>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct FutexWaitv
+    {
+        public ulong Value;
+        public ulong Address;
+        public uint Flags;
+        private readonly uint _reserved;
+
+        /// <summary>An entry that sleeps while the 32-bit <paramref name="word"/> holds <paramref name="expected"/>.</summary>
+        public static FutexWaitv For(int* word, int expected, bool processPrivate) => new()
+        {
+            Value = (uint)expected,
+            Address = (ulong)word,
+            Flags = FUTEX2_SIZE_U32 | (processPrivate ? FUTEX2_PRIVATE : 0),
+        };
+    }
+
+    /// <summary>
+    /// Sleeps until any of <paramref name="count"/> words is woken, or <paramref name="deadline"/>
+    /// (CLOCK_MONOTONIC, see <see cref="MonotonicNow"/>) passes. Linux 5.16 and later; returns null
+    /// when the kernel lacks the call, so the caller can fall back to polling.
+    /// </summary>
+    /// <returns>The outcome, and for <see cref="FutexWaitResult.Woken"/> the index of the woken word in <paramref name="index"/>.</returns>
+    public static FutexWaitResult? FutexWaitMany(FutexWaitv* entries, int count, TimeSpan deadline, out int index)
+    {
+        long ticks = Math.Max(0, deadline.Ticks);
+        TimeSpec absolute = new() { Seconds = ticks / TimeSpan.TicksPerSecond, Nanoseconds = ticks % TimeSpan.TicksPerSecond * 100 };
+        nint result = Syscall(SYS_futex_waitv, (nint)entries, count, 0, (nint)(&absolute), CLOCK_MONOTONIC, 0);
+        if (result >= 0)
+        {
+            index = (int)result;
+            return FutexWaitResult.Woken;
+        }
+        index = -1;
+        if (Marshal.GetLastPInvokeError() == Errno.ENOSYS)
+        {
+            return null;
+        }
+        return WaitError("futex_waitv");
+    }
+
+    /// <summary>The CLOCK_MONOTONIC time that futex_waitv deadlines are measured on.</summary>
+    public static TimeSpan MonotonicNow()
+    {
+        TimeSpec now;
+        if (ClockGetTime(CLOCK_MONOTONIC, &now) != 0)
+        {
+            throw ErrorFor("clock_gettime");
+        }
+        return TimeSpan.FromTicks(now.Seconds * TimeSpan.TicksPerSecond + now.Nanoseconds / 100);
+    }
+
+    [LibraryImport(LibraryName, EntryPoint = "clock_gettime", SetLastError = true)]
+    private static partial int ClockGetTime(int clock, TimeSpec* time);
+
+    private static FutexWaitResult WaitError(string call) => Marshal.GetLastPInvokeError() switch
+    {
+        Errno.EAGAIN => FutexWaitResult.ValueChanged,
+        Errno.ETIMEDOUT => FutexWaitResult.TimedOut,
+        Errno.EINTR => FutexWaitResult.Interrupted,
+        _ => throw ErrorFor(call),
+    };
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+}

@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using Multiprocessing.Interop;
+
+namespace Multiprocessing.Synchronization;
+
+/// <summary>
+/// One wait for something in shared memory (a lock to come free, a permit, a phase to end), written
+/// once and run either on the calling thread (<see cref="Run"/>) or by this process's futex waiter
+/// thread (<see cref="FutexWaiter"/>). The protocol, for every primitive:
+/// <list type="number">
+/// <item><see cref="Begin"/> counts the waiter, so that wakers know to make the wake system call;</item>
+/// <item><see cref="TryComplete"/> tries to take what is waited for, and otherwise says which value of
+/// <see cref="Word"/> to sleep on; the kernel compares that value and queues the sleeper atomically,
+/// so a change between the look and the sleep is never lost;</item>
+/// <item>on time-out, cancellation or disposal, <see cref="Withdraw"/> uncounts the waiter and passes
+/// on a wake it may have swallowed; it says whether the wait completed after all.</item>
+/// </list>
+/// </summary>
+internal abstract unsafe class FutexWait
+{
+    /// <summary>
+    /// The longest a waiter sleeps without looking again: the bound on noticing a lock owner's death,
+    /// and the safety net under every wake-up protocol (a lost wake costs at most this, never a hang).
+    /// </summary>
+    public static readonly TimeSpan Slice = TimeSpan.FromMilliseconds(200);
+
+    private readonly int* _waiters;
+
+    protected FutexWait(SyncMemory memory, int* word, int* waiters)
+    {
+        Memory = memory;
+        Word = word;
+        _waiters = waiters;
+    }
+
+    public SyncMemory Memory { get; }
+
+    /// <summary>The 32-bit word to sleep on.</summary>
+    public int* Word { get; }
+
+    // Used by FutexWaiter only: the asynchronous side of this wait.
+    internal TaskCompletionSource<bool>? Completion;
+    internal long Deadline;
+    internal CancellationToken Token;
+    internal CancellationTokenRegistration Registration;
+    internal object? Owner;
+
+    /// <summary>Counts this waiter. Must come before the first <see cref="TryComplete"/>: a waker that changes the word after that look must see the count.</summary>
+    public void Begin()
+    {
+        if (_waiters is not null)
+        {
+            Interlocked.Increment(ref *_waiters);
+        }
+        OnBegin();
+    }
+
+    protected virtual void OnBegin()
+    {
+    }
+
+    /// <summary>Takes what is waited for (true), or gives the value of <see cref="Word"/> under which it is not there yet.</summary>
+    public bool TryComplete(out int observed)
+    {
+        if (TryTake(out observed))
+        {
+            Uncount();
+            return true;
+        }
+        return false;
+    }
+
+    protected abstract bool TryTake(out int observed);
+
+    /// <summary>Stops waiting; true when the wait completed after all (the caller then reports success).</summary>
+    public bool Withdraw()
+    {
+        Uncount();
+        return OnWithdraw();
+    }
+
+    /// <summary>After uncounting: pass on a wake this waiter may have taken, or finish a wait that completed meanwhile.</summary>
+    protected virtual bool OnWithdraw() => false;
+
+    private void Uncount()
+    {
+        if (_waiters is not null)
+        {
+            Interlocked.Decrement(ref *_waiters);
+        }
+    }
+
+    /// <summary>Wakes every sleeper on the word (in every process); they look again and sleep again if nothing changed.</summary>
+    public void WakeAll() => Libc.FutexWake(Word, int.MaxValue);
+
+    /// <summary>
+    /// Waits on the calling thread until the wait completes (true) or <paramref name="timeout"/>
+    /// passes (false). The caller holds a use of <see cref="Memory"/>.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    /// <exception cref="ObjectDisposedException">The object was closed while waiting.</exception>
+    public bool Run(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Memory.AssertEntered();
+        long start = Stopwatch.GetTimestamp();
+        Begin();
+        // The token cannot interrupt futex(): its callback wakes the word instead (a spurious wake
+        // for other sleepers, who look and sleep again). A cancel that lands between our check and
+        // the sleep is caught by the slice.
+        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static state => ((FutexWait)state!).WakeAll(), this)
+            : default;
+        try
+        {
+            while (true)
+            {
+                if (TryComplete(out int observed))
+                {
+                    return true;
+                }
+                if (Memory.IsClosed)
+                {
+                    Withdraw();
+                    throw Memory.Disposed();
+                }
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    if (Withdraw())
+                    {
+                        return true;
+                    }
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+                TimeSpan remaining = timeout == Timeout.InfiniteTimeSpan ? Slice : timeout - Stopwatch.GetElapsedTime(start);
+                if (remaining <= TimeSpan.Zero)
+                {
+                    return Withdraw();
+                }
+                Libc.FutexWait(Word, observed, remaining < Slice ? remaining : Slice);
+            }
+        }
+        finally
+        {
+            // Dispose waits for a running callback, which touches the word: it must end before our use does.
+            registration.Dispose();
+        }
+    }
+
+    /// <summary>Checks a time-out argument the way the BCL does: non-negative or infinite, at most int.MaxValue milliseconds.</summary>
+    public static TimeSpan Validate(TimeSpan timeout, string parameterName = "timeout")
+    {
+        if ((timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan) || timeout.TotalMilliseconds > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(parameterName, timeout, "The time-out must be non-negative (or Timeout.InfiniteTimeSpan) and at most int.MaxValue milliseconds.");
+        }
+        return timeout;
+    }
+}

@@ -1,0 +1,261 @@
+using Multiprocessing.Interop;
+using Multiprocessing.Serialization;
+using Multiprocessing.Sharing;
+using Multiprocessing.Synchronization;
+
+namespace Multiprocessing;
+
+/// <summary>
+/// An event shared between processes: manual-reset like <see cref="ManualResetEventSlim"/> (and
+/// Python's <c>multiprocessing.Event</c>), or auto-reset like <see cref="AutoResetEvent"/>.
+/// </summary>
+/// <remarks>
+/// <para>The state is one futex word: the "set" bit and a generation that every
+/// <see cref="Set"/> of a manual-reset event advances. A waiter that was waiting when the event was
+/// set is released even if the event is reset again before it runs (Python's semantics; a
+/// <c>Set</c> followed at once by <c>Reset</c> is a pulse that releases everyone waiting).
+/// An auto-reset event releases one waiter per <c>Set</c> and resets itself.</para>
+/// <para>An event has no owner, so a process that dies loses nothing but its own wait. Disposing the
+/// object that created the event closes it in every process: waiters get
+/// <see cref="ObjectDisposedException"/>.</para>
+/// </remarks>
+public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<SharedEvent>
+{
+    private const int StateOffset = 0;
+    private const int WaitersOffset = 4;
+    private const int ModeOffset = 8;
+    private const int StateSize = 16;
+    private const int SetBit = 1;
+    private const int Generation = 2;
+    private const string Contents = "SharedEvent:1";
+    private static readonly int[] s_futexOffsets = [StateOffset];
+
+    private readonly SyncMemory _memory;
+    private readonly int* _state;
+    private readonly int* _waiters;
+
+    private SharedEvent(SyncMemory memory)
+        : base(memory.Segment, ownsSegment: false, readOnly: false)
+    {
+        _memory = memory;
+        _state = memory.At<int>(StateOffset);
+        _waiters = memory.At<int>(WaitersOffset);
+        IsManualReset = *memory.At<int>(ModeOffset) != 0;
+    }
+
+    /// <summary>Creates an event.</summary>
+    /// <param name="manualReset">True: once set, it releases every waiter until <see cref="Reset"/>. False: each <see cref="Set"/> releases one waiter and resets.</param>
+    /// <param name="initialState">Whether it starts set.</param>
+    /// <param name="name">A name by which other programs of this user can <see cref="Open"/> it while this object lives; null for none.</param>
+    /// <returns>The event; dispose it to close it in every process.</returns>
+    public static SharedEvent Create(bool manualReset, bool initialState = false, string? name = null)
+    {
+        SyncMemory memory = SyncMemory.Create(StateSize, nameof(SharedEvent), name, Contents, s_futexOffsets);
+        *memory.At<int>(ModeOffset) = manualReset ? 1 : 0;
+        *memory.At<int>(StateOffset) = initialState ? SetBit : 0;
+        return new SharedEvent(memory);
+    }
+
+    /// <summary>Opens the event another process created with <paramref name="name"/>.</summary>
+    /// <param name="name">The name it was created with.</param>
+    /// <returns>An event over the same state.</returns>
+    /// <exception cref="SharedMemoryException">No live process holds that name, or it names something else.</exception>
+    public static SharedEvent Open(string name) =>
+        new(SyncMemory.Open(name, StateSize, nameof(SharedEvent), Contents, s_futexOffsets));
+
+    static SharedEvent ISharedObjectFactory<SharedEvent>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader) =>
+        new(SyncMemory.Attach(segment, readOnly, StateSize, nameof(SharedEvent), s_futexOffsets));
+
+    /// <summary>Whether the event is manual-reset (false: auto-reset).</summary>
+    public bool IsManualReset { get; }
+
+    /// <summary>Whether the event is set now (a snapshot).</summary>
+    /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
+    public bool IsSet
+    {
+        get
+        {
+            _memory.Enter();
+            try
+            {
+                return (Volatile.Read(ref *_state) & SetBit) != 0;
+            }
+            finally
+            {
+                _memory.Exit();
+            }
+        }
+    }
+
+    /// <summary>Sets the event: a manual-reset event releases every waiter; an auto-reset event releases one.</summary>
+    /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
+    public void Set()
+    {
+        _memory.Enter();
+        try
+        {
+            int state = Volatile.Read(ref *_state);
+            while ((state & SetBit) == 0)
+            {
+                // Manual reset: a new generation, so that waiters of this Set are released even if a Reset follows at once.
+                int next = IsManualReset ? (state & ~SetBit) + Generation | SetBit : state | SetBit;
+                int seen = Interlocked.CompareExchange(ref *_state, next, state);
+                if (seen == state)
+                {
+                    if (Volatile.Read(ref *_waiters) > 0)
+                    {
+                        Libc.FutexWake(_state, IsManualReset ? int.MaxValue : 1);
+                    }
+                    return;
+                }
+                state = seen;
+            }
+        }
+        finally
+        {
+            _memory.Exit();
+        }
+    }
+
+    /// <summary>Resets the event, so that waiters wait.</summary>
+    /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
+    public void Reset()
+    {
+        _memory.Enter();
+        try
+        {
+            Interlocked.And(ref *_state, ~SetBit);
+        }
+        finally
+        {
+            _memory.Exit();
+        }
+    }
+
+    /// <summary>Waits as long as it takes for the event to be set.</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <exception cref="OperationCanceledException">The token was cancelled first.</exception>
+    /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
+    public void Wait(CancellationToken cancellationToken = default) => TryWaitCore(Timeout.InfiniteTimeSpan, cancellationToken);
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the event to be set.</summary>
+    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for ever.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <exception cref="TimeoutException">The event was not set within <paramref name="timeout"/>.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled first.</exception>
+    /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
+    public void Wait(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (!TryWaitCore(FutexWait.Validate(timeout), cancellationToken))
+        {
+            throw TimedOut(timeout);
+        }
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the event to be set.</summary>
+    /// <param name="timeout">How long to wait.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>Whether the event was set (false: the time-out passed).</returns>
+    /// <exception cref="OperationCanceledException">The token was cancelled first.</exception>
+    /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
+    public bool TryWait(TimeSpan timeout, CancellationToken cancellationToken = default) => TryWaitCore(FutexWait.Validate(timeout), cancellationToken);
+
+    /// <summary>Waits asynchronously, as long as it takes, for the event. No thread is held while waiting.</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the event is set.</returns>
+    /// <exception cref="OperationCanceledException">The token was cancelled first.</exception>
+    /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
+    public ValueTask WaitAsync(CancellationToken cancellationToken = default) => WaitAsync(Timeout.InfiniteTimeSpan, cancellationToken);
+
+    /// <summary>Waits asynchronously up to <paramref name="timeout"/> for the event.</summary>
+    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for ever.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the event is set.</returns>
+    /// <exception cref="TimeoutException">The event was not set within <paramref name="timeout"/>.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled first.</exception>
+    /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
+    public ValueTask WaitAsync(TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        AsyncResults.OrThrow(TryWaitAsync(timeout, cancellationToken), () => TimedOut(timeout));
+
+    /// <summary>Waits asynchronously up to <paramref name="timeout"/> for the event. No thread is held while waiting.</summary>
+    /// <param name="timeout">How long to wait.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>Whether the event was set.</returns>
+    /// <exception cref="OperationCanceledException">The token was cancelled first.</exception>
+    /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
+    public ValueTask<bool> TryWaitAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        FutexWait.Validate(timeout);
+        return new ValueTask<bool>(FutexWaiter.WaitAsync(new SetWait(this), timeout, cancellationToken));
+    }
+
+    private bool TryWaitCore(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        _memory.Enter();
+        try
+        {
+            return new SetWait(this).Run(timeout, cancellationToken);
+        }
+        finally
+        {
+            _memory.Exit();
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        _memory.Close();
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"SharedEvent({(IsManualReset ? "manual" : "auto")} reset){(Name is null ? "" : $" '{Name}'")}{(IsDisposed ? " (disposed)" : "")}";
+
+    private static TimeoutException TimedOut(TimeSpan timeout) =>
+        new($"The SharedEvent was not set within {timeout.TotalMilliseconds:0.#} ms.");
+
+    private sealed class SetWait(SharedEvent owner) : FutexWait(owner._memory, owner._state, owner._waiters)
+    {
+        private int _startGeneration;
+
+        protected override void OnBegin() => _startGeneration = Volatile.Read(ref *owner._state) & ~SetBit;
+
+        protected override bool TryTake(out int observed)
+        {
+            int state = Volatile.Read(ref *owner._state);
+            observed = state;
+            if (owner.IsManualReset)
+            {
+                return (state & SetBit) != 0 || (state & ~SetBit) != _startGeneration;
+            }
+            while ((state & SetBit) != 0)
+            {
+                int seen = Interlocked.CompareExchange(ref *owner._state, state & ~SetBit, state);
+                if (seen == state)
+                {
+                    return true;
+                }
+                state = seen;
+            }
+            observed = state;
+            return false;
+        }
+
+        protected override bool OnWithdraw()
+        {
+            int state = Volatile.Read(ref *owner._state);
+            if (owner.IsManualReset)
+            {
+                return (state & SetBit) != 0 || (state & ~SetBit) != _startGeneration;
+            }
+            // An auto-reset Set wakes one waiter; if that was us, the next waiter must get it.
+            if ((state & SetBit) != 0 && Volatile.Read(ref *owner._waiters) > 0)
+            {
+                Libc.FutexWake(owner._state, 1);
+            }
+            return false;
+        }
+    }
+}
