@@ -1,0 +1,242 @@
+using System.Threading.Channels;
+using Multiprocessing.Serialization;
+using Multiprocessing.Synchronization;
+
+namespace Multiprocessing.Channels;
+
+/// <summary>
+/// Typed reading and writing on one <see cref="ChannelRing"/>: serialisation into the slot, the
+/// full-mode policy, waits (a short spin, then the process's futex waiter, never a thread per
+/// waiter), and completion. Shared by <see cref="SharedChannel{T}"/> and <see cref="PipeEnd{T}"/>.
+/// </summary>
+internal sealed class ChannelEndpoint<T>
+{
+    private const int SpinIterations = 64;
+
+    [ThreadStatic]
+    private static PayloadWriter? t_writer;
+
+    private readonly SyncMemory _memory;
+    private readonly Codec<T> _codec;
+    private readonly BoundedChannelFullMode _fullMode;
+    private readonly string _owner;
+    private Task? _completion;
+
+    public ChannelEndpoint(SyncMemory memory, ChannelRing ring, BoundedChannelFullMode fullMode, string owner)
+    {
+        _memory = memory;
+        Ring = ring;
+        _fullMode = fullMode;
+        _owner = owner;
+        _codec = CodecProvider.Default.Get<T>();
+    }
+
+    public ChannelRing Ring { get; }
+
+    public bool TryWrite(T item)
+    {
+        PayloadWriter message = Serialize(item);
+        return TryWriteBytes(message.WrittenSpan);
+    }
+
+    public async ValueTask WriteAsync(T item, CancellationToken cancellationToken)
+    {
+        // Serialised once, however long the wait for room.
+        byte[] message = Serialize(item).WrittenSpan.ToArray();
+        while (!TryWriteBytes(message))
+        {
+            if (!await WaitToWriteAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw new ChannelClosedException($"The {_owner} is completed: no more messages can be written.");
+            }
+        }
+    }
+
+    private bool TryWriteBytes(ReadOnlySpan<byte> message)
+    {
+        Enter();
+        try
+        {
+            while (true)
+            {
+                if (Ring.TryWrite(message, out bool completed))
+                {
+                    return true;
+                }
+                if (completed)
+                {
+                    return false;
+                }
+                switch (_fullMode)
+                {
+                    case BoundedChannelFullMode.DropWrite:
+                        return true;
+                    case BoundedChannelFullMode.DropOldest:
+                        Ring.TryRead(0, static (_, _) => 0, out _);
+                        continue;
+                    default:
+                        return false;
+                }
+            }
+        }
+        finally
+        {
+            _memory.Exit();
+        }
+    }
+
+    public bool TryRead(out T item)
+    {
+        Enter();
+        try
+        {
+            return Ring.TryRead(_codec, static (codec, bytes) =>
+            {
+                var reader = new PayloadReader(bytes);
+                return codec.Read(ref reader);
+            }, out item);
+        }
+        finally
+        {
+            _memory.Exit();
+        }
+    }
+
+    public async ValueTask<T> ReadAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (TryRead(out T item))
+            {
+                return item;
+            }
+            if (!await WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw new ChannelClosedException($"The {_owner} is completed and empty.");
+            }
+        }
+    }
+
+    public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken)
+    {
+        Enter();
+        try
+        {
+            for (int i = 0; i < SpinIterations; i++)
+            {
+                if (Ring.HasMessage())
+                {
+                    return new ValueTask<bool>(true);
+                }
+                if (Ring.IsDrained)
+                {
+                    return Ring.Error is { } error
+                        ? ValueTask.FromException<bool>(new ChannelClosedException($"The {_owner} was completed with an error: {error}"))
+                        : new ValueTask<bool>(false);
+                }
+                Thread.SpinWait(20);
+            }
+        }
+        finally
+        {
+            _memory.Exit();
+        }
+        return WaitAsync(new ReadableWait(_memory, Ring), readable: true, cancellationToken);
+    }
+
+    public ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken)
+    {
+        Enter();
+        try
+        {
+            for (int i = 0; i < SpinIterations; i++)
+            {
+                if (Ring.IsCompleted)
+                {
+                    return Ring.Error is { } error
+                        ? ValueTask.FromException<bool>(new ChannelClosedException($"The {_owner} was completed with an error: {error}"))
+                        : new ValueTask<bool>(false);
+                }
+                if (Ring.HasRoom() || _fullMode != BoundedChannelFullMode.Wait)
+                {
+                    return new ValueTask<bool>(true);
+                }
+                Thread.SpinWait(20);
+            }
+        }
+        finally
+        {
+            _memory.Exit();
+        }
+        return WaitAsync(new WritableWait(_memory, Ring), readable: false, cancellationToken);
+    }
+
+    private async ValueTask<bool> WaitAsync(FutexWait wait, bool readable, CancellationToken cancellationToken)
+    {
+        // Woken: there is something to look at. The callers loop, so a message another reader took
+        // first (or room another writer filled) just means waiting again.
+        await FutexWaiter.WaitAsync(wait, Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+        return readable ? await WaitToReadAsync(cancellationToken).ConfigureAwait(false) : await WaitToWriteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public bool TryComplete(Exception? error)
+    {
+        Enter();
+        try
+        {
+            return Ring.TryComplete(error is null ? null : ChannelRing.Describe(error));
+        }
+        finally
+        {
+            _memory.Exit();
+        }
+    }
+
+    /// <summary>Completes when the ring is completed and every message has been read.</summary>
+    public Task Completion => _completion ??= ObserveCompletionAsync();
+
+    private async Task ObserveCompletionAsync()
+    {
+        await FutexWaiter.WaitAsync(new DrainedWait(_memory, Ring), Timeout.InfiniteTimeSpan, CancellationToken.None).ConfigureAwait(false);
+        if (Ring.Error is { } error)
+        {
+            throw new ChannelClosedException($"The {_owner} was completed with an error: {error}");
+        }
+    }
+
+    public int Count
+    {
+        get
+        {
+            Enter();
+            try
+            {
+                return Ring.Count;
+            }
+            finally
+            {
+                _memory.Exit();
+            }
+        }
+    }
+
+    private void Enter() => _memory.Enter();
+
+    private PayloadWriter Serialize(T item)
+    {
+        PayloadWriter writer = t_writer ??= new PayloadWriter(256);
+        writer.Reset();
+        _codec.Write(writer, item);
+        if (writer.Position > Ring.MaxMessage)
+        {
+            int size = writer.Position;
+            writer.Reset();
+            writer.ShrinkIfLarger(1 << 20);
+            throw new ArgumentException(
+                $"The message is {size:N0} bytes serialised, more than the {_owner}'s maximum of {Ring.MaxMessage:N0} bytes. " +
+                "Create the channel with a larger SharedChannelOptions.MaxMessageSize, or send large data as a SharedArray (a descriptor crosses, not the data).",
+                nameof(item));
+        }
+        return writer;
+    }
+}

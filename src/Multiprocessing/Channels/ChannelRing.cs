@@ -1,0 +1,481 @@
+using System.Diagnostics;
+using System.Text;
+using Multiprocessing.Interop;
+using Multiprocessing.Synchronization;
+
+namespace Multiprocessing.Channels;
+
+/// <summary>
+/// A bounded multi-producer, multi-consumer queue of variable-size messages in shared memory: the
+/// engine under <see cref="SharedChannel{T}"/> and <see cref="PipeEnd{T}"/>. It is Dmitry Vyukov's
+/// bounded MPMC queue: each slot carries a sequence number that says whose turn it is, so a writer
+/// and a reader touch different words (the tail, the head) and different slots, and neither waits
+/// for the other unless the queue is full or empty.
+/// </summary>
+/// <remarks>
+/// <para><b>Slots.</b> A slot holds one message of up to <see cref="MaxMessage"/> bytes. The memory
+/// is sparse: a slot costs the pages its largest message touched, so a generous maximum is cheap.</para>
+/// <para><b>Processes that die mid-message.</b> Every process that reads or writes registers in a
+/// small table and records, before it claims a position, which one it is claiming; it clears the
+/// record once the slot is handed on. A waiter that sees no progress for a while looks for a claim
+/// whose process is dead: a writer's half-written slot is marked broken (readers skip it and count
+/// it in <see cref="BrokenMessages"/>), a reader's unreleased slot is released (its message is lost).
+/// A process that lives on never loses a message.</para>
+/// <para><b>Writers that all die.</b> A process that takes the channel's writer registers as a
+/// writer; when the queue is empty, not completed, and every registered writer is dead, waiting
+/// readers complete the channel with an error instead of waiting for ever.</para>
+/// </remarks>
+internal sealed unsafe class ChannelRing
+{
+    // Layout, from the ring's start (every group on its own cache lines).
+    private const int CapacityOffset = 0;       // int
+    private const int SlotStrideOffset = 4;     // int
+    private const int MaxMessageOffset = 8;     // int
+    private const int TailOffset = 64;          // long: next position to write
+    private const int HeadOffset = 128;         // long: next position to read
+    private const int ReadSignalOffset = 192;   // int futex word: bumped when a message or completion arrives
+    private const int ReadersWaitingOffset = 196;
+    private const int WriteSignalOffset = 256;  // int futex word: bumped when a slot is freed
+    private const int WritersWaitingOffset = 260;
+    private const int StateOffset = 320;        // int: Open, Completing, Completed, Faulted
+    private const int ErrorLengthOffset = 324;  // int: chars of the error text
+    private const int BrokenOffset = 328;       // long
+    private const int ErrorTextOffset = 384;    // UTF-16, up to MaxErrorChars
+    private const int MaxErrorChars = 500;
+    private const int RecordsOffset = 1408;
+    private const int RecordSize = 32;          // long identity, long write claim + 1, long read claim + 1, int flags
+    public const int MaxProcesses = 64;
+    private const int SlotsOffset = RecordsOffset + MaxProcesses * RecordSize; // 3456, a multiple of 64
+    private const int SlotHeader = 16;          // long sequence, int length (-1: broken)
+
+    private const int Open = 0;
+    private const int Completing = 1;
+    private const int Completed = 2;
+    private const int Faulted = 3;
+    private const int WriterFlag = 1;
+
+    /// <summary>How long a waiter sees no progress before it looks for dead processes' claims.</summary>
+    private static readonly long s_repairAfter = Stopwatch.Frequency / 5;
+
+    private readonly byte* _ring;
+    private readonly Lock _writeGate = new();
+    private readonly Lock _readGate = new();
+    private long* _record;
+    private bool _registeredWriter;
+
+    public ChannelRing(byte* ring)
+    {
+        _ring = ring;
+        Capacity = *(int*)(ring + CapacityOffset);
+        SlotStride = *(int*)(ring + SlotStrideOffset);
+        MaxMessage = *(int*)(ring + MaxMessageOffset);
+        if (Capacity <= 0 || MaxMessage <= 0 || SlotStride < SlotHeader + MaxMessage)
+        {
+            throw new InvalidDataException("The shared memory does not hold a channel (its header is not one).");
+        }
+    }
+
+    public int Capacity { get; }
+
+    public int MaxMessage { get; }
+
+    private int SlotStride { get; }
+
+    /// <summary>Bytes a ring with this capacity and maximum message size occupies.</summary>
+    public static long SizeOf(int capacity, int maxMessage) => SlotsOffset + (long)capacity * Stride(maxMessage);
+
+    private static int Stride(int maxMessage) => (SlotHeader + maxMessage + 63) & ~63;
+
+    /// <summary>Lays out a new ring in zeroed memory.</summary>
+    public static void Initialize(byte* ring, int capacity, int maxMessage)
+    {
+        *(int*)(ring + CapacityOffset) = capacity;
+        *(int*)(ring + SlotStrideOffset) = Stride(maxMessage);
+        *(int*)(ring + MaxMessageOffset) = maxMessage;
+        for (long i = 0; i < capacity; i++)
+        {
+            *(long*)(ring + SlotsOffset + i * Stride(maxMessage)) = i;
+        }
+    }
+
+    public int* ReadSignal => (int*)(_ring + ReadSignalOffset);
+
+    public int* ReadersWaiting => (int*)(_ring + ReadersWaitingOffset);
+
+    public int* WriteSignal => (int*)(_ring + WriteSignalOffset);
+
+    public int* WritersWaiting => (int*)(_ring + WritersWaitingOffset);
+
+    /// <summary>The offsets of the futex words within the ring, for closing wake-ups.</summary>
+    public static int[] FutexOffsets(int ringOffset) => [ringOffset + ReadSignalOffset, ringOffset + WriteSignalOffset];
+
+    private ref long Tail => ref *(long*)(_ring + TailOffset);
+
+    private ref long Head => ref *(long*)(_ring + HeadOffset);
+
+    private ref int State => ref *(int*)(_ring + StateOffset);
+
+    /// <summary>Messages that could not be delivered because their writer died while writing them.</summary>
+    public long BrokenMessages => Volatile.Read(ref *(long*)(_ring + BrokenOffset));
+
+    /// <summary>Messages written and not yet taken (approximate while others work).</summary>
+    public int Count => (int)Math.Clamp(Volatile.Read(ref Tail) - Volatile.Read(ref Head), 0, Capacity);
+
+    public bool IsCompleted => Volatile.Read(ref State) >= Completed;
+
+    /// <summary>Completed and nothing left to read.</summary>
+    public bool IsDrained => IsCompleted && Volatile.Read(ref Head) >= Volatile.Read(ref Tail);
+
+    /// <summary>The error the channel was completed with, or null.</summary>
+    public string? Error
+    {
+        get
+        {
+            if (Volatile.Read(ref State) != Faulted)
+            {
+                return null;
+            }
+            int length = Math.Clamp(*(int*)(_ring + ErrorLengthOffset), 0, MaxErrorChars);
+            return new string((char*)(_ring + ErrorTextOffset), 0, length);
+        }
+    }
+
+    private byte* Slot(long position) => _ring + SlotsOffset + (position % Capacity) * SlotStride;
+
+    /// <summary>Writes one message; false when the ring is full or completed (see <paramref name="completed"/>).</summary>
+    public bool TryWrite(ReadOnlySpan<byte> message, out bool completed)
+    {
+        Debug.Assert(message.Length <= MaxMessage);
+        lock (_writeGate)
+        {
+            completed = Volatile.Read(ref State) != Open;
+            if (completed)
+            {
+                return false;
+            }
+            long* record = Register(writer: true);
+            long position = Volatile.Read(ref Tail);
+            byte* slot;
+            while (true)
+            {
+                slot = Slot(position);
+                long difference = Volatile.Read(ref *(long*)slot) - position;
+                if (difference == 0)
+                {
+                    // Say what we claim before claiming it, so that if we die in between, others can tell.
+                    Volatile.Write(ref record[1], position + 1);
+                    long seen = Interlocked.CompareExchange(ref Tail, position + 1, position);
+                    if (seen == position)
+                    {
+                        break;
+                    }
+                    position = seen;
+                }
+                else if (difference < 0)
+                {
+                    Volatile.Write(ref record[1], 0);
+                    return false; // full: the slot still holds a message from a lap ago
+                }
+                else
+                {
+                    position = Volatile.Read(ref Tail);
+                }
+            }
+            *(int*)(slot + 8) = message.Length;
+            message.CopyTo(new Span<byte>(slot + SlotHeader, message.Length));
+            Volatile.Write(ref *(long*)slot, position + 1);
+            Volatile.Write(ref record[1], 0);
+        }
+        Signal(ReadSignal, ReadersWaiting);
+        return true;
+    }
+
+    /// <summary>
+    /// Takes one message and hands its bytes to <paramref name="read"/> while they are still in the
+    /// slot (no copy); false when empty. Messages whose writer died are skipped.
+    /// </summary>
+    public bool TryRead<TState, TResult>(TState state, ReadMessage<TState, TResult> read, out TResult result)
+    {
+        bool freed = false;
+        try
+        {
+            lock (_readGate)
+            {
+                long* record = Register(writer: false);
+                while (true)
+                {
+                    long position = Volatile.Read(ref Head);
+                    byte* slot = Slot(position);
+                    long difference = Volatile.Read(ref *(long*)slot) - (position + 1);
+                    if (difference < 0)
+                    {
+                        result = default!;
+                        return false; // empty (or the next message is still being written)
+                    }
+                    if (difference > 0)
+                    {
+                        continue; // another reader took it
+                    }
+                    Volatile.Write(ref record[2], position + 1);
+                    if (Interlocked.CompareExchange(ref Head, position + 1, position) != position)
+                    {
+                        continue;
+                    }
+                    int length = *(int*)(slot + 8);
+                    try
+                    {
+                        if (length >= 0)
+                        {
+                            result = read(state, new ReadOnlySpan<byte>(slot + SlotHeader, Math.Min(length, MaxMessage)));
+                            return true;
+                        }
+                    }
+                    finally
+                    {
+                        // Released even if reading threw: the slot must go back to the writers.
+                        Volatile.Write(ref *(long*)slot, position + Capacity);
+                        Volatile.Write(ref record[2], 0);
+                        freed = true;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (freed)
+            {
+                Signal(WriteSignal, WritersWaiting);
+            }
+        }
+    }
+
+    /// <summary>Whether a message is ready to read now.</summary>
+    public bool HasMessage()
+    {
+        long position = Volatile.Read(ref Head);
+        return Volatile.Read(ref *(long*)Slot(position)) == position + 1;
+    }
+
+    /// <summary>Whether a slot is free to write now.</summary>
+    public bool HasRoom()
+    {
+        long position = Volatile.Read(ref Tail);
+        return Volatile.Read(ref *(long*)Slot(position)) == position;
+    }
+
+    /// <summary>Completes the ring, with an error text or none; false if it was already completed.</summary>
+    public bool TryComplete(string? error)
+    {
+        if (Interlocked.CompareExchange(ref State, Completing, Open) != Open)
+        {
+            return false;
+        }
+        if (error is not null)
+        {
+            int length = Math.Min(error.Length, MaxErrorChars);
+            error.AsSpan(0, length).CopyTo(new Span<char>(_ring + ErrorTextOffset, length));
+            *(int*)(_ring + ErrorLengthOffset) = length;
+        }
+        Volatile.Write(ref State, error is null ? Completed : Faulted);
+        // Everyone asleep must look: readers to finish, writers to stop.
+        Interlocked.Increment(ref *ReadSignal);
+        Libc.FutexWake(ReadSignal, int.MaxValue);
+        Interlocked.Increment(ref *WriteSignal);
+        Libc.FutexWake(WriteSignal, int.MaxValue);
+        return true;
+    }
+
+    /// <summary>Marks this process as a writer of the ring (see the remarks on writers that all die).</summary>
+    public void RegisterWriter()
+    {
+        lock (_writeGate)
+        {
+            Register(writer: true);
+        }
+    }
+
+    /// <summary>
+    /// Called by waiters that have seen no progress for <see cref="s_repairAfter"/>: frees what dead
+    /// processes held, and completes the ring with an error when it is empty and every writer is dead.
+    /// </summary>
+    public void RepairIfStale(ref long lastCheck)
+    {
+        long now = Stopwatch.GetTimestamp();
+        if (now - lastCheck < s_repairAfter)
+        {
+            return;
+        }
+        lastCheck = now;
+        RepairWriterClaim();
+        RepairReaderClaim();
+        CompleteIfWritersAreGone();
+    }
+
+    private void RepairWriterClaim()
+    {
+        long position = Volatile.Read(ref Head);
+        byte* slot = Slot(position);
+        if (Volatile.Read(ref *(long*)slot) != position || Volatile.Read(ref Tail) <= position)
+        {
+            return; // nothing claimed and unpublished at the head
+        }
+        if (!ClaimIsAbandoned(1, position + 1, out long* dead))
+        {
+            return;
+        }
+        *(int*)(slot + 8) = -1;
+        if (Interlocked.CompareExchange(ref *(long*)slot, position + 1, position) == position)
+        {
+            Interlocked.Increment(ref *(long*)(_ring + BrokenOffset));
+            Volatile.Write(ref dead[1], 0);
+            Signal(ReadSignal, ReadersWaiting);
+        }
+    }
+
+    private void RepairReaderClaim()
+    {
+        long tail = Volatile.Read(ref Tail);
+        long position = tail - Capacity;
+        if (position < 0)
+        {
+            return;
+        }
+        byte* slot = Slot(position);
+        if (Volatile.Read(ref *(long*)slot) != position + 1 || Volatile.Read(ref Head) <= position)
+        {
+            return; // the slot the writers need next is not held by a reader
+        }
+        if (ClaimIsAbandoned(2, position + 1, out long* dead)
+            && Interlocked.CompareExchange(ref *(long*)slot, position + Capacity, position + 1) == position + 1)
+        {
+            Volatile.Write(ref dead[2], 0);
+            Signal(WriteSignal, WritersWaiting);
+        }
+    }
+
+    /// <summary>Whether every process that claims <paramref name="claim"/> (field 1: write, 2: read) is dead, and there is one.</summary>
+    private bool ClaimIsAbandoned(int field, long claim, out long* dead)
+    {
+        dead = null;
+        for (int i = 0; i < MaxProcesses; i++)
+        {
+            long* record = Record(i);
+            long identity = Volatile.Read(ref record[0]);
+            if (identity == 0 || Volatile.Read(ref record[field]) != claim)
+            {
+                continue;
+            }
+            if (ProcessIdentity.IsAlive(identity))
+            {
+                return false; // a live process holds it: it is only slow
+            }
+            dead = record;
+        }
+        return dead is not null;
+    }
+
+    private void CompleteIfWritersAreGone()
+    {
+        if (Volatile.Read(ref State) != Open || HasMessage())
+        {
+            return;
+        }
+        var pids = new List<int>();
+        for (int i = 0; i < MaxProcesses; i++)
+        {
+            long* record = Record(i);
+            long identity = Volatile.Read(ref record[0]);
+            if (identity == 0 || (Volatile.Read(ref *(int*)(record + 3)) & WriterFlag) == 0)
+            {
+                continue;
+            }
+            if (ProcessIdentity.IsAlive(identity))
+            {
+                return;
+            }
+            pids.Add(ProcessIdentity.Pid(identity));
+        }
+        if (pids.Count > 0)
+        {
+            TryComplete($"Every process that wrote to this channel has exited without completing it (process {string.Join(", ", pids)}).");
+        }
+    }
+
+    private long* Record(int index) => (long*)(_ring + RecordsOffset + index * RecordSize);
+
+    /// <summary>This process's record, taken on first use; under one of the gates.</summary>
+    private long* Register(bool writer)
+    {
+        long* record = _record;
+        if (record is null)
+        {
+            record = _record = TakeRecord();
+        }
+        if (writer && !_registeredWriter)
+        {
+            Interlocked.Or(ref *(int*)(record + 3), WriterFlag);
+            _registeredWriter = true;
+        }
+        return record;
+    }
+
+    private long* TakeRecord()
+    {
+        lock (_readGate)
+        {
+            lock (_writeGate)
+            {
+                if (_record is not null)
+                {
+                    return _record;
+                }
+                long me = ProcessIdentity.Current;
+                for (int i = 0; i < MaxProcesses; i++)
+                {
+                    if (Volatile.Read(ref Record(i)[0]) == me)
+                    {
+                        return Record(i);
+                    }
+                }
+                for (int pass = 0; pass < 2; pass++)
+                {
+                    for (int i = 0; i < MaxProcesses; i++)
+                    {
+                        long* record = Record(i);
+                        long identity = Volatile.Read(ref record[0]);
+                        // First pass: free records. Second: records of dead processes that hold no claim
+                        // (a dead writer's flag goes with its record: it no longer counts as a writer).
+                        bool free = pass == 0
+                            ? identity == 0
+                            : identity != 0 && record[1] == 0 && record[2] == 0 && !ProcessIdentity.IsAlive(identity);
+                        if (free && Interlocked.CompareExchange(ref record[0], me, identity) == identity)
+                        {
+                            Volatile.Write(ref *(int*)(record + 3), 0);
+                            return record;
+                        }
+                    }
+                }
+                throw new InvalidOperationException(
+                    $"More than {MaxProcesses} live processes use this channel; a channel serves at most {MaxProcesses} processes at a time.");
+            }
+        }
+    }
+
+    private static void Signal(int* signal, int* waiting)
+    {
+        // Only a sleeper needs the system call; the count is read after the slot was published,
+        // and a waiter counts itself before its last look, so one of the two always sees the other.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref *waiting) > 0)
+        {
+            Interlocked.Increment(ref *signal);
+            Libc.FutexWake(signal, int.MaxValue);
+        }
+    }
+
+    /// <summary>Encodes an error for <see cref="TryComplete"/>: the type and message of the writer's exception.</summary>
+    public static string Describe(Exception error) => new StringBuilder(error.GetType().FullName).Append(": ").Append(error.Message).ToString();
+}
+
+/// <summary>Reads one message in place; the span is valid only during the call.</summary>
+internal delegate TResult ReadMessage<TState, TResult>(TState state, ReadOnlySpan<byte> message);

@@ -1,0 +1,170 @@
+using System.Threading.Channels;
+using Multiprocessing.Channels;
+using Multiprocessing.Serialization;
+using Multiprocessing.Sharing;
+using Multiprocessing.Synchronization;
+
+namespace Multiprocessing;
+
+/// <summary>Creates channels that connect processes: <see cref="SharedChannel{T}"/>.</summary>
+public static class SharedChannel
+{
+    /// <summary>
+    /// Creates a bounded channel of <typeparamref name="T"/> in shared memory. Pass it to pool tasks
+    /// or worker processes as an argument: they receive the same channel, and read and write it
+    /// with the <see cref="System.Threading.Channels"/> API.
+    /// </summary>
+    /// <param name="options">Capacity, full mode and the largest message.</param>
+    /// <param name="name">A name by which other programs of this user can open it (<see cref="Open{T}"/>) while this object lives; null for none.</param>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> cannot cross a process boundary, or the full mode is DropNewest.</exception>
+    public static SharedChannel<T> CreateBounded<T>(SharedChannelOptions options, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _ = CodecProvider.Default.Get<T>(); // refuse an unsendable type now, not at the first write
+        return SharedChannel<T>.Create(options, name);
+    }
+
+    /// <summary>Opens the channel another process created with <paramref name="name"/>.</summary>
+    /// <exception cref="SharedMemoryException">No live process holds that name, or it holds something else.</exception>
+    public static SharedChannel<T> Open<T>(string name) => SharedChannel<T>.OpenNamed(name);
+}
+
+/// <summary>
+/// A bounded channel between processes, shaped like <see cref="Channel{T}"/>: <see cref="Reader"/>
+/// and <see cref="Writer"/> are a <see cref="ChannelReader{T}"/> and a <see cref="ChannelWriter{T}"/>,
+/// so <c>ReadAllAsync</c>, <c>WriteAsync</c>, <c>Complete</c> and <c>Completion</c> behave as they
+/// do in one process. Many writers and readers in many processes may use it at once; each message
+/// is delivered once, and each writer's messages arrive in the order it wrote them.
+/// </summary>
+/// <typeparam name="T">The message type: anything a pool task could take as an argument.</typeparam>
+/// <remarks>
+/// <para>Messages live in shared memory (see <see cref="SharedChannelOptions.MaxMessageSize"/>); a
+/// write serialises into a slot and a read deserialises from it, with no system call unless a reader
+/// or writer is asleep. Async waits do not hold a thread each: one thread per process sleeps on
+/// every channel and lock word it waits for.</para>
+/// <para>When a process dies: a writer killed in the middle of a message leaves a broken slot that
+/// readers skip (<see cref="BrokenMessages"/> counts them); a reader killed in the middle of a read
+/// loses the message it was reading; and when every process that wrote to the channel has died
+/// without completing it, readers of the empty channel see it completed with an error instead of
+/// waiting for ever. A process counts as a writer once it has taken <see cref="Writer"/>.</para>
+/// <para>Disposing the channel in the process that created it closes it in every process:
+/// pending waits end with <see cref="ObjectDisposedException"/>.</para>
+/// </remarks>
+public sealed class SharedChannel<T> : SharedObject, ISharedObjectFactory<SharedChannel<T>>
+{
+    private const int RingOffset = 56; // the ring starts on a cache line: the state begins 8 bytes in
+
+    private readonly SyncMemory _memory;
+    private readonly ChannelEndpoint<T> _endpoint;
+    private readonly Lazy<SharedChannelWriter<T>> _writer;
+
+    private unsafe SharedChannel(SyncMemory memory, BoundedChannelFullMode fullMode)
+        : base(memory.Segment, ownsSegment: false, readOnly: false)
+    {
+        _memory = memory;
+        _endpoint = new ChannelEndpoint<T>(memory, new ChannelRing(memory.At<byte>(RingOffset)), fullMode, "channel");
+        Reader = new SharedChannelReader<T>(_endpoint);
+        _writer = new(() =>
+        {
+            _endpoint.Ring.RegisterWriter();
+            return new SharedChannelWriter<T>(_endpoint);
+        });
+        FullMode = fullMode;
+    }
+
+    /// <summary>Reads messages.</summary>
+    public ChannelReader<T> Reader { get; }
+
+    /// <summary>Writes messages. Taking it registers this process as a writer (see the remarks).</summary>
+    public ChannelWriter<T> Writer => _writer.Value;
+
+    /// <summary>The most messages the channel holds.</summary>
+    public int Capacity => _endpoint.Ring.Capacity;
+
+    /// <summary>The largest serialised message, in bytes.</summary>
+    public int MaxMessageSize => _endpoint.Ring.MaxMessage;
+
+    /// <summary>What a write does when the channel is full.</summary>
+    public BoundedChannelFullMode FullMode { get; }
+
+    /// <summary>Messages lost because their writer died while writing them.</summary>
+    public long BrokenMessages => _endpoint.Ring.BrokenMessages;
+
+    private static string Contents => $"SharedChannel<{typeof(T).FullName}>";
+
+    internal static unsafe SharedChannel<T> Create(SharedChannelOptions options, string? name)
+    {
+        long size = RingOffset + ChannelRing.SizeOf(options.Capacity, options.MaxMessageSize);
+        if (size > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options),
+                $"{options.Capacity:N0} messages of up to {options.MaxMessageSize:N0} bytes need {size:N0} bytes of address space, more than a channel may have (2 GiB). Lower the capacity or the maximum message size.");
+        }
+        SyncMemory memory = SyncMemory.Create((int)size, $"SharedChannel<{typeof(T).Name}>", name, $"{Contents}:{(int)options.FullMode}", ChannelRing.FutexOffsets(RingOffset));
+        ChannelRing.Initialize(memory.At<byte>(RingOffset), options.Capacity, options.MaxMessageSize);
+        return new SharedChannel<T>(memory, options.FullMode);
+    }
+
+    internal static SharedChannel<T> OpenNamed(string name)
+    {
+        SharedSegment segment = SharedSegment.OpenNamed(name, writable: true, out string contents);
+        string[] parts = contents.Split(':');
+        if (parts[0] != Contents || parts.Length != 2 || !int.TryParse(parts[1], out int fullMode))
+        {
+            segment.Dispose();
+            throw new SharedMemoryException($"The shared segment named '{name}' holds {parts[0]}, not a {TypeNames.Display(typeof(SharedChannel<T>))}.");
+        }
+        long size = segment.Size;
+        segment.Dispose();
+        SyncMemory memory = SyncMemory.Open(name, (int)size - SyncMemory.StateOffset, $"SharedChannel<{typeof(T).Name}>", contents, ChannelRing.FutexOffsets(RingOffset));
+        return new SharedChannel<T>(memory, (BoundedChannelFullMode)fullMode);
+    }
+
+    static SharedChannel<T> ISharedObjectFactory<SharedChannel<T>>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader)
+    {
+        var fullMode = (BoundedChannelFullMode)reader.Read<int>();
+        SyncMemory memory = SyncMemory.Attach(segment, readOnly, (int)segment.Size - SyncMemory.StateOffset, $"SharedChannel<{typeof(T).Name}>", ChannelRing.FutexOffsets(RingOffset));
+        return new SharedChannel<T>(memory, fullMode);
+    }
+
+    private protected override void WriteState(PayloadWriter writer) => writer.Write((int)FullMode);
+
+    /// <inheritdoc/>
+    public override string ToString() => $"SharedChannel<{TypeNames.Display(typeof(T))}>[{Capacity:N0}]{(Name is null ? "" : $" '{Name}'")}";
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        _memory.Close();
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>The reading side of a <see cref="SharedChannel{T}"/>.</summary>
+internal sealed class SharedChannelReader<T>(ChannelEndpoint<T> endpoint) : ChannelReader<T>
+{
+    public override bool TryRead(out T item) => endpoint.TryRead(out item!);
+
+    public override ValueTask<T> ReadAsync(CancellationToken cancellationToken = default) => endpoint.ReadAsync(cancellationToken);
+
+    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => endpoint.WaitToReadAsync(cancellationToken);
+
+    public override Task Completion => endpoint.Completion;
+
+    public override bool CanCount => true;
+
+    public override int Count => endpoint.Count;
+}
+
+/// <summary>The writing side of a <see cref="SharedChannel{T}"/>.</summary>
+internal sealed class SharedChannelWriter<T>(ChannelEndpoint<T> endpoint) : ChannelWriter<T>
+{
+    public override bool TryWrite(T item) => endpoint.TryWrite(item);
+
+    public override ValueTask WriteAsync(T item, CancellationToken cancellationToken = default) => endpoint.WriteAsync(item, cancellationToken);
+
+    public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) => endpoint.WaitToWriteAsync(cancellationToken);
+
+    public override bool TryComplete(Exception? error = null) => endpoint.TryComplete(error);
+}
