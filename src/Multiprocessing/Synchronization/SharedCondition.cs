@@ -55,6 +55,23 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
         Lock = @lock;
     }
 
+    /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
+    internal int WaiterCount
+    {
+        get
+        {
+            _memory.Enter();
+            try
+            {
+                return (int)(uint)Volatile.Read(ref *_counts);
+            }
+            finally
+            {
+                _memory.Exit();
+            }
+        }
+    }
+
     /// <summary>The lock waiters hold, and that <see cref="Pulse"/> requires.</summary>
     public SharedLock Lock { get; }
 

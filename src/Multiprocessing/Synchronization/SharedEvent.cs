@@ -66,6 +66,23 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
     static SharedEvent ISharedObjectFactory<SharedEvent>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader) =>
         new(SyncMemory.Attach(segment, readOnly, StateSize, nameof(SharedEvent), s_futexOffsets));
 
+    /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
+    internal int WaiterCount
+    {
+        get
+        {
+            _memory.Enter();
+            try
+            {
+                return Volatile.Read(ref *_waiters);
+            }
+            finally
+            {
+                _memory.Exit();
+            }
+        }
+    }
+
     /// <summary>Whether the event is manual-reset (false: auto-reset).</summary>
     public bool IsManualReset { get; }
 

@@ -75,6 +75,23 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
 
     internal SyncMemory Memory => _memory;
 
+    /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
+    internal int WaiterCount
+    {
+        get
+        {
+            _memory.Enter();
+            try
+            {
+                return Volatile.Read(ref *_waiters);
+            }
+            finally
+            {
+                _memory.Exit();
+            }
+        }
+    }
+
     /// <summary>The owner word, for tests that forge a dead owner.</summary>
     internal ref long OwnerWord => ref *_owner;
 

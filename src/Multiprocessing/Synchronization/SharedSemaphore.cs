@@ -70,6 +70,23 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
     static SharedSemaphore ISharedObjectFactory<SharedSemaphore>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader) =>
         new(SyncMemory.Attach(segment, readOnly, StateSize, nameof(SharedSemaphore), s_futexOffsets));
 
+    /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
+    internal int WaiterCount
+    {
+        get
+        {
+            _memory.Enter();
+            try
+            {
+                return Volatile.Read(ref *_waiters);
+            }
+            finally
+            {
+                _memory.Exit();
+            }
+        }
+    }
+
     /// <summary>The most permits the semaphore can hold.</summary>
     public int MaximumCount { get; }
 

@@ -1,0 +1,136 @@
+namespace Multiprocessing.Tests.Synchronization;
+
+/// <summary>Task methods that run in worker processes on shared synchronisation objects. All static: that is what crosses a process boundary.</summary>
+internal static class SyncTasks
+{
+    /// <summary>A deliberately non-atomic read-modify-write: only the lock keeps increments from being lost.</summary>
+    public static int IncrementUnderLock((SharedLock Gate, SharedValue<long> Counter, int Times) a)
+    {
+        int abandoned = 0;
+        for (int i = 0; i < a.Times; i++)
+        {
+            using LockReleaser held = a.Gate.Acquire(Bounds.Unexpected);
+            abandoned += held.IsAbandoned ? 1 : 0;
+            ref long value = ref a.Counter.Value;
+            long read = Volatile.Read(ref value);
+            Volatile.Write(ref value, read + 1);
+        }
+        return abandoned;
+    }
+
+    /// <summary>Takes the lock, says so, and never lets go: the holder a test kills.</summary>
+    public static void HoldForever((SharedLock Gate, SharedValue<int> Holding) a)
+    {
+        LockReleaser held = a.Gate.Acquire(Bounds.Unexpected);
+        Volatile.Write(ref a.Holding.Value, 1);
+        Thread.Sleep(Timeout.Infinite);
+        GC.KeepAlive(held);
+    }
+
+    /// <summary>Waits for the lock; the creator disposes it meanwhile.</summary>
+    public static string AcquireExpectingDisposal((SharedLock Gate, SharedValue<int> Waiting) a)
+    {
+        Volatile.Write(ref a.Waiting.Value, 1);
+        try
+        {
+            using LockReleaser held = a.Gate.Acquire(Bounds.Unexpected);
+            return "acquired";
+        }
+        catch (ObjectDisposedException)
+        {
+            return "disposed";
+        }
+    }
+
+    /// <summary>Waits for the event, counting itself in before and out after.</summary>
+    public static void WaitForEvent((SharedEvent Ready, SharedValue<int> Waiting, SharedValue<int> Released) a)
+    {
+        Interlocked.Increment(ref a.Waiting.Value);
+        a.Ready.Wait(Bounds.Unexpected);
+        Interlocked.Increment(ref a.Released.Value);
+    }
+
+    /// <summary>The same, asynchronously.</summary>
+    public static async Task WaitForEventAsync((SharedEvent Ready, SharedValue<int> Waiting, SharedValue<int> Released) a)
+    {
+        Interlocked.Increment(ref a.Waiting.Value);
+        await a.Ready.WaitAsync(Bounds.Unexpected);
+        Interlocked.Increment(ref a.Released.Value);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="a"/>.Phases phases. In phase p it records p + 1 in its slot, then waits at
+    /// the barrier; after the barrier every slot must say at least p + 1 (nobody is behind) and at
+    /// most p + 2 (nobody is more than one phase ahead). Returns the number of violations.
+    /// </summary>
+    public static int StepInPhase((SharedBarrier Barrier, SharedArray<int> Progress, int Index, int Phases) a)
+    {
+        int violations = 0;
+        for (int phase = 0; phase < a.Phases; phase++)
+        {
+            Volatile.Write(ref a.Progress.GetReference(a.Index), phase + 1);
+            a.Barrier.SignalAndWait(Bounds.Unexpected);
+            if (a.Barrier.CurrentPhaseNumber < phase + 1)
+            {
+                violations++;
+            }
+            for (int other = 0; other < a.Progress.Length; other++)
+            {
+                int seen = Volatile.Read(ref a.Progress.GetReference(other));
+                if (seen < phase + 1 || seen > phase + 2)
+                {
+                    violations++;
+                }
+            }
+        }
+        return violations;
+    }
+
+    /// <summary>Enters the semaphore's section repeatedly, recording the most holders ever inside at once.</summary>
+    public static void CountInside((SharedSemaphore Slots, SharedArray<int> Counters, int Rounds) a)
+    {
+        for (int i = 0; i < a.Rounds; i++)
+        {
+            a.Slots.Wait(Bounds.Unexpected);
+            try
+            {
+                int inside = Interlocked.Increment(ref a.Counters.GetReference(0));
+                ref int most = ref a.Counters.GetReference(1);
+                int seen = Volatile.Read(ref most);
+                while (inside > seen)
+                {
+                    int now = Interlocked.CompareExchange(ref most, inside, seen);
+                    if (now == seen)
+                    {
+                        break;
+                    }
+                    seen = now;
+                }
+                Thread.SpinWait(2000);
+                Interlocked.Decrement(ref a.Counters.GetReference(0));
+            }
+            finally
+            {
+                a.Slots.Release();
+            }
+        }
+    }
+
+    /// <summary>Waits on the condition until the value is set, and returns it (the condition brings its lock).</summary>
+    public static int ConsumeWhenSet((SharedCondition Ready, SharedValue<int> Value) a)
+    {
+        using LockReleaser held = a.Ready.Lock.Acquire(Bounds.Unexpected);
+        while (Volatile.Read(ref a.Value.Value) == 0)
+        {
+            a.Ready.Wait(held, Bounds.Unexpected);
+        }
+        return Volatile.Read(ref a.Value.Value);
+    }
+
+    /// <summary>Sleeps for ever: a participant that never comes.</summary>
+    public static void Vanish(SharedBarrier barrier)
+    {
+        GC.KeepAlive(barrier);
+        Thread.Sleep(Timeout.Infinite);
+    }
+}
