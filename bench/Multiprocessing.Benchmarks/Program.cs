@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using BenchmarkDotNet.Running;
+using Multiprocessing.Benchmarks.Locks;
 using Multiprocessing.Benchmarks.SideBySide;
 
 namespace Multiprocessing.Benchmarks;
@@ -7,6 +8,7 @@ namespace Multiprocessing.Benchmarks;
 /// <summary>
 /// <c>sidebyside [--quick]</c>: the pool against CPython and the C floor, interleaved, as a markdown report.
 /// <c>startonce</c>: one fresh-process start measurement (the side-by-side mode runs it as a child).
+/// <c>locks [--quick]</c>: SharedLock hand-off and uncontended cost against CPython and the C futex floor.
 /// Anything else goes to BenchmarkDotNet's switcher (<c>--filter *</c>, <c>--list flat</c>, …).
 /// </summary>
 public static class Program
@@ -19,6 +21,8 @@ public static class Program
                 return await SideBySideRunner.RunAsync(args[1..]).ConfigureAwait(false);
             case StartOnce.Command:
                 return await StartOnce.RunAsync().ConfigureAwait(false);
+            case LockSideBySide.Command:
+                return await LockSideBySide.RunAsync(args[1..]).ConfigureAwait(false);
             default:
                 RunBenchmarkDotNet(args);
                 return 0;
