@@ -137,19 +137,19 @@ public sealed partial class ProcessPool
         // recycle still crashed; a time-out kill is the recycle itself.
         if (facts.StartFailure)
         {
-            PoolLog.WorkerStartFailed(_logger, connection.ProcessId, facts.StartAttempt, $"it exited before it was ready: {facts.Cause}", null);
+            PoolLog.WorkerStartFailed(_logger, facts.StartAttempt, $"worker process {connection.ProcessId} exited before it was ready: {facts.Cause}", connection.ProcessId, null);
         }
         else if (slot.RecycleReason is { } reason && (facts.Task is null || reason == RecycleReason.TaskTimeout))
         {
-            PoolLog.WorkerRecycled(_logger, connection.ProcessId, reason, slot.ItemsCompleted, facts.ExitCode, signal);
+            PoolLog.WorkerRecycled(_logger, connection.ProcessId, reason, slot.ItemsCompleted, PoolLog.ExitStatus(facts.ExitCode, signal), facts.ExitCode, signal);
         }
         else if (facts.Expected)
         {
-            PoolLog.WorkerExited(_logger, connection.ProcessId, facts.ExitCode, signal);
+            PoolLog.WorkerExited(_logger, connection.ProcessId, PoolLog.ExitStatus(facts.ExitCode, signal), facts.ExitCode, signal);
         }
         else
         {
-            PoolLog.WorkerCrashed(_logger, connection.ProcessId, facts.Task ?? "(idle)", facts.ItemIndex, facts.Cause, facts.ExitCode, signal);
+            PoolLog.WorkerCrashed(_logger, connection.ProcessId, PoolLog.Running(facts.Task, facts.ItemIndex), facts.Cause, facts.Task ?? "", facts.ItemIndex, facts.ExitCode, signal);
         }
     }
 

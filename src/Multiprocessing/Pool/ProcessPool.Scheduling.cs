@@ -97,7 +97,7 @@ public sealed partial class ProcessPool
                 StartSlot("start_failure");
             }
         }
-        PoolLog.WorkerStartFailed(_logger, 0, attempt, error.Message, error);
+        PoolLog.WorkerStartFailed(_logger, attempt, error.Message, 0, error);
         if (!retry)
         {
             Fault(error as WorkerStartException ?? new WorkerStartException($"The pool could not start its worker processes: {error.Message}", error));
@@ -585,7 +585,7 @@ public sealed partial class ProcessPool
                     slot.RecycleReason ??= RecycleReason.TaskTimeout;
                     kills.Add((connection, $"a task exceeded the TaskTimeout of {timeout.TotalSeconds:0.###} s"));
                     (int pid, string task, long? index) = (connection.ProcessId, unit.Method.Method.DisplayName, unit.ItemIndex((int)(running - unit.StartOffset)));
-                    (logs ??= []).Add(() => PoolLog.TaskTimedOut(_logger, pid, task, index, timeout.TotalSeconds));
+                    (logs ??= []).Add(() => PoolLog.TaskTimedOut(_logger, pid, PoolLog.Running(task, index), timeout.TotalSeconds, task, index));
                 }
                 else if (unit.State == WorkState.Abandoned && Stopwatch.GetElapsedTime(unit.AbandonedAt, now) > _options.CancellationGracePeriod)
                 {

@@ -48,6 +48,7 @@ public sealed class LoggingTests
 
         LogEntry crashed = await capture.WaitForAsync(e => e.EventId.Id == ProcessPoolLogEvents.WorkerCrashed && Equals(e["ProcessId"], crash.ProcessId), "the crash is logged");
         Assert.Equal(11L, crashed["ItemIndex"]);
+        Assert.Contains("died while running item 11 of ", crashed.Message);
         Assert.Contains(nameof(Tasks.CrashAt), crashed.Message);
     }
 
@@ -119,6 +120,7 @@ public sealed class LoggingTests
             LogEntry exited = await capture.WaitForAsync(e => e.EventId.Id == ProcessPoolLogEvents.WorkerExited && Equals(e["ProcessId"], pid), $"worker {pid} is logged as exited");
             Assert.Equal(0, exited["ExitCode"]);
             Assert.Null(exited["Signal"]);
+            Assert.Equal($"Worker process {pid} exited (exit code 0)", exited.Message);
         }
         Assert.Empty(capture.WithEvent(ProcessPoolLogEvents.WorkerCrashed));
     }
