@@ -26,6 +26,11 @@ internal static unsafe class FutexWaiter
     private static readonly Lock s_gate = new();
     private static readonly List<WaiterThread> s_threads = [];
 
+    private static volatile bool s_polling;
+
+    /// <summary>Whether a waiter thread found no futex_waitv in this kernel and polls instead (for tests and diagnostics).</summary>
+    public static bool IsPolling => s_polling;
+
     /// <summary>How many waiter threads this process has started (for tests and diagnostics).</summary>
     public static int ThreadCount
     {
@@ -196,6 +201,7 @@ internal static unsafe class FutexWaiter
                     return;
                 }
                 _noWaitv = true;
+                s_polling = true;
             }
             Libc.FutexWait(_control, control, _observed.Count == 0 || sleep < s_pollWithoutWaitv ? sleep : s_pollWithoutWaitv, processPrivate: true);
         }

@@ -18,6 +18,10 @@ public sealed class AsyncWaitTests
         Assert.True(ThreadPool.ThreadCount < poolThreadsBefore + 50,
             $"the thread pool grew from {poolThreadsBefore} to {ThreadPool.ThreadCount} threads while 200 async waits were pending");
         Assert.InRange(FutexWaiter.ThreadCount, 1, 2); // waits on one word share one futex_waitv entry
+        if (Environment.OSVersion.Version >= new Version(5, 16))
+        {
+            Assert.False(FutexWaiter.IsPolling, "this kernel has futex_waitv; the waiter thread should sleep in it, not poll");
+        }
 
         ready.Set();
         await Task.WhenAll(waiters).WaitAsync(Bounds.Unexpected);

@@ -93,6 +93,19 @@ public sealed class SharedConditionTests
     }
 
     [Fact]
+    public void Open_ByName_BringsTheSameLock()
+    {
+        string name = $"condition-test-{Guid.NewGuid():N}";
+        using var gate = SharedLock.Create();
+        using var ready = SharedCondition.Create(gate, name);
+        using var opened = SharedCondition.Open(name);
+        using LockReleaser held = opened.Lock.Acquire();
+        Assert.Null(gate.TryAcquire());
+        Assert.False(opened.TryWait(held, TimeSpan.FromMilliseconds(20)));
+        Assert.True(opened.Lock.IsHeldByCurrentProcess);
+    }
+
+    [Fact]
     public void Pulse_WithoutTheLock_ThrowsSynchronizationLockException()
     {
         using var gate = SharedLock.Create();
