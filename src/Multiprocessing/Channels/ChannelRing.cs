@@ -60,6 +60,7 @@ internal sealed unsafe class ChannelRing
     private readonly byte* _ring;
     private readonly Lock _writeGate = new();
     private readonly Lock _readGate = new();
+    private readonly Lock _registerGate = new(); // innermost: taken under either gate, never the other way round
     private long* _record;
     private bool _registeredWriter;
 
@@ -406,6 +407,7 @@ internal sealed unsafe class ChannelRing
     /// <summary>This process's record, taken on first use; under one of the gates.</summary>
     private long* Register(bool writer)
     {
+        // A stale null only sends this thread to TakeRecord, which finds the same record.
         long* record = _record;
         if (record is null)
         {
@@ -421,43 +423,40 @@ internal sealed unsafe class ChannelRing
 
     private long* TakeRecord()
     {
-        lock (_readGate)
+        lock (_registerGate)
         {
-            lock (_writeGate)
+            if (_record is not null)
             {
-                if (_record is not null)
+                return _record;
+            }
+            long me = ProcessIdentity.Current;
+            for (int i = 0; i < MaxProcesses; i++)
+            {
+                if (Volatile.Read(ref Record(i)[0]) == me)
                 {
-                    return _record;
+                    return Record(i);
                 }
-                long me = ProcessIdentity.Current;
+            }
+            for (int pass = 0; pass < 2; pass++)
+            {
                 for (int i = 0; i < MaxProcesses; i++)
                 {
-                    if (Volatile.Read(ref Record(i)[0]) == me)
+                    long* record = Record(i);
+                    long identity = Volatile.Read(ref record[0]);
+                    // First pass: free records. Second: records of dead processes that hold no claim
+                    // (a dead writer's flag goes with its record: it no longer counts as a writer).
+                    bool free = pass == 0
+                        ? identity == 0
+                        : identity != 0 && record[1] == 0 && record[2] == 0 && !ProcessIdentity.IsAlive(identity);
+                    if (free && Interlocked.CompareExchange(ref record[0], me, identity) == identity)
                     {
-                        return Record(i);
+                        Volatile.Write(ref *(int*)(record + 3), 0);
+                        return record;
                     }
                 }
-                for (int pass = 0; pass < 2; pass++)
-                {
-                    for (int i = 0; i < MaxProcesses; i++)
-                    {
-                        long* record = Record(i);
-                        long identity = Volatile.Read(ref record[0]);
-                        // First pass: free records. Second: records of dead processes that hold no claim
-                        // (a dead writer's flag goes with its record: it no longer counts as a writer).
-                        bool free = pass == 0
-                            ? identity == 0
-                            : identity != 0 && record[1] == 0 && record[2] == 0 && !ProcessIdentity.IsAlive(identity);
-                        if (free && Interlocked.CompareExchange(ref record[0], me, identity) == identity)
-                        {
-                            Volatile.Write(ref *(int*)(record + 3), 0);
-                            return record;
-                        }
-                    }
-                }
-                throw new InvalidOperationException(
-                    $"More than {MaxProcesses} live processes use this channel; a channel serves at most {MaxProcesses} processes at a time.");
             }
+            throw new InvalidOperationException(
+                $"More than {MaxProcesses} live processes use this channel; a channel serves at most {MaxProcesses} processes at a time.");
         }
     }
 

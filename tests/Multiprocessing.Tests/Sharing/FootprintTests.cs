@@ -41,8 +41,8 @@ public sealed class FootprintTests
             Assert.Empty(HoldersOf(inode));
             // Nothing new in /dev/shm (entries of CPython's shared_memory and semaphores, which a benchmark
             // on the same machine may be making, are not ours).
-            Assert.Empty(Directory.GetFiles("/dev/shm").Except(shmBefore)
-                .Where(f => !Path.GetFileName(f).StartsWith("psm_", StringComparison.Ordinal) && !Path.GetFileName(f).StartsWith("sem.", StringComparison.Ordinal)));
+            Assert.DoesNotContain(Directory.GetFiles("/dev/shm").Except(shmBefore),
+                f => !Path.GetFileName(f).StartsWith("psm_", StringComparison.Ordinal) && !Path.GetFileName(f).StartsWith("sem.", StringComparison.Ordinal));
             // And the name went with it.
             Assert.Throws<SharedMemoryException>(() => SharedArray<byte>.Open(name));
         }
