@@ -53,6 +53,20 @@ internal static unsafe partial class Libc
         return result == 0 ? FutexWaitResult.Woken : WaitError("futex(FUTEX_WAIT)");
     }
 
+    /// <summary>
+    /// Sleeps while <paramref name="word"/> holds <paramref name="expected"/>, with no time-out. Arming
+    /// a kernel timer for every sleep costs about a microsecond per wait on these machines, which the
+    /// contended hand-off feels; untimed sleepers are woken periodically by a ticker thread instead.
+    /// </summary>
+    public static FutexWaitResult FutexWait(int* word, int expected)
+    {
+        nint result = Syscall(SYS_futex, (nint)word, FUTEX_WAIT, expected, 0, 0, 0);
+        return result == 0 ? FutexWaitResult.Woken : WaitError("futex(FUTEX_WAIT)");
+    }
+
+    /// <summary>Wakes every waiter on <paramref name="word"/>, ignoring errors: the word may have been unmapped meanwhile (EFAULT), which is harmless.</summary>
+    public static void FutexWakeAllQuietly(int* word) => Syscall(SYS_futex, (nint)word, FUTEX_WAKE, int.MaxValue, 0, 0, 0);
+
     /// <summary>Wakes up to <paramref name="count"/> waiters on <paramref name="word"/>; returns how many it woke.</summary>
     public static int FutexWake(int* word, int count, bool processPrivate = false)
     {

@@ -19,8 +19,9 @@ namespace Multiprocessing.Synchronization;
 internal abstract unsafe class FutexWait
 {
     /// <summary>
-    /// The longest a waiter sleeps without looking again: the bound on noticing a lock owner's death,
-    /// and the safety net under every wake-up protocol (a lost wake costs at most this, never a hang).
+    /// The longest a waiter sleeps without looking again (its own timer for short waits, the
+    /// <see cref="FutexTicker"/> for long ones): the bound on noticing a lock owner's death, and the
+    /// safety net under every wake-up protocol (a lost wake costs at most about this, never a hang).
     /// </summary>
     public static readonly TimeSpan Slice = TimeSpan.FromMilliseconds(200);
 
@@ -106,7 +107,7 @@ internal abstract unsafe class FutexWait
         Begin();
         // The token cannot interrupt futex(): its callback wakes the word instead (a spurious wake
         // for other sleepers, who look and sleep again). A cancel that lands between our check and
-        // the sleep is caught by the slice.
+        // the sleep is caught by the ticker's next wake, within a slice.
         CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
             ? cancellationToken.UnsafeRegister(static state => ((FutexWait)state!).WakeAll(), this)
             : default;
@@ -131,12 +132,29 @@ internal abstract unsafe class FutexWait
                     }
                     cancellationToken.ThrowIfCancellationRequested();
                 }
-                TimeSpan remaining = timeout == Timeout.InfiniteTimeSpan ? Slice : timeout - Stopwatch.GetElapsedTime(start);
-                if (remaining <= TimeSpan.Zero)
+                bool infinite = timeout == Timeout.InfiniteTimeSpan;
+                TimeSpan remaining = infinite ? Slice : timeout - Stopwatch.GetElapsedTime(start);
+                if (infinite || remaining >= Slice)
+                {
+                    // Long waits sleep untimed: the ticker wakes us within a slice to look again.
+                    FutexTicker.Register(Word);
+                    try
+                    {
+                        Libc.FutexWait(Word, observed);
+                    }
+                    finally
+                    {
+                        FutexTicker.Unregister(Word);
+                    }
+                }
+                else if (remaining > TimeSpan.Zero)
+                {
+                    Libc.FutexWait(Word, observed, remaining);
+                }
+                else
                 {
                     return Withdraw();
                 }
-                Libc.FutexWait(Word, observed, remaining < Slice ? remaining : Slice);
             }
         }
         finally
