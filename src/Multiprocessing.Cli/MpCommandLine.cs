@@ -33,6 +33,7 @@ public static class MpCommandLine
         {
             new DemoCommand(),
             new MemCommand(),
+            new BenchCommand(),
         };
 
     /// <summary>Parses <paramref name="args"/> and runs the chosen command.</summary>
