@@ -10,79 +10,107 @@ namespace Multiprocessing.Synchronization;
 /// thread waking the few words that have sleepers five times a second costs nothing comparable.
 /// </summary>
 /// <remarks>
-/// A wake reaches every sleeper on the word, in every process; the others look and sleep again. The
-/// thread sleeps on a monitor while no word is registered, so an idle process is never woken.
+/// A sleeper claims a slot with one compare-and-swap and clears it with one write, so the hand-off
+/// path takes no lock. A wake reaches every sleeper on the word, in every process; the others look
+/// and sleep again. When no slot has been used for a while the thread parks, so an idle process is
+/// not woken five times a second.
 /// </remarks>
 internal static unsafe class FutexTicker
 {
-    private static readonly object s_gate = new();
-    private static readonly Dictionary<nint, int> s_words = [];
-    private static nint[] s_snapshot = new nint[8];
-    private static bool s_started;
+    private const int Slots = 256;
+    private const int IdleTicksBeforeParking = 5;
+    private static readonly nint[] s_slots = new nint[Slots];
+    private static readonly SemaphoreSlim s_unpark = new(0);
+    private static int s_parked = 1;
+    private static int s_started;
 
-    /// <summary>Counts a sleeper on <paramref name="word"/>; it must <see cref="Unregister"/> when it wakes.</summary>
-    public static void Register(int* word)
+    /// <summary>
+    /// Records a sleeper on <paramref name="word"/>; returns its slot for <see cref="Unregister"/>, or
+    /// -1 when every slot is taken (the caller then sleeps with a time-out of its own).
+    /// </summary>
+    public static int Register(int* word)
     {
-        lock (s_gate)
+        for (int slot = 0; slot < Slots; slot++)
         {
-            s_words[(nint)word] = s_words.GetValueOrDefault((nint)word) + 1;
-            if (!s_started)
+            if (Volatile.Read(ref s_slots[slot]) == 0 && Interlocked.CompareExchange(ref s_slots[slot], (nint)word, 0) == 0)
             {
-                s_started = true;
-                var thread = new Thread(Loop) { IsBackground = true, Name = "mp futex ticker" };
-                thread.UnsafeStart();
+                // The swap is a full fence: either the ticker sees our slot in its last scan before
+                // parking, or we see it parked here and wake it.
+                if (Volatile.Read(ref s_parked) != 0)
+                {
+                    Unpark();
+                }
+                return slot;
             }
-            if (s_words.Count == 1)
-            {
-                Monitor.Pulse(s_gate);
-            }
+        }
+        return -1;
+    }
+
+    /// <summary>Clears a slot <see cref="Register"/> returned.</summary>
+    public static void Unregister(int slot)
+    {
+        if (slot >= 0)
+        {
+            Volatile.Write(ref s_slots[slot], 0);
         }
     }
 
-    public static void Unregister(int* word)
+    private static void Unpark()
     {
-        lock (s_gate)
+        if (Interlocked.CompareExchange(ref s_started, 1, 0) == 0)
         {
-            int count = s_words[(nint)word];
-            if (count <= 1)
-            {
-                s_words.Remove((nint)word);
-            }
-            else
-            {
-                s_words[(nint)word] = count - 1;
-            }
+            Volatile.Write(ref s_parked, 0);
+            var thread = new Thread(Loop) { IsBackground = true, Name = "mp futex ticker" };
+            thread.UnsafeStart();
+        }
+        else if (Interlocked.Exchange(ref s_parked, 0) != 0)
+        {
+            s_unpark.Release();
         }
     }
 
     private static void Loop()
     {
+        int idleTicks = 0;
         while (true)
         {
-            lock (s_gate)
-            {
-                while (s_words.Count == 0)
-                {
-                    Monitor.Wait(s_gate);
-                }
-            }
             Thread.Sleep(FutexWait.Slice);
-            int count;
-            lock (s_gate)
+            // FUTEX_WAKE on a word whose segment was unmapped since the read fails with EFAULT and
+            // touches nothing, so no lock is needed against sleepers leaving.
+            bool any = WakeAll();
+            idleTicks = any ? 0 : idleTicks + 1;
+            if (idleTicks < IdleTicksBeforeParking)
             {
-                count = s_words.Count;
-                if (s_snapshot.Length < count)
-                {
-                    s_snapshot = new nint[Math.Max(count, s_snapshot.Length * 2)];
-                }
-                s_words.Keys.CopyTo(s_snapshot, 0);
+                continue;
             }
-            // Outside the lock: a sleeper may unregister and its segment be unmapped meanwhile;
-            // FUTEX_WAKE on an unmapped address fails with EFAULT and touches nothing.
-            for (int i = 0; i < count; i++)
+            Interlocked.Exchange(ref s_parked, 1);
+            if (WakeAll())
             {
-                Libc.FutexWakeAllQuietly((int*)s_snapshot[i]);
+                // A sleeper registered before it could see us parked: stay awake for it.
+                if (Interlocked.Exchange(ref s_parked, 0) == 0)
+                {
+                    s_unpark.Wait(); // it saw us parked after all and released the semaphore: consume that
+                }
+                idleTicks = 0;
+                continue;
+            }
+            s_unpark.Wait();
+            idleTicks = 0;
+        }
+    }
+
+    private static bool WakeAll()
+    {
+        bool any = false;
+        for (int slot = 0; slot < Slots; slot++)
+        {
+            nint word = Volatile.Read(ref s_slots[slot]);
+            if (word != 0)
+            {
+                any = true;
+                Libc.FutexWakeAllQuietly((int*)word);
             }
         }
+        return any;
     }
 }

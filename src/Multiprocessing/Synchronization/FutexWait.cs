@@ -134,22 +134,22 @@ internal abstract unsafe class FutexWait
                 }
                 bool infinite = timeout == Timeout.InfiniteTimeSpan;
                 TimeSpan remaining = infinite ? Slice : timeout - Stopwatch.GetElapsedTime(start);
-                if (infinite || remaining >= Slice)
+                int slot;
+                if ((infinite || remaining >= Slice) && (slot = FutexTicker.Register(Word)) >= 0)
                 {
                     // Long waits sleep untimed: the ticker wakes us within a slice to look again.
-                    FutexTicker.Register(Word);
                     try
                     {
                         Libc.FutexWait(Word, observed);
                     }
                     finally
                     {
-                        FutexTicker.Unregister(Word);
+                        FutexTicker.Unregister(slot);
                     }
                 }
                 else if (remaining > TimeSpan.Zero)
                 {
-                    Libc.FutexWait(Word, observed, remaining);
+                    Libc.FutexWait(Word, observed, remaining < Slice ? remaining : Slice);
                 }
                 else
                 {
