@@ -238,7 +238,22 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     }
 
     /// <inheritdoc/>
-    public override string ToString() => IsDisposed ? "SharedBarrier (disposed)" : $"SharedBarrier(phase {CurrentPhaseNumber}, {ParticipantsRemaining} of {ParticipantCount} to come)";
+    public override string ToString()
+    {
+        if (!_memory.TryEnter())
+        {
+            return "SharedBarrier (disposed)";
+        }
+        try
+        {
+            long state = Volatile.Read(ref *_state);
+            return $"SharedBarrier(phase {(uint)(state >>> 32)}, {Participants(state) - Arrived(state)} of {Participants(state)} to come){(Name is null ? "" : $" '{Name}'")}";
+        }
+        finally
+        {
+            _memory.Exit();
+        }
+    }
 
     private static TimeoutException TimedOut(TimeSpan timeout) =>
         new($"The SharedBarrier's phase did not complete within {timeout.TotalMilliseconds:0.#} ms: a participant is slow, has not come, or died " +
