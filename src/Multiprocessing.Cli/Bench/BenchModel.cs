@@ -15,8 +15,20 @@ namespace Multiprocessing.Cli.Bench;
 /// <param name="Met">"yes", "no", "partly: …" or "n/a"; empty when the row has no target.</param>
 internal sealed record BenchRow(string Id, string Measure, string Ours, string Peer, string PeerFigure, string Ratio, string Target, string Met)
 {
-    /// <summary>Whether the row has a target that was not met (fully).</summary>
-    public bool IsGap => Target.Length > 0 && Met.Length > 0 && !Met.Equals("yes", StringComparison.OrdinalIgnoreCase) && !Met.Equals("n/a", StringComparison.OrdinalIgnoreCase);
+    /// <summary>Whether the row has a target that was not met, or met only in some runs ("no", "no (…)", "2 of 3 runs", "partly …").</summary>
+    public bool IsGap
+    {
+        get
+        {
+            if (Target.Length == 0)
+            {
+                return false;
+            }
+            string met = BenchText.Plain(Met);
+            return met.Equals("no", StringComparison.OrdinalIgnoreCase) || met.StartsWith("no ", StringComparison.OrdinalIgnoreCase)
+                || met.StartsWith("partly", StringComparison.OrdinalIgnoreCase) || met.EndsWith(" runs", StringComparison.Ordinal);
+        }
+    }
 
     /// <summary>The leading number of <see cref="Ratio"/> ("8.51× [7.28 – 9.24]" → 8.51), or NaN.</summary>
     public double RatioValue => BenchText.LeadingNumber(Ratio);

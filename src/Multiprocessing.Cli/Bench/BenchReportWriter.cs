@@ -21,6 +21,9 @@ internal sealed partial class BenchReportWriter(BenchOptions options, BenchRepos
         ("channels", "SharedChannel small messages between two processes: ≥ 30× CPython `multiprocessing.Queue`"),
     ];
 
+    /// <summary>How the benchmark runner was built (or why not), for the header; null when no group needed it.</summary>
+    public string? BuildNote { get; init; }
+
     /// <summary>Writes the report and the charts.</summary>
     public void Write(IReadOnlyList<GroupResult> groups)
     {
@@ -41,7 +44,7 @@ internal sealed partial class BenchReportWriter(BenchOptions options, BenchRepos
         double[] x = [.. chart.Categories.Select(c => double.TryParse(c, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : double.NaN)];
         string svg = chart.Line && x.All(double.IsFinite)
             ? SvgChart.Line(chart.Title, subtitle, chart.XLabel, chart.YLabel, x, chart.Series)
-            : SvgChart.Bar(chart.Title, subtitle, chart.XLabel, chart.YLabel, chart.Categories, chart.Series, new SvgChartOptions { Width = Math.Max(760, 110 * chart.Categories.Count + 160) });
+            : SvgChart.Bar(chart.Title, subtitle, chart.XLabel, chart.YLabel, chart.Categories, chart.Series, new SvgChartOptions { Width = Math.Max(760, 150 * chart.Categories.Count + 160) });
         string images = Path.Combine(folder, "images");
         Directory.CreateDirectory(images);
         string name = $"bench-{group.Name}.svg";
@@ -64,6 +67,10 @@ internal sealed partial class BenchReportWriter(BenchOptions options, BenchRepos
         }
         md.AppendLine($"* Load average at the end: {loadAtEnd} (it was {loadAtStart} at the start). This is a shared, noisy VM: read the [min – max] ranges, not only the medians.");
         md.AppendLine($"* Library source: {source}");
+        if (BuildNote is not null)
+        {
+            md.AppendLine("* " + BuildNote);
+        }
         md.AppendLine($"* C floors: `{repository.FloorsDirectory}` (built with `make` by the groups that need them)");
         md.AppendLine("* Method: the groups run one after another, each benchmark mode as a child process of `mp bench` (one process tree, one sitting). Inside each group our runs and the peers' alternate round by round, so drift hits both. " +
             "A figure is the median [min – max] over rounds; a ratio is ours ÷ peer of the medians (with the range of per-round ratios where the group reports it). " +
@@ -95,7 +102,7 @@ internal sealed partial class BenchReportWriter(BenchOptions options, BenchRepos
             md.AppendLine();
             if (g.Command.Length > 0)
             {
-                md.AppendLine($"Command: `{g.Command}`.");
+                md.AppendLine(g.Command.Contains('`', StringComparison.Ordinal) ? $"Command: {g.Command}." : $"Command: `{g.Command}`.");
                 md.AppendLine();
             }
             foreach (string note in g.Notes)
@@ -218,10 +225,18 @@ internal sealed partial class BenchReportWriter(BenchOptions options, BenchRepos
         }
         if (parts.Count == 0)
         {
-            parts.Add("the group's report gives no explanation for this row yet (see its full report above).");
+            string[] profile = [.. MarkdownHeadings(g.RawReport).Where(h => ProfileWords.Any(w => h.Contains(w, StringComparison.OrdinalIgnoreCase)))];
+            parts.Add(profile.Length > 0
+                ? $"no written explanation for this row yet; the group's report has a profile of the run under {string.Join(", ", profile.Select(h => $"\"{h}\""))} (in its full report above)."
+                : "the group's report gives no explanation for this row yet (see its full report above).");
         }
         return string.Join(" ", parts);
     }
+
+    private static readonly string[] ProfileWords = ["why", "profile", "waited", "notes", "gap"];
+
+    private static IEnumerable<string> MarkdownHeadings(string markdown) =>
+        markdown.ReplaceLineEndings("\n").Split('\n').Where(l => l.StartsWith('#')).Select(l => l.TrimStart('#').Trim());
 
     private static string Flatten(string text)
     {

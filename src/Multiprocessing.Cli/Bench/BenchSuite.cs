@@ -29,6 +29,12 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
         ("speedup", null, "CPU-bound speed-up: pool vs Parallel.For vs CPython Pool"),
     ];
 
+    /// <summary>
+    /// Options added to a mode's own --quick where that alone takes minutes: the channel matrix runs
+    /// only its 8-byte payload (the DESIGN target's small message).
+    /// </summary>
+    private static readonly Dictionary<string, string[]> QuickExtras = new() { ["channels"] = ["--only", "long"] };
+
     /// <summary>Runs the suite and writes the report; returns the groups' results.</summary>
     public async Task<IReadOnlyList<GroupResult>> RunAsync(CancellationToken cancellationToken)
     {
@@ -88,7 +94,7 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
             Directory.Delete(temp, recursive: true);
         }
         total.Stop();
-        var writer = new BenchReportWriter(options, repository, machine, source, started, loadAtStart, MachineInfo.LoadAverage(), total.Elapsed);
+        var writer = new BenchReportWriter(options, repository, machine, source, started, loadAtStart, MachineInfo.LoadAverage(), total.Elapsed) { BuildNote = _buildNote };
         writer.Write(results);
         return results;
     }
@@ -124,9 +130,14 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
         if (options.Quick)
         {
             arguments.Add("--quick");
+            if (QuickExtras.TryGetValue(mode, out string[]? extras))
+            {
+                arguments.AddRange(extras);
+                group.Notes.Add($"`--quick` runs this group with `{string.Join(' ', extras)}` as well, to keep the suite within a few minutes.");
+            }
         }
         arguments.AddRange(["--out", reportFile]);
-        group.Command = $"dotnet bench/Multiprocessing.Benchmarks/bin/Release/net10.0/Multiprocessing.Benchmarks.dll {mode}{(options.Quick ? " --quick" : "")} --out <temporary file>";
+        group.Command = $"dotnet bench/Multiprocessing.Benchmarks/bin/Release/net10.0/Multiprocessing.Benchmarks.dll {string.Join(' ', arguments.Skip(1).SkipLast(1))} <temporary file>";
         TimeSpan timeout = options.Quick ? TimeSpan.FromMinutes(5) : TimeSpan.FromMinutes(90);
         ChildResult result = await ChildRunner.RunAsync("dotnet", arguments, repository.Root, timeout, line => Log("   " + StripTime(line)), cancellationToken).ConfigureAwait(false);
         if (result.TimedOut)
@@ -158,6 +169,10 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
                 ReportReaders.ReadLocks(group);
                 ReportReaders.ReadGapsPage(group, Path.Combine(docs, "locks-gaps.md"), "benchmarks/locks-gaps.md");
                 break;
+            case "channels":
+                ReportReaders.ReadChannels(group);
+                ReportReaders.ReadGapsPage(group, Path.Combine(docs, "channels-gaps.md"), "benchmarks/channels-gaps.md");
+                break;
             default:
                 ReportReaders.ReadGeneric(group);
                 ReportReaders.ReadGapsPage(group, Path.Combine(docs, group.Name + "-gaps.md"), $"benchmarks/{group.Name}-gaps.md");
@@ -172,6 +187,7 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
         if (options.Build && File.Exists(dll) && repository.NewestSourceWrite() < File.GetLastWriteTimeUtc(dll))
         {
             Log("The benchmark runner's build is newer than its sources and the library's: not rebuilding.");
+            _buildNote = "Benchmark runner: its Release build was newer than every source of it and of the library, so it was not rebuilt";
         }
         else if (options.Build || !File.Exists(dll))
         {
@@ -187,6 +203,7 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
                     : (null, $"the benchmark runner did not build ({firstError}).");
             }
             Log(string.Create(CultureInfo.InvariantCulture, $"   built in {build.Elapsed.TotalSeconds:0} s"));
+            _buildNote = string.Create(CultureInfo.InvariantCulture, $"Benchmark runner: built (`dotnet build -c Release`) from the working tree first, in {build.Elapsed.TotalSeconds:0} s (part of the total time, not of any measurement)");
         }
         else if (!options.Build)
         {
@@ -198,6 +215,8 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
     }
 
     /// <summary>The modes stamp their own progress lines ("[06:19:17] …"); the suite's stamp is enough.</summary>
+    private string? _buildNote;
+
     private static string StripTime(string line) =>
         line.Length > 11 && line[0] == '[' && line[9] == ']' && line[3] == ':' ? line[11..] : line;
 

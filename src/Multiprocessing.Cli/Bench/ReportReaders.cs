@@ -32,8 +32,8 @@ internal static partial class ReportReaders
         BenchRow[] charted = [.. group.Rows.Where(r => r.Target.Length > 0 && double.IsFinite(r.RatioValue))];
         if (charted.Length > 0)
         {
-            group.Chart = new BenchChart("Process pool: ours ÷ peer (medians)", "workload (row of the table) and peer", "ours ÷ peer",
-                [.. charted.Select(r => $"{r.Id} {ShortPeer(r.Peer)}{(r.Measure.Contains("p99", StringComparison.Ordinal) ? " p99" : "")}")],
+            group.Chart = new BenchChart("Process pool: ours ÷ peer (medians), rows with a DESIGN target", "row of the table and peer (CPython fork / spawn Pool, C pipe floor)", "ours ÷ peer",
+                Labels(charted),
                 [new SvgSeries("ours ÷ peer", [.. charted.Select(r => r.RatioValue)]), new SvgSeries("1× (equal)", [.. charted.Select(_ => 1.0)], Dashed: true)]);
         }
     }
@@ -151,11 +151,11 @@ internal static partial class ReportReaders
                 string mode = row[0];
                 string ratio = Cell(row, oursC);
                 double value = BenchText.LeadingNumber(ratio);
-                group.Rows.Add(new BenchRow($"hand-off {mode}", $"Contended `SharedLock` hand-off round trip between two processes, {mode}, p50 (µs)",
+                group.Rows.Add(new BenchRow(mode, $"Contended `SharedLock` hand-off round trip between two processes, {mode}, p50 (µs)",
                     Cell(row, ours), "C futex ping-pong p50 (floor)", Cell(row, c), ratio, "≤ 2× the C futex ping-pong",
                     double.IsFinite(value) ? (value <= 2 ? "yes" : "no") : "n/a"));
-                group.Rows.Add(new BenchRow($"hand-off {mode}", $"The same, p50 (µs)", Cell(row, ours), "CPython `multiprocessing.Lock` p50", Cell(row, py), Cell(row, oursPy), "", ""));
-                group.Rows.Add(new BenchRow($"hand-off {mode}", $"The same, p99 (µs)", Cell(row, ours99), "C futex ping-pong p99", Cell(row, c99), RatioOf(Cell(row, ours99), Cell(row, c99)), "", ""));
+                group.Rows.Add(new BenchRow(mode, $"The same, p50 (µs)", Cell(row, ours), "CPython `multiprocessing.Lock` p50", Cell(row, py), Cell(row, oursPy), "", ""));
+                group.Rows.Add(new BenchRow(mode, $"The same, p99 (µs)", Cell(row, ours99), "C futex ping-pong p99", Cell(row, c99), RatioOf(Cell(row, ours99), Cell(row, c99)), "", ""));
             }
         }
         if (uncontended is not null && uncontended.Rows.Count > 0)
@@ -172,9 +172,52 @@ internal static partial class ReportReaders
         BenchRow[] charted = [.. group.Rows.Where(r => double.IsFinite(r.RatioValue))];
         if (charted.Length > 0)
         {
-            group.Chart = new BenchChart("SharedLock: ours ÷ peer (medians)", "measurement and peer", "ours ÷ peer",
-                [.. charted.Select(r => $"{r.Id} {ShortPeer(r.Peer)}{(r.Measure.Contains("p99", StringComparison.Ordinal) ? " p99" : "")}")],
+            group.Chart = new BenchChart("SharedLock: ours ÷ peer (medians)", "measurement and peer (C futex floor or CPython Lock)", "ours ÷ peer",
+                Labels(charted),
                 [new SvgSeries("ours ÷ peer", [.. charted.Select(r => r.RatioValue)]), new SvgSeries("1× (equal)", [.. charted.Select(_ => 1.0)], Dashed: true)]);
+        }
+    }
+
+    /// <summary>The channel report (<c>channels</c>): its DESIGN-target table (small messages against CPython's Queue) and the rows it compares with the C ring floor.</summary>
+    public static void ReadChannels(GroupResult group)
+    {
+        IReadOnlyList<MarkdownTable> tables = MarkdownTable.Parse(group.RawReport);
+        MarkdownTable? target = tables.FirstOrDefault(t => t.Heading.StartsWith("DESIGN target", StringComparison.OrdinalIgnoreCase) && t.Column("Met") >= 0);
+        if (target is null)
+        {
+            ReadGeneric(group);
+            return;
+        }
+        Match goal = TargetRatio().Match(target.Heading);
+        string targetText = goal.Success ? $"≥ {goal.Groups["x"].Value}× CPython `multiprocessing.Queue`" : target.Heading;
+        int cell = target.Column("Cell"), impl = target.Column("Ours ("), ours = target.Column("Ours msgs/s"), queue = target.Column("CPython Queue"),
+            ratio = target.Column("Ratio"), met = IndexExactly(target, "Met");
+        foreach (IReadOnlyList<string> row in target.Rows)
+        {
+            group.Rows.Add(new BenchRow(Cell(row, cell), $"Small messages through a `SharedChannel`, {Cell(row, cell)} ({BenchText.Plain(Cell(row, impl))}), msgs/s (median)",
+                Cell(row, ours), "CPython `multiprocessing.Queue`", Cell(row, queue), Cell(row, ratio), targetText, BenchText.Plain(Cell(row, met))));
+        }
+        foreach (MarkdownTable table in tables.Where(t => t.Column("÷ C floor") >= 0))
+        {
+            int floor = table.Column("÷ C floor"), payload = table.Column("Payload"), implementation = table.Column("Implementation"), rate = table.Column("msgs/s");
+            IReadOnlyList<string>? floorRow = table.Rows.FirstOrDefault(r => Cell(r, implementation).StartsWith("C ", StringComparison.Ordinal) && Cell(r, implementation).Contains("futex", StringComparison.Ordinal));
+            foreach (IReadOnlyList<string> row in table.Rows.Where(r => Cell(r, floor).Length > 0 && Cell(r, implementation).Contains("ours", StringComparison.OrdinalIgnoreCase)))
+            {
+                group.Rows.Add(new BenchRow(table.Heading, $"{BenchText.Plain(Cell(row, implementation))}, {Cell(row, payload)} payload, {table.Heading} (msgs/s)", Cell(row, rate),
+                    floorRow is null ? "C shared-memory ring floor (futex)" : $"{Cell(floorRow, implementation)}, {Cell(floorRow, payload)}", floorRow is null ? "n/a" : Cell(floorRow, rate),
+                    floorRow is null ? Cell(row, floor) : RatioOf(Cell(row, rate), Cell(floorRow, rate)), "", ""));
+            }
+        }
+        BenchRow[] charted = [.. group.Rows.Where(r => r.Target.Length > 0 && double.IsFinite(r.RatioValue))];
+        if (charted.Length > 0)
+        {
+            double goalValue = goal.Success ? double.Parse(goal.Groups["x"].Value, CultureInfo.InvariantCulture) : double.NaN;
+            var series = new List<SvgSeries> { new("ours ÷ CPython Queue", [.. charted.Select(r => r.RatioValue)]) };
+            if (double.IsFinite(goalValue))
+            {
+                series.Add(new SvgSeries("DESIGN target", [.. charted.Select(_ => goalValue)], Dashed: true));
+            }
+            group.Chart = new BenchChart("SharedChannel small messages: ours ÷ CPython Queue (medians)", "payload, producers → consumers", "ours ÷ CPython Queue", [.. charted.Select(r => r.Id)], series);
         }
     }
 
@@ -268,18 +311,38 @@ internal static partial class ReportReaders
     private static string RatioOf(string ours, string peer)
     {
         double o = BenchText.LeadingNumber(ours), p = BenchText.LeadingNumber(peer);
-        return double.IsFinite(o) && double.IsFinite(p) && p != 0 ? (o / p).ToString("0.00", CultureInfo.InvariantCulture) + "×" : "n/a";
+        if (!double.IsFinite(o) || !double.IsFinite(p) || p == 0)
+        {
+            return "n/a";
+        }
+        double ratio = o / p;
+        return ratio.ToString(ratio >= 0.1 ? "0.00" : "0.0000", CultureInfo.InvariantCulture) + "×";
     }
 
     private static string ShortPeer(string peer)
     {
         string p = peer.Replace("`", "", StringComparison.Ordinal);
-        return p.Contains("pipe", StringComparison.OrdinalIgnoreCase) ? "vs C pipe"
-            : p.Contains("futex", StringComparison.OrdinalIgnoreCase) ? "vs C futex"
-            : p.Contains("spawn", StringComparison.OrdinalIgnoreCase) ? "vs CPython spawn"
-            : p.Contains("fork", StringComparison.OrdinalIgnoreCase) ? "vs CPython fork"
-            : p.Contains("CPython", StringComparison.OrdinalIgnoreCase) ? "vs CPython"
-            : "vs " + (p.Length > 12 ? p[..12] : p);
+        return p.Contains("pipe", StringComparison.OrdinalIgnoreCase) ? "C pipe"
+            : p.Contains("futex", StringComparison.OrdinalIgnoreCase) ? "C futex"
+            : p.Contains("spawn", StringComparison.OrdinalIgnoreCase) ? "spawn"
+            : p.Contains("fork", StringComparison.OrdinalIgnoreCase) ? "fork"
+            : p.Contains("CPython", StringComparison.OrdinalIgnoreCase) ? "CPython"
+            : p.Length > 10 ? p[..10] : p;
+    }
+
+    /// <summary>Short chart labels, numbered where two would read the same.</summary>
+    private static string[] Labels(IEnumerable<BenchRow> rows)
+    {
+        string[] labels = [.. rows.Select(r => $"{r.Id} {ShortPeer(r.Peer)}{(r.Measure.Contains("p99", StringComparison.Ordinal) ? " p99" : "")}")];
+        for (int i = 0; i < labels.Length; i++)
+        {
+            int seen = labels.Take(i).Count(l => l == labels[i] || l.StartsWith(labels[i] + " #", StringComparison.Ordinal));
+            if (seen > 0)
+            {
+                labels[i] += $" #{seen + 1}";
+            }
+        }
+        return labels;
     }
 
     private static string Cell(IReadOnlyList<string> row, int column) => MarkdownTable.Cell(row, column);
@@ -298,6 +361,9 @@ internal static partial class ReportReaders
 
     [GeneratedRegex(@"each reading every element of a (?<size>\d+(\.\d+)? [KMGT]iB) dataset")]
     private static partial Regex DatasetSize();
+
+    [GeneratedRegex(@"≥ (?<x>\d+(\.\d+)?)×")]
+    private static partial Regex TargetRatio();
 
     [GeneratedRegex(@"\(([a-z]'?)\)")]
     private static partial Regex HeadingId();

@@ -27,7 +27,7 @@ internal static class SpeedupGroup
         {
             int cores = Math.Max(2, Environment.ProcessorCount);
             int[] workers = [.. Enumerable.Range(1, cores)];
-            return quick ? new Settings(600_000, 32, [1, 2], 2) : new Settings(1_000_000, 32, workers, 5);
+            return quick ? new Settings(500_000, 32, [1, 2], 2) : new Settings(1_000_000, 32, workers, 5);
         }
     }
 
@@ -43,7 +43,7 @@ internal static class SpeedupGroup
         Dictionary<int, List<double>> pyPool = settings.Workers.ToDictionary(w => w, _ => new List<double>());
         bool havePython = peerScript is not null && File.Exists(python) && File.Exists(peerScript);
         string pythonArgs = $"{peerScript} --size {settings.Size} --ranges {settings.Ranges} --workers {string.Join(',', settings.Workers)}";
-        group.Command = $"in `mp bench` itself (ours); `{python} {pythonArgs}` (CPython), {settings.Rounds} rounds";
+        group.Command = $"ours in `mp bench` itself; CPython: `{python} {pythonArgs}`; {settings.Rounds} rounds";
         if (!havePython)
         {
             group.Notes.Add($"CPython peer missing ({python} or bench/python/speedup_peer.py not found): the CPython columns say peer missing.");
