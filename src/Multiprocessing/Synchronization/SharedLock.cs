@@ -17,7 +17,10 @@ namespace Multiprocessing;
 /// (low half, also the futex word) and start time (high half), which guards against a recycled pid
 /// looking alive. Acquiring a free lock, and releasing one nobody waits for, is one compare-and-swap
 /// and no system call. A contended acquire sleeps in the kernel (futex) and looks again at least
-/// every 200 ms, checking through <c>/proc/PID/stat</c> whether the owner still runs.</para>
+/// every 200 ms; once the same owner has held the lock that long, it checks through
+/// <c>/proc/PID/stat</c> whether the owner still runs (so a quick hand-off never pays for that look).
+/// A process that exits while holding the lock, however it exits, counts as dead; so does a zombie
+/// that its parent has not reaped yet.</para>
 /// <para>Ownership is per process: any thread of the owning process may release it, and it is not
 /// re-entrant (a second acquire from the same process waits like any other). Pass the lock to pool
 /// tasks or a <see cref="WorkerProcess"/> as an argument; they get a lock over the same word.</para>
