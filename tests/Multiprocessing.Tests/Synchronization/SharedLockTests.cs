@@ -61,6 +61,20 @@ public sealed class SharedLockTests
     }
 
     [Fact]
+    public async Task Acquire_HolderExitedNormallyWithoutReleasing_ReturnsTheLockMarkedAbandoned()
+    {
+        using var gate = SharedLock.Create();
+        using (var holder = WorkerProcess.Start(SyncTasks.AcquireAndForget, gate))
+        {
+            Assert.True(await holder.Result.WaitAsync(Bounds.Unexpected));
+            await holder.WaitForExitAsync().WaitAsync(Bounds.Unexpected);
+            Assert.Equal(0, holder.ExitCode);
+        }
+        using LockReleaser taken = gate.Acquire(Bounds.Unexpected);
+        Assert.True(taken.IsAbandoned);
+    }
+
+    [Fact]
     public void TryAcquire_OwnerIsOurPidWithAnotherStartTime_TreatsItAsDead()
     {
         using var gate = SharedLock.Create();

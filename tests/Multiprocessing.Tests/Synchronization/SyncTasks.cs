@@ -27,6 +27,13 @@ internal static class SyncTasks
         GC.KeepAlive(held);
     }
 
+    /// <summary>Takes the lock and returns without releasing it: the process then exits normally, still holding it.</summary>
+    public static bool AcquireAndForget(SharedLock gate)
+    {
+        LockReleaser held = gate.Acquire(Bounds.Unexpected);
+        return held.IsHeld;
+    }
+
     /// <summary>Waits for the lock; the creator disposes it meanwhile.</summary>
     public static string AcquireExpectingDisposal((SharedLock Gate, SharedValue<int> Waiting) a)
     {
