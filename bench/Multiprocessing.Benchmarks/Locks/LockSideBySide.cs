@@ -16,6 +16,9 @@ namespace Multiprocessing.Benchmarks.Locks;
 internal static partial class LockSideBySide
 {
     public const string Command = "locks";
+
+    /// <summary>Ends the generated part of the report file; the notes written below it by hand survive a regeneration.</summary>
+    private const string KeepMarker = "<!-- End of the generated report. What follows is written by hand and kept when the report is regenerated. -->";
     private const string Usage = "locks [--quick] [--rounds N] [--python PATH] [--floors DIR] [--out FILE | --no-write] | locks uncontended --n N";
 
     public static async Task<int> RunAsync(string[] args)
@@ -120,7 +123,10 @@ internal static partial class LockSideBySide
         if (settings.OutputFile is string file)
         {
             Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-            await File.WriteAllTextAsync(file, report).ConfigureAwait(false);
+            string existing = File.Exists(file) ? await File.ReadAllTextAsync(file).ConfigureAwait(false) : "";
+            int kept = existing.IndexOf(KeepMarker, StringComparison.Ordinal);
+            string tail = kept >= 0 ? existing[kept..] : KeepMarker + Environment.NewLine;
+            await File.WriteAllTextAsync(file, report + Environment.NewLine + tail).ConfigureAwait(false);
             Log($"Wrote {file}");
         }
         return 0;
