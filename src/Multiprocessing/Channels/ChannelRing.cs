@@ -34,9 +34,9 @@ internal sealed unsafe class ChannelRing
     private const int TailOffset = 64;          // long: next position to write
     private const int HeadOffset = 128;         // long: next position to read
     private const int ReadSignalOffset = 192;   // int futex word: bumped when a message or completion arrives
-    private const int ReadersWaitingOffset = 196;
+    private const int ReadersAsleepOffset = 196; // int: 1 while some reader may be about to sleep
     private const int WriteSignalOffset = 256;  // int futex word: bumped when a slot is freed
-    private const int WritersWaitingOffset = 260;
+    private const int WritersAsleepOffset = 260;
     private const int StateOffset = 320;        // int: Open, Completing, Completed, Faulted
     private const int ErrorLengthOffset = 324;  // int: chars of the error text
     private const int BrokenOffset = 328;       // long
@@ -101,11 +101,13 @@ internal sealed unsafe class ChannelRing
 
     public int* ReadSignal => (int*)(_ring + ReadSignalOffset);
 
-    public int* ReadersWaiting => (int*)(_ring + ReadersWaitingOffset);
+    /// <summary>Set by a reader before it sleeps; the next writer clears it and makes the one wake-up call.</summary>
+    public int* ReadersAsleep => (int*)(_ring + ReadersAsleepOffset);
 
     public int* WriteSignal => (int*)(_ring + WriteSignalOffset);
 
-    public int* WritersWaiting => (int*)(_ring + WritersWaitingOffset);
+    /// <summary>Set by a writer before it sleeps; the next reader clears it and makes the one wake-up call.</summary>
+    public int* WritersAsleep => (int*)(_ring + WritersAsleepOffset);
 
     /// <summary>The offsets of the futex words within the ring, for closing wake-ups.</summary>
     public static int[] FutexOffsets(int ringOffset) => [ringOffset + ReadSignalOffset, ringOffset + WriteSignalOffset];
@@ -187,7 +189,7 @@ internal sealed unsafe class ChannelRing
             Volatile.Write(ref *(long*)slot, position + 1);
             Volatile.Write(ref record[1], 0);
         }
-        Signal(ReadSignal, ReadersWaiting);
+        Signal(ReadSignal, ReadersAsleep);
         return true;
     }
 
@@ -245,7 +247,7 @@ internal sealed unsafe class ChannelRing
         {
             if (freed)
             {
-                Signal(WriteSignal, WritersWaiting);
+                Signal(WriteSignal, WritersAsleep);
             }
         }
     }
@@ -329,7 +331,7 @@ internal sealed unsafe class ChannelRing
         {
             Interlocked.Increment(ref *(long*)(_ring + BrokenOffset));
             Volatile.Write(ref dead[1], 0);
-            Signal(ReadSignal, ReadersWaiting);
+            Signal(ReadSignal, ReadersAsleep);
         }
     }
 
@@ -350,7 +352,7 @@ internal sealed unsafe class ChannelRing
             && Interlocked.CompareExchange(ref *(long*)slot, position + Capacity, position + 1) == position + 1)
         {
             Volatile.Write(ref dead[2], 0);
-            Signal(WriteSignal, WritersWaiting);
+            Signal(WriteSignal, WritersAsleep);
         }
     }
 
@@ -460,16 +462,25 @@ internal sealed unsafe class ChannelRing
         }
     }
 
-    private static void Signal(int* signal, int* waiting)
+    private static void Signal(int* signal, int* asleep)
     {
-        // Only a sleeper needs the system call; the count is read after the slot was published,
-        // and a waiter counts itself before its last look, so one of the two always sees the other.
+        // Only a sleeper needs the system call, and only once per sleep: the flag is read after the
+        // slot was published, and a sleeper sets it before its last look, so one of the two always
+        // sees the other; whoever clears it wakes every sleeper, who set it again if they sleep on.
+        // (A count of waiters would make every message pay a system call until the sleeper ran.)
         Interlocked.MemoryBarrier();
-        if (Volatile.Read(ref *waiting) > 0)
+        if (Volatile.Read(ref *asleep) != 0 && Interlocked.Exchange(ref *asleep, 0) != 0)
         {
             Interlocked.Increment(ref *signal);
             Libc.FutexWake(signal, int.MaxValue);
         }
+    }
+
+    /// <summary>A sleeper's side of <see cref="Signal"/>: announce the sleep, then return the value to sleep on (the caller looks once more before sleeping).</summary>
+    public static int PrepareToSleep(int* signal, int* asleep)
+    {
+        Interlocked.Exchange(ref *asleep, 1); // a full fence: the look that follows cannot move above it
+        return Volatile.Read(ref *signal);
     }
 
     /// <summary>Encodes an error for <see cref="TryComplete"/>: the type and message of the writer's exception.</summary>

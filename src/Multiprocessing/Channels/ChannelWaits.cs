@@ -3,13 +3,13 @@ using Multiprocessing.Synchronization;
 namespace Multiprocessing.Channels;
 
 /// <summary>Waits until a ring has a message to read or is completed.</summary>
-internal sealed unsafe class ReadableWait(SyncMemory memory, ChannelRing ring) : FutexWait(memory, ring.ReadSignal, ring.ReadersWaiting)
+internal sealed unsafe class ReadableWait(SyncMemory memory, ChannelRing ring) : FutexWait(memory, ring.ReadSignal, waiters: null)
 {
     private long _lastRepair = System.Diagnostics.Stopwatch.GetTimestamp();
 
     protected override bool TryTake(out int observed)
     {
-        observed = Volatile.Read(ref *ring.ReadSignal);
+        observed = ChannelRing.PrepareToSleep(ring.ReadSignal, ring.ReadersAsleep);
         if (ring.HasMessage() || ring.IsCompleted)
         {
             return true;
@@ -20,13 +20,13 @@ internal sealed unsafe class ReadableWait(SyncMemory memory, ChannelRing ring) :
 }
 
 /// <summary>Waits until a ring has room to write or is completed.</summary>
-internal sealed unsafe class WritableWait(SyncMemory memory, ChannelRing ring) : FutexWait(memory, ring.WriteSignal, ring.WritersWaiting)
+internal sealed unsafe class WritableWait(SyncMemory memory, ChannelRing ring) : FutexWait(memory, ring.WriteSignal, waiters: null)
 {
     private long _lastRepair = System.Diagnostics.Stopwatch.GetTimestamp();
 
     protected override bool TryTake(out int observed)
     {
-        observed = Volatile.Read(ref *ring.WriteSignal);
+        observed = ChannelRing.PrepareToSleep(ring.WriteSignal, ring.WritersAsleep);
         if (ring.HasRoom() || ring.IsCompleted)
         {
             return true;
