@@ -8,6 +8,7 @@ namespace Multiprocessing.Benchmarks;
 /// <summary>
 /// <c>sidebyside [--quick]</c>: the pool against CPython and the C floor, interleaved, as a markdown report.
 /// <c>startonce</c>: one fresh-process start measurement (the side-by-side mode runs it as a child).
+/// <c>sharedmem [--quick]</c>: shared memory against CPython (handing data to a task; PSS of N workers reading 1 GiB).
 /// <c>locks [--quick]</c>: SharedLock hand-off and uncontended cost against CPython and the C futex floor.
 /// Anything else goes to BenchmarkDotNet's switcher (<c>--filter *</c>, <c>--list flat</c>, …).
 /// </summary>
@@ -23,6 +24,8 @@ public static class Program
                 return await StartOnce.RunAsync().ConfigureAwait(false);
             case LockSideBySide.Command:
                 return await LockSideBySide.RunAsync(args[1..]).ConfigureAwait(false);
+            case SharedMemoryRunner.Command:
+                return await SharedMemoryRunner.RunAsync(args[1..]).ConfigureAwait(false);
             default:
                 RunBenchmarkDotNet(args);
                 return 0;
