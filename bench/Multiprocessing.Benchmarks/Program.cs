@@ -10,6 +10,7 @@ namespace Multiprocessing.Benchmarks;
 /// <c>startonce</c>: one fresh-process start measurement (the side-by-side mode runs it as a child).
 /// <c>sharedmem [--quick]</c>: shared memory against CPython (handing data to a task; PSS of N workers reading 1 GiB).
 /// <c>locks [--quick]</c>: SharedLock hand-off and uncontended cost against CPython and the C futex floor.
+/// <c>channels [--quick]</c>: SharedChannel and Pipe against CPython's Queue, SimpleQueue and Pipe and the C ring floor (<c>channels profile</c>: where a message's time goes).
 /// Anything else goes to BenchmarkDotNet's switcher (<c>--filter *</c>, <c>--list flat</c>, …).
 /// </summary>
 public static class Program
@@ -26,6 +27,8 @@ public static class Program
                 return await LockSideBySide.RunAsync(args[1..]).ConfigureAwait(false);
             case SharedMemoryRunner.Command:
                 return await SharedMemoryRunner.RunAsync(args[1..]).ConfigureAwait(false);
+            case ChannelRunner.Command:
+                return await ChannelRunner.RunAsync(args[1..]).ConfigureAwait(false);
             default:
                 RunBenchmarkDotNet(args);
                 return 0;
