@@ -36,17 +36,35 @@ public sealed partial class ProcessPool
         {
             CountRestart(restartReason);
         }
-        var slot = new WorkerSlot(this);
-        _slots.Add(slot);
-        _ = StartSlotAsync(slot);
+        StartSlots(1);
     }
 
-    private async Task StartSlotAsync(WorkerSlot slot)
+    /// <summary>Starts <paramref name="count"/> workers in new slots, launching every process before waiting for any. Under the lock.</summary>
+    private void StartSlots(int count)
+    {
+        var slots = new WorkerSlot[count];
+        for (int i = 0; i < count; i++)
+        {
+            slots[i] = new WorkerSlot(this);
+            _slots.Add(slots[i]);
+        }
+        LaunchedWorker[] launched = WorkerConnection.LaunchMany(_settings, count);
+        for (int i = 0; i < count; i++)
+        {
+            _ = StartSlotAsync(slots[i], launched[i]);
+        }
+    }
+
+    private async Task StartSlotAsync(WorkerSlot slot, LaunchedWorker launched)
     {
         WorkerConnection connection;
         try
         {
-            connection = await WorkerConnection.StartAsync(_settings, slot, WriteInit, _lifetime.Token).ConfigureAwait(false);
+            if (launched.Error is not null)
+            {
+                throw launched.Error;
+            }
+            connection = await WorkerConnection.ConnectAsync(launched.Process!, launched.Output!, launched.Expectation!, _settings, slot, WriteInit, _lifetime.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
         {

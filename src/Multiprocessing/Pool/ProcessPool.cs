@@ -72,10 +72,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         _deadlines = new Timer(CheckDeadlines, null, tick, tick);
         lock (_gate)
         {
-            for (int i = 0; i < options.Workers; i++)
-            {
-                StartSlot();
-            }
+            StartSlots(options.Workers);
         }
         PoolInstruments.Register(this);
     }

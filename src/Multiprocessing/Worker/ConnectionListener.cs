@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using System.Net.Sockets;
+using Multiprocessing.Interop;
 using Multiprocessing.Serialization;
 
 namespace Multiprocessing.Worker;
@@ -15,8 +15,8 @@ internal sealed class ConnectionListener
     private static readonly TimeSpan s_helloTimeout = TimeSpan.FromSeconds(5);
 
     private readonly Lock _gate = new();
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<Socket>> _pending = new();
-    private Socket? _socket;
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<SafeUnixSocket>> _pending = new();
+    private SafeUnixSocket? _socket;
     private string? _directory;
 
     public static ConnectionListener Shared { get; } = new();
@@ -30,7 +30,7 @@ internal sealed class ConnectionListener
     public Expectation Expect()
     {
         string token = Convert.ToHexString(RandomBytes(Protocol.TokenSize));
-        var arrival = new TaskCompletionSource<Socket>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var arrival = new TaskCompletionSource<SafeUnixSocket>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_gate)
         {
             _pending[token] = arrival;
@@ -48,26 +48,23 @@ internal sealed class ConnectionListener
             {
                 return;
             }
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            SafeUnixSocket socket;
             try
             {
-                socket.Bind(new UnixDomainSocketEndPoint(Path.Combine(_directory, "control")));
-                socket.Listen(512);
+                socket = Libc.ListenUnix(Path.Combine(_directory, "control"), 512);
             }
             catch (Exception e)
             {
-                socket.Dispose();
                 // Every worker waiting to connect learns why it never will.
-                foreach (TaskCompletionSource<Socket> arrival in _pending.Values)
+                foreach (TaskCompletionSource<SafeUnixSocket> arrival in _pending.Values)
                 {
                     arrival.TrySetException(new WorkerStartException($"The control socket for worker processes could not be opened at {_directory}: {e.Message}", e));
                 }
                 return;
             }
             _socket = socket;
-            // Accepting and reading the hello synchronously on a thread of our own keeps every
-            // connection in blocking mode: a socket that has seen one async call is switched to
-            // .NET's epoll emulation for good, which adds a thread hop to every later message.
+            // Accepting and reading the hello synchronously on a thread of our own: every control
+            // socket stays a plain blocking descriptor read by one thread of its own.
             new Thread(() => AcceptLoop(socket)) { IsBackground = true, Name = "mp accept" }.Start();
         }
     }
@@ -83,7 +80,7 @@ internal sealed class ConnectionListener
     {
         lock (_gate)
         {
-            if (_pending.TryRemove(token, out TaskCompletionSource<Socket>? arrival))
+            if (_pending.TryRemove(token, out TaskCompletionSource<SafeUnixSocket>? arrival))
             {
                 arrival.TrySetCanceled();
             }
@@ -110,7 +107,12 @@ internal sealed class ConnectionListener
 
     private void Close()
     {
-        _socket?.Dispose();
+        if (_socket is not null)
+        {
+            // Wakes the accept thread, which then lets go of the descriptor.
+            Libc.Shutdown(_socket);
+            _socket.Dispose();
+        }
         _socket = null;
         try
         {
@@ -126,16 +128,20 @@ internal sealed class ConnectionListener
         _directory = null;
     }
 
-    private void AcceptLoop(Socket listener)
+    private void AcceptLoop(SafeUnixSocket listener)
     {
         while (true)
         {
-            Socket connection;
+            SafeUnixSocket? connection;
             try
             {
-                connection = listener.Accept();
+                connection = Libc.Accept(listener);
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                return;
+            }
+            if (connection is null)
             {
                 return;
             }
@@ -143,28 +149,28 @@ internal sealed class ConnectionListener
         }
     }
 
-    private void Authenticate(Socket connection)
+    private void Authenticate(SafeUnixSocket connection)
     {
         try
         {
-            connection.ReceiveTimeout = (int)s_helloTimeout.TotalMilliseconds;
+            Libc.SetReceiveTimeout(connection, s_helloTimeout);
             byte[] frame = new byte[Protocol.HeaderSize + Protocol.TokenSize * 2 + sizeof(int)];
             int read = 0;
             while (read < frame.Length)
             {
-                int n = connection.Receive(frame, read, frame.Length - read, SocketFlags.None);
+                int n = Libc.Receive(connection, frame.AsSpan(read));
                 if (n == 0)
                 {
                     throw new EndOfStreamException();
                 }
                 read += n;
             }
-            connection.ReceiveTimeout = 0;
+            Libc.SetReceiveTimeout(connection, TimeSpan.Zero);
             var reader = new PayloadReader(frame);
             int length = reader.Read<int>();
             var type = (FrameType)reader.Read<byte>();
             string token = System.Text.Encoding.ASCII.GetString(reader.ReadBytes(Protocol.TokenSize * 2));
-            if (length != frame.Length - sizeof(int) || type != FrameType.Hello || !_pending.TryRemove(token, out TaskCompletionSource<Socket>? arrival))
+            if (length != frame.Length - sizeof(int) || type != FrameType.Hello || !_pending.TryRemove(token, out TaskCompletionSource<SafeUnixSocket>? arrival))
             {
                 connection.Dispose();
                 return;
@@ -174,20 +180,20 @@ internal sealed class ConnectionListener
                 connection.Dispose();
             }
         }
-        catch (Exception e) when (e is SocketException or EndOfStreamException or InvalidDataException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or TimeoutException or InvalidDataException or ObjectDisposedException)
         {
             connection.Dispose();
         }
     }
 
     /// <summary>One awaited worker connection; dispose once it arrived or the start was abandoned.</summary>
-    public sealed class Expectation(ConnectionListener listener, string socketPath, string token, Task<Socket> connection) : IDisposable
+    public sealed class Expectation(ConnectionListener listener, string socketPath, string token, Task<SafeUnixSocket> connection) : IDisposable
     {
         public string SocketPath { get; } = socketPath;
 
         public string Token { get; } = token;
 
-        public Task<Socket> Connection { get; } = connection;
+        public Task<SafeUnixSocket> Connection { get; } = connection;
 
         public void Dispose() => listener.Forget(Token);
     }

@@ -1,4 +1,4 @@
-using System.Net.Sockets;
+using Multiprocessing.Interop;
 
 namespace Multiprocessing.Worker;
 
@@ -20,15 +20,15 @@ internal sealed class FrameBuffer(long maxFrame)
     private int _end;
 
     /// <summary>Receives once; false at end of stream or when the socket is closed.</summary>
-    public bool Receive(Socket socket)
+    public bool Receive(SafeUnixSocket socket)
     {
         Compact();
         int received;
         try
         {
-            received = socket.Receive(_buffer, _end, _buffer.Length - _end, SocketFlags.None);
+            received = Libc.Receive(socket, _buffer.AsSpan(_end));
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
             return false;
         }

@@ -1,8 +1,11 @@
 using System.Diagnostics;
-using System.Net.Sockets;
+using Multiprocessing.Interop;
 using Multiprocessing.Serialization;
 
 namespace Multiprocessing.Worker;
+
+/// <summary>A worker process just started (or the reason it could not be): either <see cref="Process"/> with its output and expectation, or <see cref="Error"/>.</summary>
+internal sealed record LaunchedWorker(Process? Process, WorkerOutput? Output, ConnectionListener.Expectation? Expectation, WorkerStartException? Error);
 
 /// <summary>Receives what a worker sends. Called on the connection's reader thread.</summary>
 internal interface IWorkerListener
@@ -22,7 +25,7 @@ internal sealed class WorkerConnection : IDisposable
     private const int CoalesceLimit = 16 * 1024;
 
     private readonly Process _process;
-    private readonly Socket _socket;
+    private readonly SafeUnixSocket _socket;
     private readonly IWorkerListener _listener;
     private readonly long _maxFrame;
     // Two locks: queuing a frame must never wait behind a write that the worker is slow to read,
@@ -35,7 +38,7 @@ internal sealed class WorkerConnection : IDisposable
     private Thread? _reader;
     private int _disposed;
 
-    private WorkerConnection(Process process, WorkerOutput output, Socket socket, WorkerStatus status, IWorkerListener listener, long maxFrame)
+    private WorkerConnection(Process process, WorkerOutput output, SafeUnixSocket socket, WorkerStatus status, IWorkerListener listener, long maxFrame)
     {
         _process = process;
         Output = output;
@@ -56,44 +59,59 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>Why the parent killed this worker, if it did (a time-out, a cancellation grace period).</summary>
     public string? KillReason { get; private set; }
 
-    /// <summary>Starts a worker process and waits until it has connected and proved its token.</summary>
-    /// <exception cref="WorkerStartException">The process could not start or did not connect in time.</exception>
-    public static Task<WorkerConnection> StartAsync(WorkerSettings settings, IWorkerListener listener, Action<PayloadWriter> writeInit, CancellationToken cancellationToken)
-    {
-        (Process process, WorkerOutput output, ConnectionListener.Expectation expectation) = Launch(settings);
-        return ConnectAsync(process, output, expectation, settings, listener, writeInit, cancellationToken);
-    }
-
     /// <summary>Starts a worker process; <see cref="ConnectAsync"/> then waits for it to connect.</summary>
     /// <exception cref="WorkerStartException">The process could not be started.</exception>
     public static (Process Process, WorkerOutput Output, ConnectionListener.Expectation Expectation) Launch(WorkerSettings settings)
     {
-        ConnectionListener.Expectation expectation = ConnectionListener.Shared.Expect();
-        try
+        LaunchedWorker launched = LaunchMany(settings, 1)[0];
+        return launched.Error is null ? (launched.Process!, launched.Output!, launched.Expectation!) : throw launched.Error;
+    }
+
+    /// <summary>
+    /// Starts <paramref name="count"/> worker processes: every process is started before any output
+    /// is attached or the listener is bound, so that the later ones do not wait behind the first
+    /// one's first-use costs in this process (several milliseconds each on a fresh parent).
+    /// </summary>
+    /// <returns>One entry per worker, holding either the started process or why it could not start.</returns>
+    public static LaunchedWorker[] LaunchMany(WorkerSettings settings, int count)
+    {
+        var launched = new LaunchedWorker[count];
+        for (int i = 0; i < count; i++)
         {
-            (Process process, WorkerOutput output) = WorkerLauncher.Start(expectation, settings);
-            // Off this thread: binding costs tens of milliseconds the first time, which the worker's own start-up hides.
-            ThreadPool.UnsafeQueueUserWorkItem(static _ => ConnectionListener.Shared.EnsureListening(), null);
-            return (process, output, expectation);
+            ConnectionListener.Expectation expectation = ConnectionListener.Shared.Expect();
+            try
+            {
+                launched[i] = new LaunchedWorker(WorkerLauncher.Start(expectation, settings), null, expectation, null);
+            }
+            catch (Exception e)
+            {
+                expectation.Dispose();
+                launched[i] = new LaunchedWorker(null, null, null, e as WorkerStartException ?? new WorkerStartException($"A worker process could not be started: {e.Message}", e));
+            }
         }
-        catch (Exception e)
+        for (int i = 0; i < count; i++)
         {
-            expectation.Dispose();
-            throw e as WorkerStartException ?? new WorkerStartException($"A worker process could not be started: {e.Message}", e);
+            if (launched[i].Process is { } process)
+            {
+                launched[i] = launched[i] with { Output = WorkerOutput.Attach(process, settings.OutputLogger) };
+            }
         }
+        // Off this thread: binding costs milliseconds the first time, which the workers' own start-up hides.
+        ThreadPool.UnsafeQueueUserWorkItem(static _ => ConnectionListener.Shared.EnsureListening(), null);
+        return launched;
     }
 
     /// <summary>Waits for a launched worker to connect, sends it its Init frame and starts reading what it sends.</summary>
     /// <exception cref="WorkerStartException">The process exited or did not connect in time.</exception>
     public static async Task<WorkerConnection> ConnectAsync(Process process, WorkerOutput output, ConnectionListener.Expectation expectation, WorkerSettings settings, IWorkerListener listener, Action<PayloadWriter> writeInit, CancellationToken cancellationToken)
     {
-        Socket socket;
+        SafeUnixSocket socket;
         using (expectation)
         {
             try
             {
                 Task exited = process.WaitForExitAsync(cancellationToken);
-                Task<Socket> connected = expectation.Connection;
+                Task<SafeUnixSocket> connected = expectation.Connection;
                 Task first = await Task.WhenAny(connected, exited, Task.Delay(settings.StartTimeout, cancellationToken)).ConfigureAwait(false);
                 if (first != connected)
                 {
@@ -183,7 +201,7 @@ internal sealed class WorkerConnection : IDisposable
                 }
                 SendCoalesced();
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
             {
                 // The worker is gone; the reader thread sees the same and reports it once.
                 _coalesced.Reset();
@@ -206,11 +224,7 @@ internal sealed class WorkerConnection : IDisposable
 
     private void SendAll(ArraySegment<byte> segment)
     {
-        int sent = 0;
-        while (sent < segment.Count)
-        {
-            sent += _socket.Send(segment.AsSpan(sent), SocketFlags.None);
-        }
+        Libc.SendAll(_socket, segment);
     }
 
     private void ReadLoop()
@@ -250,13 +264,7 @@ internal sealed class WorkerConnection : IDisposable
     {
         KillReason ??= reason;
         KillQuietly(_process);
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-        }
+        Libc.Shutdown(_socket);
     }
 
     /// <summary>Waits (bounded) for the process to end and returns its exit code, or null if it is still running.</summary>
@@ -268,9 +276,9 @@ internal sealed class WorkerConnection : IDisposable
             {
                 return null;
             }
-            // The parameterless overload also waits for the forwarded output to drain, so a crash
-            // report includes the worker's last lines. A grandchild holding the pipe must not stall us.
-            Task.Run(() => _process.WaitForExit()).Wait(TimeSpan.FromSeconds(1));
+            // Let the forwarded output drain, so a crash report includes the worker's last lines.
+            // A grandchild holding the pipe must not stall us.
+            Output.WaitForDrain(TimeSpan.FromSeconds(1));
             return _process.ExitCode;
         }
         catch (InvalidOperationException)
@@ -327,6 +335,8 @@ internal sealed class WorkerConnection : IDisposable
         {
             KillQuietly(_process);
         }
+        // Shut down first: closing alone would not wake the reader thread blocked in recv.
+        Libc.Shutdown(_socket);
         _socket.Dispose();
         if (_reader is not null && _reader != Thread.CurrentThread)
         {

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Multiprocessing.Interop;
 using Multiprocessing.Serialization;
 
@@ -31,32 +31,17 @@ internal static class WorkerHostEntry
         Sharing.SegmentAttachments.CollectAfterSweep = true;
         // The parent binds its socket while this process starts; until it has, connecting fails
         // with "no such file" or "refused", and we try again for a bounded time.
-        Socket socket;
+        SafeUnixSocket? socket;
         var clock = Stopwatch.StartNew();
-        while (true)
+        while ((socket = Libc.TryConnectUnix(socketPath, out int errno)) is null)
         {
-            socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
+            bool notListeningYet = errno is Libc.Errno.ENOENT or Libc.ECONNREFUSED;
+            if (!notListeningYet || clock.Elapsed > TimeSpan.FromSeconds(30) || Libc.GetParentProcessId() == 1)
             {
-                socket.Connect(new UnixDomainSocketEndPoint(socketPath));
-                break;
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.ConnectionRefused or SocketError.AddressFamilyNotSupported || e.ErrorCode == 2)
-            {
-                socket.Dispose();
-                if (clock.Elapsed > TimeSpan.FromSeconds(30) || Libc.GetParentProcessId() == 1)
-                {
-                    Console.Error.WriteLine($"Worker {Environment.ProcessId} could not connect to its parent at {socketPath}: {e.Message}");
-                    return WorkerExitCodes.CannotConnect;
-                }
-                Thread.Sleep(1);
-            }
-            catch (SocketException e)
-            {
-                socket.Dispose();
-                Console.Error.WriteLine($"Worker {Environment.ProcessId} could not connect to its parent at {socketPath}: {e.Message}");
+                Console.Error.WriteLine($"Worker {Environment.ProcessId} could not connect to its parent at {socketPath}: {Marshal.GetPInvokeErrorMessage(errno)}");
                 return WorkerExitCodes.CannotConnect;
             }
+            Thread.Sleep(1);
         }
         return new WorkerRuntime(socket).Run(token);
     }
@@ -75,7 +60,7 @@ internal static class WorkerExitCodes
 /// Two threads that trade the roles of reader and executor (see <see cref="Loop"/>): one always
 /// reads frames, one runs units in order and writes their results.
 /// </summary>
-internal sealed class WorkerRuntime(Socket socket)
+internal sealed class WorkerRuntime(SafeUnixSocket socket)
 {
     private readonly Dictionary<int, object> _methods = [];
     private readonly Queue<Command> _queue = new();
@@ -425,14 +410,11 @@ internal sealed class WorkerRuntime(Socket socket)
             }
             try
             {
-                int sent = 0;
-                while (sent < _output.Position)
-                {
-                    sent += socket.Send(_output.Buffer, sent, _output.Position - sent, SocketFlags.None);
-                }
+                Libc.SendAll(socket, _output.Buffer.AsSpan(0, _output.Position));
             }
-            catch (SocketException)
+            catch (IOException)
             {
+                // The parent closed the channel or died: nobody is waiting for anything this process does.
                 Libc.ExitImmediately(WorkerExitCodes.Normal);
             }
             _output.Reset();
@@ -455,7 +437,7 @@ internal sealed class WorkerRuntime(Socket socket)
         {
             SendNow(Protocol.Frame(FrameType.Fatal, w => w.WriteString(message)));
         }
-        catch (SocketException)
+        catch (IOException)
         {
         }
         Console.Error.WriteLine($"Worker {Environment.ProcessId} stopped: {message}.");

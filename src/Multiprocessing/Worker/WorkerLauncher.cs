@@ -17,8 +17,11 @@ internal static class WorkerLauncher
 
     private static readonly Lazy<HostCommand> s_command = new(ResolveCommand);
 
-    /// <summary>Starts one worker process; it connects back through <paramref name="expectation"/>.</summary>
-    public static (Process Process, WorkerOutput Output) Start(ConnectionListener.Expectation expectation, WorkerSettings settings)
+    /// <summary>
+    /// Starts one worker process; it connects back through <paramref name="expectation"/>. Its output
+    /// must be attached (<see cref="WorkerOutput.Attach"/>) soon after, before it fills the pipes.
+    /// </summary>
+    public static Process Start(ConnectionListener.Expectation expectation, WorkerSettings settings)
     {
         HostCommand command = s_command.Value;
         var start = new ProcessStartInfo(command.Dotnet)
@@ -56,7 +59,7 @@ internal static class WorkerLauncher
         }
         Process process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {command.Dotnet}.");
         process.StandardInput.Close();
-        return (process, WorkerOutput.Attach(process, settings.OutputLogger));
+        return process;
     }
 
     /// <summary>Removes the diagnostic IPC files a killed worker may leave in the temp folder.</summary>

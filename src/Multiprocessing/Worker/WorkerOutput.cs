@@ -12,7 +12,11 @@ namespace Multiprocessing.Worker;
 /// <remarks>
 /// Lines are handed on as the reader threads receive them, never buffered here, so a worker that
 /// crashes loses nothing it managed to write: the readers deliver the last, unterminated line at
-/// end of file, and the pool waits for them to drain before it reports the crash.
+/// end of file, and the pool waits for them to drain (<see cref="WaitForDrain"/>) before it
+/// reports the crash. Each pipe is read by a thread of its own with blocking reads rather than by
+/// <see cref="Process.BeginOutputReadLine"/>, whose asynchronous pipe reads start the socket
+/// engine and the thread pool in a fresh parent (milliseconds that a first pool's workers wait
+/// for) and would make worker output wait behind a busy thread pool.
 /// </remarks>
 internal sealed class WorkerOutput
 {
@@ -23,6 +27,8 @@ internal sealed class WorkerOutput
     private readonly string _prefix;
     private readonly int _processId;
     private readonly ILogger? _logger;
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _openStreams = 2;
 
     private WorkerOutput(int processId, ILogger? logger)
     {
@@ -31,50 +37,118 @@ internal sealed class WorkerOutput
         _logger = logger;
     }
 
+    /// <summary>Starts forwarding the redirected stdout and stderr of <paramref name="process"/>.</summary>
     public static WorkerOutput Attach(Process process, ILogger? logger = null)
     {
         var output = new WorkerOutput(process.Id, logger);
-        process.OutputDataReceived += (_, e) =>
+        output.Pump(process.StandardOutput.BaseStream, error: false);
+        output.Pump(process.StandardError.BaseStream, error: true);
+        return output;
+    }
+
+    /// <summary>Completes once both pipes reached end of file: every line the worker wrote has been handed on.</summary>
+    public Task Drained => _drained.Task;
+
+    /// <summary>Waits up to <paramref name="timeout"/> for <see cref="Drained"/>; a grandchild that inherited the pipes can hold them open.</summary>
+    public bool WaitForDrain(TimeSpan timeout) => _drained.Task.Wait(timeout);
+
+    private void Pump(Stream stream, bool error)
+    {
+        new Thread(() =>
         {
-            if (e.Data is null)
+            try
             {
-                return;
+                ReadLines(stream, error);
             }
-            if (output._logger is { } log)
+            finally
             {
-                PoolLog.WorkerStandardOutput(log, output._processId, e.Data);
-            }
-            else
-            {
-                Console.Out.WriteLine(output._prefix + e.Data);
-            }
-        };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-            {
-                return;
-            }
-            lock (output._lock)
-            {
-                output._recentErrors.Enqueue(e.Data);
-                if (output._recentErrors.Count > KeptLines)
+                stream.Dispose();
+                if (Interlocked.Decrement(ref _openStreams) == 0)
                 {
-                    output._recentErrors.Dequeue();
+                    _drained.TrySetResult();
                 }
             }
-            if (output._logger is { } log)
+        })
+        { IsBackground = true, Name = $"mp {(error ? "stderr" : "stdout")} {_processId}" }.Start();
+    }
+
+    private void ReadLines(Stream stream, bool error)
+    {
+        byte[] bytes = new byte[4096];
+        char[] chars = new char[System.Text.Encoding.UTF8.GetMaxCharCount(bytes.Length)];
+        System.Text.Decoder decoder = System.Text.Encoding.UTF8.GetDecoder();
+        var line = new System.Text.StringBuilder();
+        while (true)
+        {
+            int read;
+            try
             {
-                PoolLog.WorkerStandardError(log, output._processId, e.Data);
+                read = stream.Read(bytes, 0, bytes.Length);
+            }
+            catch (IOException)
+            {
+                read = 0;
+            }
+            int count = decoder.GetChars(bytes, 0, read, chars, 0, flush: read == 0);
+            for (int i = 0; i < count; i++)
+            {
+                if (chars[i] == '\n')
+                {
+                    if (line.Length > 0 && line[^1] == '\r')
+                    {
+                        line.Length--;
+                    }
+                    Deliver(line.ToString(), error);
+                    line.Clear();
+                }
+                else
+                {
+                    line.Append(chars[i]);
+                }
+            }
+            if (read == 0)
+            {
+                if (line.Length > 0)
+                {
+                    Deliver(line.ToString(), error);
+                }
+                return;
+            }
+        }
+    }
+
+    private void Deliver(string text, bool error)
+    {
+        if (error)
+        {
+            lock (_lock)
+            {
+                _recentErrors.Enqueue(text);
+                if (_recentErrors.Count > KeptLines)
+                {
+                    _recentErrors.Dequeue();
+                }
+            }
+        }
+        if (_logger is { } log)
+        {
+            if (error)
+            {
+                PoolLog.WorkerStandardError(log, _processId, text);
             }
             else
             {
-                Console.Error.WriteLine(output._prefix + e.Data);
+                PoolLog.WorkerStandardOutput(log, _processId, text);
             }
-        };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return output;
+        }
+        else if (error)
+        {
+            Console.Error.WriteLine(_prefix + text);
+        }
+        else
+        {
+            Console.Out.WriteLine(_prefix + text);
+        }
     }
 
     // How the runtime starts the report it prints as a process dies.

@@ -26,6 +26,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
     private static readonly WorkerSettings s_settings = new(false, new Dictionary<string, string?>(), TimeSpan.FromSeconds(60), 1L << 30);
 
     private readonly Process _process;
+    private readonly WorkerOutput _output;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _methodName;
     private WorkerConnection? _connection;
@@ -45,6 +46,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
         Protocol.StampRun(runFrame, 1, 1);
         (Process process, WorkerOutput output, ConnectionListener.Expectation expectation) = WorkerConnection.Launch(s_settings);
         _process = process;
+        _output = output;
         Id = process.Id;
         _ = ConnectAsync(process, output, expectation, register, runFrame);
     }
@@ -134,7 +136,14 @@ public class WorkerProcess : IDisposable, IWorkerListener
     /// <summary>Waits for the process to exit.</summary>
     /// <param name="cancellationToken">Stops waiting (the process keeps running).</param>
     /// <returns>A task that completes when the process has exited.</returns>
-    public Task WaitForExitAsync(CancellationToken cancellationToken = default) => _process.WaitForExitAsync(cancellationToken);
+    public async Task WaitForExitAsync(CancellationToken cancellationToken = default)
+    {
+        await _process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        // Then its last lines: everything it printed has been forwarded when this completes (unless
+        // a grandchild inherited its output and keeps it open, which must not keep us waiting).
+        await Task.WhenAny(_output.Drained, Task.Delay(TimeSpan.FromSeconds(1), cancellationToken)).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+    }
 
     /// <summary>Waits up to <paramref name="timeout"/> for the process to exit.</summary>
     /// <param name="timeout">How long to wait.</param>
