@@ -9,6 +9,9 @@ internal static class Bounds
 {
     /// <summary>Something that should happen; if it takes this long, it is not going to.</summary>
     public static readonly TimeSpan Unexpected = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long to watch for something that must not happen, where the library would do it within a fraction of this.</summary>
+    public static readonly TimeSpan NotHappening = TimeSpan.FromSeconds(1.5);
 }
 
 internal static class Wait

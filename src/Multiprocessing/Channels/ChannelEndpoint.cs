@@ -179,6 +179,22 @@ internal sealed class ChannelEndpoint<T>
         return readable ? await WaitToReadAsync(cancellationToken).ConfigureAwait(false) : await WaitToWriteAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>See <see cref="ChannelRing.RetireWriter"/>; nothing to do once the memory is closed here.</summary>
+    public void RetireWriter()
+    {
+        if (_memory.TryEnter())
+        {
+            try
+            {
+                Ring.RetireWriter();
+            }
+            finally
+            {
+                _memory.Exit();
+            }
+        }
+    }
+
     public bool TryComplete(Exception? error)
     {
         Enter();

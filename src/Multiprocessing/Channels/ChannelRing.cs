@@ -43,9 +43,9 @@ internal sealed unsafe class ChannelRing
     private const int ErrorTextOffset = 384;    // UTF-16, up to MaxErrorChars
     private const int MaxErrorChars = 500;
     private const int RecordsOffset = 1408;
-    private const int RecordSize = 32;          // long identity, long write claim + 1, long read claim + 1, int flags
+    private const int RecordSize = 64;          // one cache line per process, or writers and readers of different processes share one: long identity, long write claim + 1, long read claim + 1, int flags
     public const int MaxProcesses = 64;
-    private const int SlotsOffset = RecordsOffset + MaxProcesses * RecordSize; // 3456, a multiple of 64
+    private const int SlotsOffset = RecordsOffset + MaxProcesses * RecordSize; // 5504, a multiple of 64
     private const int SlotHeader = 16;          // long sequence, int length (-1: broken)
 
     private const int Open = 0;
@@ -294,6 +294,22 @@ internal sealed unsafe class ChannelRing
         lock (_writeGate)
         {
             Register(writer: true);
+        }
+    }
+
+    /// <summary>
+    /// Stops counting this process as a writer: it ended its part normally (disposed the channel or
+    /// is exiting), so its absence later is not a death. Writing again registers it again.
+    /// </summary>
+    public void RetireWriter()
+    {
+        lock (_writeGate)
+        {
+            if (_registeredWriter && _record is not null)
+            {
+                Interlocked.And(ref *(int*)(_record + 3), ~WriterFlag);
+                _registeredWriter = false;
+            }
         }
     }
 

@@ -316,6 +316,8 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
             if (command.IsShutdown)
             {
                 FlushOutput();
+                // A normal end: this process's channel writers are done, not dead.
+                Channels.WriterRetirement.RetireAll();
                 Libc.ExitImmediately(command.ExitCode);
             }
             if (cancelled)

@@ -74,6 +74,15 @@ internal static class ChannelTasks
         }
     }
 
+    public static int WriteCount((SharedChannel<int> Channel, int Count) a)
+    {
+        for (int i = 0; i < a.Count; i++)
+        {
+            a.Channel.Writer.TryWrite(i);
+        }
+        return a.Count;
+    }
+
     public static int WriteThenSleep((SharedChannel<int> Channel, int Count) a)
     {
         for (int i = 0; i < a.Count; i++)

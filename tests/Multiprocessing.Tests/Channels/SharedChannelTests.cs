@@ -46,6 +46,50 @@ public sealed class SharedChannelTests
     }
 
     [Fact]
+    public async Task ReadAllAsync_WaitsWhenEmpty_EndsWithTheChannelsError()
+    {
+        using var channel = SharedChannel.CreateBounded<int>(new SharedChannelOptions(8));
+        var seen = new List<int>();
+        Task reading = Task.Run(async () =>
+        {
+            await foreach (int value in channel.Reader.ReadAllAsync())
+            {
+                seen.Add(value);
+            }
+        });
+        channel.Writer.TryWrite(1);
+        await channel.Writer.WriteAsync(2);
+        channel.Writer.Complete(new InvalidOperationException("source broke"));
+        ChannelClosedException error = await Assert.ThrowsAsync<ChannelClosedException>(() => reading.WaitAsync(Bounds.Unexpected));
+        Assert.Contains("source broke", error.Message);
+        Assert.Equal(new[] { 1, 2 }, seen);
+    }
+
+    [Fact]
+    public async Task ReadAllAsync_EitherTokenCancelsAWaitingEnumeration()
+    {
+        using var channel = SharedChannel.CreateBounded<int>(new SharedChannelOptions(8));
+        using var callToken = new CancellationTokenSource();
+        using var enumeratorToken = new CancellationTokenSource();
+        IAsyncEnumerator<int> first = channel.Reader.ReadAllAsync(callToken.Token).GetAsyncEnumerator(enumeratorToken.Token);
+        ValueTask<bool> waitingFirst = first.MoveNextAsync();
+        Assert.False(waitingFirst.IsCompleted);
+        enumeratorToken.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waitingFirst.AsTask().WaitAsync(Bounds.Unexpected));
+        await first.DisposeAsync();
+
+        IAsyncEnumerator<int> third = channel.Reader.ReadAllAsync(callToken.Token).GetAsyncEnumerator();
+        ValueTask<bool> waitingThird = third.MoveNextAsync();
+        callToken.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waitingThird.AsTask().WaitAsync(Bounds.Unexpected));
+        await third.DisposeAsync();
+
+        // Nothing was lost to the cancelled waits: a later reader still gets the message.
+        channel.Writer.TryWrite(5);
+        Assert.Equal(5, await channel.Reader.ReadAsync().AsTask().WaitAsync(Bounds.Unexpected));
+    }
+
+    [Fact]
     public void OversizeMessage_IsRefusedClearly_AndTheChannelGoesOn()
     {
         using var channel = SharedChannel.CreateBounded<string>(new SharedChannelOptions(4) { MaxMessageSize = 100 });
@@ -147,6 +191,30 @@ public sealed class SharedChannelTests
         {
             writer.Kill();
         }
+    }
+
+    [Fact]
+    public async Task WriterThatExitsNormally_IsNotTakenForADeadOne_AnotherProcessCompletesLater()
+    {
+        using var channel = SharedChannel.CreateBounded<int>(new SharedChannelOptions(64));
+        using (var writer = WorkerProcess.Start(ChannelTasks.WriteCount, (channel, 3)))
+        {
+            await writer.Completion.WaitAsync(Bounds.Unexpected);
+            await writer.WaitForExitAsync().WaitAsync(Bounds.Unexpected);
+            Assert.Equal(0, writer.ExitCode);
+        }
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(i, await channel.Reader.ReadAsync().AsTask().WaitAsync(Bounds.Unexpected));
+        }
+        // Readers look for dead writers after 0.2 s without progress; give them several times that.
+        ValueTask<bool> waiting = channel.Reader.WaitToReadAsync();
+        await Assert.ThrowsAsync<TimeoutException>(() => waiting.AsTask().WaitAsync(Bounds.NotHappening));
+        channel.Writer.TryWrite(3);
+        channel.Writer.Complete();
+        Assert.True(await waiting.AsTask().WaitAsync(Bounds.Unexpected));
+        Assert.Equal(new[] { 3 }, await channel.Reader.ReadAllAsync().ToArrayAsync());
+        await channel.Reader.Completion.WaitAsync(Bounds.Unexpected);
     }
 
     [Fact]
