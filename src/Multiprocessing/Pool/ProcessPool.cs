@@ -363,10 +363,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         if (total is long known)
         {
             var results = new TResult[known];
-            await foreach ((long first, TResult[] values) in run.ChunksAsync(items.GetEnumerator(), null, ordered: false).ConfigureAwait(false))
-            {
-                values.CopyTo(results, first);
-            }
+            await run.RunIntoAsync(items.GetEnumerator(), results, cancellationToken).ConfigureAwait(false);
             return results;
         }
         var list = new List<TResult>();
