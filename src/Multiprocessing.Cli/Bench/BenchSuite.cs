@@ -10,7 +10,11 @@ namespace Multiprocessing.Cli.Bench;
 /// <param name="Build">Build the benchmark runner (Release) before running it.</param>
 /// <param name="Python">The CPython interpreter of the peers.</param>
 /// <param name="CommandLine">The command as typed, for the report.</param>
-internal sealed record BenchOptions(bool Quick, string OutputFile, IReadOnlyList<string> Groups, bool Build, string Python, string CommandLine);
+internal sealed record BenchOptions(bool Quick, string OutputFile, IReadOnlyList<string> Groups, bool Build, string Python, string CommandLine)
+{
+    /// <summary>Whether the modes also rewrite their own pages in docs/benchmarks (a full run to the default report).</summary>
+    public bool UpdateGroupReports { get; init; }
+}
 
 /// <summary>
 /// Runs the groups one after another (each benchmark mode as a child process of this one, so the
@@ -34,6 +38,19 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
     /// only its 8-byte payload (the DESIGN target's small message).
     /// </summary>
     private static readonly Dictionary<string, string[]> QuickExtras = new() { ["channels"] = ["--only", "long"] };
+
+    /// <summary>
+    /// Each mode's own detailed report in the repository. A full run that writes the default suite
+    /// report lets every mode rewrite its page there too (keeping the hand-written notes below its
+    /// marker), so that the pages and docs/BENCHMARKS.md come from the same sitting.
+    /// </summary>
+    private static readonly Dictionary<string, string> GroupReports = new()
+    {
+        ["sidebyside"] = "docs/benchmarks/pool.md",
+        ["sharedmem"] = "docs/benchmarks/shared-memory.md",
+        ["locks"] = "docs/benchmarks/locks.md",
+        ["channels"] = "docs/benchmarks/channels.md",
+    };
 
     /// <summary>Runs the suite and writes the report; returns the groups' results.</summary>
     public async Task<IReadOnlyList<GroupResult>> RunAsync(CancellationToken cancellationToken)
@@ -125,7 +142,8 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
             group.Notes.Add($"Not measured: the runner's source has a `{mode}` mode but the build that could be run does not.");
             return;
         }
-        string reportFile = Path.Combine(temp, mode + ".md");
+        string? page = options.UpdateGroupReports ? GroupReports.GetValueOrDefault(mode) : null;
+        string reportFile = page is not null ? Path.Combine(repository.Root, page) : Path.Combine(temp, mode + ".md");
         List<string> arguments = [runner, mode];
         if (options.Quick)
         {
@@ -137,7 +155,7 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
             }
         }
         arguments.AddRange(["--out", reportFile]);
-        group.Command = $"dotnet bench/Multiprocessing.Benchmarks/bin/Release/net10.0/Multiprocessing.Benchmarks.dll {string.Join(' ', arguments.Skip(1).SkipLast(1))} <temporary file>";
+        group.Command = $"dotnet bench/Multiprocessing.Benchmarks/bin/Release/net10.0/Multiprocessing.Benchmarks.dll {string.Join(' ', arguments.Skip(1).SkipLast(1))} {page ?? "<temporary file>"}";
         TimeSpan timeout = options.Quick ? TimeSpan.FromMinutes(5) : TimeSpan.FromMinutes(90);
         ChildResult result = await ChildRunner.RunAsync("dotnet", arguments, repository.Root, timeout, line => Log("   " + StripTime(line)), cancellationToken).ConfigureAwait(false);
         if (result.TimedOut)

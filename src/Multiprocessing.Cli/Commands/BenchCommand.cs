@@ -90,7 +90,10 @@ public sealed class BenchCommand : CliCommand
             + (parseResult.GetValue(_out) is { } shown ? " --out " + shown : "")
             + (parseResult.GetValue(_noBuild) ? " --no-build" : "")
             + (parseResult.GetValue(_python) is { } p ? " --python " + p : "");
-        var options = new BenchOptions(quick, outFile, groups, !parseResult.GetValue(_noBuild), python, commandLine);
+        var options = new BenchOptions(quick, outFile, groups, !parseResult.GetValue(_noBuild), python, commandLine)
+        {
+            UpdateGroupReports = !quick && parseResult.GetValue(_out) is null,
+        };
         IReadOnlyList<GroupResult> results = await new BenchSuite(repository, options, error).RunAsync(cancellationToken).ConfigureAwait(false);
 
         foreach (GroupResult group in results.Where(g => g.Status != GroupStatus.Skipped))
