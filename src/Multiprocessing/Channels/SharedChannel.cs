@@ -173,20 +173,20 @@ internal sealed class SharedChannelReader<T>(ChannelEndpoint<T> endpoint) : Chan
 }
 
 /// <summary><see cref="SharedChannelReader{T}.ReadAllAsync"/>: each enumeration reads on until the channel is completed and drained.</summary>
-internal sealed class ReadAllEnumerable<T>(ChannelEndpoint<T> endpoint, CancellationToken cancellationToken) : IAsyncEnumerable<T>
+internal sealed class ReadAllEnumerable<T>(ChannelEndpoint<T> endpoint, CancellationToken callToken) : IAsyncEnumerable<T>
 {
-    public IAsyncEnumerator<T> GetAsyncEnumerator(CancellationToken cancellationToken2 = default)
+    public IAsyncEnumerator<T> GetAsyncEnumerator(CancellationToken cancellationToken = default)
     {
-        if (!cancellationToken2.CanBeCanceled || cancellationToken2 == cancellationToken)
+        if (!cancellationToken.CanBeCanceled || cancellationToken == callToken)
+        {
+            return new Enumerator(endpoint, callToken, null);
+        }
+        if (!callToken.CanBeCanceled)
         {
             return new Enumerator(endpoint, cancellationToken, null);
         }
-        if (!cancellationToken.CanBeCanceled)
-        {
-            return new Enumerator(endpoint, cancellationToken2, null);
-        }
         // Both the call's token and WithCancellation's count, as with the base class's [EnumeratorCancellation].
-        var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, cancellationToken2);
+        var linked = CancellationTokenSource.CreateLinkedTokenSource(callToken, cancellationToken);
         return new Enumerator(endpoint, linked.Token, linked);
     }
 

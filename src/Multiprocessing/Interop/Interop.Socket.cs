@@ -128,11 +128,21 @@ internal static partial class Libc
             {
                 return null; // shut down by Close: the listener is done
             }
-            throw ErrorFor("accept");
+            throw SocketError("accept");
         }
     }
 
     private const int ECONNABORTED = 103;
+
+    /// <summary>
+    /// The control channel's callers treat any failure to move bytes as the peer being gone, so every
+    /// errno becomes an IOException here (ErrorFor would make ENOBUFS an out-of-memory exception).
+    /// </summary>
+    private static IOException SocketError(string call)
+    {
+        int errno = Marshal.GetLastPInvokeError();
+        return new IOException($"{call} failed on a control socket: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).", new System.ComponentModel.Win32Exception(errno));
+    }
 
     /// <summary>connect: nobody listens on the path (yet).</summary>
     public const int ECONNREFUSED = 111;
@@ -153,7 +163,7 @@ internal static partial class Libc
                     {
                         continue;
                     }
-                    throw ErrorFor("send");
+                    throw SocketError("send");
                 }
                 sent += (int)n;
             }
@@ -183,7 +193,7 @@ internal static partial class Libc
                 {
                     throw new TimeoutException("Nothing arrived on the control socket within its receive time-out.");
                 }
-                throw ErrorFor("recv");
+                throw SocketError("recv");
             }
         }
     }
@@ -196,7 +206,7 @@ internal static partial class Libc
         timeval[1] = (long)(timeout.Ticks % TimeSpan.TicksPerSecond / 10);
         if (SetSocketOptionNative(socket, SOL_SOCKET, SO_RCVTIMEO, timeval, 16) != 0)
         {
-            throw ErrorFor("setsockopt(SO_RCVTIMEO)");
+            throw SocketError("setsockopt(SO_RCVTIMEO)");
         }
     }
 
