@@ -17,6 +17,9 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
     private const double TargetChunkSeconds = 0.002;
     private const int MaxAdaptiveChunk = 4096;
 
+    /// <summary>Chunks of an in-memory input queued before they are sent together.</summary>
+    private const int BurstLength = 32;
+
     private readonly ProcessPool _pool;
     private readonly RegisteredMethod _method;
     private readonly Codec<T> _arguments;
@@ -141,13 +144,21 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
     private async Task ProduceAsync(IEnumerator<T>? items, IAsyncEnumerator<T>? asyncItems)
     {
         long firstItem = 0;
+        // An input of known length is in memory: reading the next item never blocks, so chunks can
+        // leave in bursts of one write per worker. A lazy input may block between items, and a
+        // chunk must not wait unsent behind it, so each of its chunks is sent at once.
+        bool burst = _total is not null;
+        int unsent = 0;
         try
         {
             bool exhausted = false;
             while (!exhausted)
             {
                 int size = NextChunkSize();
-                await WaitForCapacityAsync(size).ConfigureAwait(false);
+                if (await WaitForCapacityAsync(size, flushFirst: unsent > 0).ConfigureAwait(false))
+                {
+                    unsent = 0;
+                }
                 var writer = new PayloadWriter(Protocol.RunHeaderSize + size * 8);
                 Protocol.BeginRun(writer);
                 int count = 0;
@@ -195,7 +206,12 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
                     _lastChunk = count;
                 }
                 firstItem += count;
-                _pool.Enqueue(item);
+                _pool.Enqueue(item, flush: !burst);
+                if (burst && ++unsent >= BurstLength)
+                {
+                    _pool.FlushAll();
+                    unsent = 0;
+                }
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -210,6 +226,10 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
         }
         finally
         {
+            if (unsent > 0)
+            {
+                _pool.FlushAll();
+            }
             try
             {
                 items?.Dispose();
@@ -252,8 +272,12 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
         return (int)Math.Clamp(Math.Min(ideal, last * 2.0), 1, MaxAdaptiveChunk);
     }
 
-    private async Task WaitForCapacityAsync(int size)
+    /// <param name="size">Items in the next chunk.</param>
+    /// <param name="flushFirst">Chunks were queued without being sent: send them before waiting, since their results are what frees the room.</param>
+    /// <returns>Whether it flushed.</returns>
+    private async Task<bool> WaitForCapacityAsync(int size, bool flushFirst)
     {
+        bool flushed = false;
         while (true)
         {
             Task wait;
@@ -264,7 +288,7 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
                 if (room || _stop.IsCancellationRequested)
                 {
                     _stop.Token.ThrowIfCancellationRequested();
-                    return;
+                    return flushed;
                 }
                 // Resume when half the window is free, not at the first free place: one wake-up of
                 // this producer per half window instead of one per finished chunk.
@@ -272,6 +296,11 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
                 _resumeItems = _options.LookAhead is int limit ? Math.Max(0, Math.Min(limit - size, limit / 2)) : long.MaxValue;
                 _capacity = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 wait = _capacity.Task;
+            }
+            if (flushFirst && !flushed)
+            {
+                _pool.FlushAll();
+                flushed = true;
             }
             await wait.ConfigureAwait(false);
         }

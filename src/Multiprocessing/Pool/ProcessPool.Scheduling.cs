@@ -467,7 +467,13 @@ public sealed partial class ProcessPool
     }
 
     /// <summary>Queues work items and hands them to workers with room.</summary>
-    internal void Enqueue(WorkItem item)
+    /// <param name="item">The work.</param>
+    /// <param name="flush">
+    /// False to leave the frames it produced queued on their connections until <see cref="FlushAll"/>
+    /// (or any other flush of those connections): a producer of a burst of tiny items then sends them
+    /// in one write per worker instead of one each.
+    /// </param>
+    internal void Enqueue(WorkItem item, bool flush = true)
     {
         CountSubmitted(item.Count);
         Exception? refusal = null;
@@ -497,7 +503,24 @@ public sealed partial class ProcessPool
             item.Owner.OnError(item, refusal);
             return;
         }
-        Flush(touched);
+        if (flush)
+        {
+            Flush(touched);
+        }
+    }
+
+    /// <summary>Writes the frames queued on every worker's connection (see <see cref="Enqueue"/>).</summary>
+    internal void FlushAll()
+    {
+        WorkerConnection?[] connections;
+        lock (_gate)
+        {
+            connections = [.. _slots.Select(s => s.Connection)];
+        }
+        foreach (WorkerConnection? connection in connections)
+        {
+            connection?.Flush();
+        }
     }
 
     /// <summary>Test hook: writes raw bytes to one worker's control channel, as a corrupt parent would.</summary>
