@@ -125,7 +125,7 @@ internal static class ChannelReport
         md.AppendLine();
         md.AppendLine("## Other readings of the target");
         md.AppendLine();
-        md.AppendLine(Inv($"DESIGN gives CPython's Queue as \"about {DesignQueueAnchor:N0} msgs/s here\". That matches how fast its producers' `put()` loop runs (it only appends to a buffer that a feeder thread pickles and writes later), not what its consumers receive (the table above). Ours against both:"));
+        md.AppendLine(Inv($"DESIGN gives CPython's Queue as \"about {DesignQueueAnchor:N0} msgs/s here\". CPython's `put()` loop alone (which only appends to a buffer that a feeder thread pickles and writes later) is a different reading of the same Queue: what its producers can hand over, not what its consumers receive (the table above). Ours against both:"));
         md.AppendLine();
         md.AppendLine("| Cell | Ours msgs/s | CPython `put()` loop msgs/s | Ours ÷ put loop [per-round] | ≥ 30× | Ours ÷ 356 k anchor | ≥ 30× |");
         md.AppendLine("|---|---|---|---|---|---|---|");

@@ -209,7 +209,8 @@ internal sealed partial class BenchReportWriter(BenchOptions options, BenchRepos
 
     private static string Explanation(GroupResult g, BenchRow r)
     {
-        string key = r.Id.Split(' ')[0];
+        // "(a')" for a pool row, "order-json, 1→1" for a channel row: the gaps page's heading id is "a'" or "order-json".
+        string key = r.Id.Split(' ')[0].Trim('(', ')', ',');
         if (g.GapExplanations.TryGetValue(key, out string? text) || g.GapExplanations.TryGetValue(r.Id, out text))
         {
             return Flatten(text);

@@ -245,7 +245,7 @@ internal static partial class ReportReaders
         group.Notes.Add("`mp bench` has no dedicated reader for this group's report yet: its comparison tables are copied below as the group wrote them, and its DESIGN target is not checked here.");
     }
 
-    /// <summary>Paragraphs of a hand-written gaps page (<c>## (b) …</c> headings), keyed by the id in the heading.</summary>
+    /// <summary>Paragraphs of a hand-written gaps page (<c>## (b) …</c> headings), keyed by the id in the heading's parentheses.</summary>
     public static void ReadGapsPage(GroupResult group, string path, string link)
     {
         if (!File.Exists(path))
@@ -258,7 +258,7 @@ internal static partial class ReportReaders
         {
             if (key is not null && text.Length > 0)
             {
-                group.GapExplanations[key] = $"{Shorten(text.ToString().Trim(), 1100)} (from [{Path.GetFileName(path)}]({link}), written by hand from earlier sittings)";
+                group.GapExplanations[key] = $"{Shorten(text.ToString().Trim(), 1100)} (from [{Path.GetFileName(path)}]({link}), written by hand)";
             }
             text.Clear();
         }
@@ -269,15 +269,15 @@ internal static partial class ReportReaders
             {
                 Flush();
                 Match id = HeadingId().Match(line);
-                key = id.Success ? id.Value : null;
+                key = id.Success ? id.Groups["id"].Value : null;
                 continue;
             }
             if (key is null)
             {
                 continue;
             }
-            // The section's prose and list items (its tables are left out: the suite's row has the figures).
-            if (line.Length > 0 && !line.StartsWith('|'))
+            // The section's prose and list items (its tables and sub-headings are left out: the suite's row has the figures).
+            if (line.Length > 0 && !line.StartsWith('|') && !line.StartsWith('#'))
             {
                 text.Append(line).Append(' ');
             }
@@ -365,6 +365,7 @@ internal static partial class ReportReaders
     [GeneratedRegex(@"≥ (?<x>\d+(\.\d+)?)×")]
     private static partial Regex TargetRatio();
 
-    [GeneratedRegex(@"\(([a-z]'?)\)")]
+    /// <summary>The row a gaps-page section explains: "(a')" for a pool row, "(order-json)" for the channel rows of that payload.</summary>
+    [GeneratedRegex(@"\((?<id>[a-z0-9]+(?:-[a-z0-9]+)*'?)\)")]
     private static partial Regex HeadingId();
 }
