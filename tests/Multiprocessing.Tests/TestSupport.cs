@@ -95,6 +95,20 @@ internal static class Tasks
         return a.Value * 10;
     }
 
+    /// <summary>SIGKILLs its own process at once (no helper process) when the value matches.</summary>
+    public static int KillSelfAt((int Value, int Trigger) a)
+    {
+        if (a.Value == a.Trigger)
+        {
+            _ = NativeKill(Environment.ProcessId, 9);
+            Thread.Sleep(Timeout.Infinite);
+        }
+        return a.Value * 10;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    private static extern int NativeKill(int pid, int signal);
+
     /// <summary>Reads an unmapped address: a real access violation, which ends a .NET process.</summary>
     public static int CrashAt((int Value, int Trigger) a) =>
         a.Value == a.Trigger ? (int)System.Runtime.InteropServices.Marshal.ReadInt64(new IntPtr(0x7fffdead0000)) : a.Value * 10;

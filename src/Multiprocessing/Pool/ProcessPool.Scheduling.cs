@@ -27,6 +27,7 @@ public sealed partial class ProcessPool
     private int _consecutiveStartFailures;
     private int _inFlightTotal;
     private long _queuedItems;
+    private long _journaledResults;
 
     /// <summary>Starts a worker in a new slot. Under the lock.</summary>
     /// <param name="restartReason">Why, when it replaces a worker that left (the restarts metric's reason tag).</param>
@@ -248,8 +249,12 @@ public sealed partial class ProcessPool
         };
     }
 
+    /// <summary>Results delivered from dead workers' journals (a test hook: proves that path ran).</summary>
+    internal long JournaledResultsForTesting => Interlocked.Read(ref _journaledResults);
+
     internal void OnDisconnected(WorkerSlot slot, WorkerConnection connection, string? protocolError)
     {
+        Interlocked.Add(ref _journaledResults, connection.JournaledResultsDelivered);
         int? exitCode = connection.WaitForExitCode(TimeSpan.FromSeconds(5));
         var failed = new List<(WorkItem Item, Exception Error)>();
         bool startFailure;

@@ -56,6 +56,9 @@ internal sealed class WorkerConnection : IDisposable
     /// <summary>The worker's console output, forwarded; its last error lines go into crash reports.</summary>
     public WorkerOutput Output { get; }
 
+    /// <summary>Results that reached the pool from the worker's journal after it died, not through the socket.</summary>
+    public int JournaledResultsDelivered { get; private set; }
+
     /// <summary>Why the parent killed this worker, if it did (a time-out, a cancellation grace period).</summary>
     public string? KillReason { get; private set; }
 
@@ -231,12 +234,17 @@ internal sealed class WorkerConnection : IDisposable
     {
         var frames = new FrameBuffer(_maxFrame);
         string? protocolError = null;
+        long lastResult = long.MinValue;
         try
         {
             while (frames.Receive(_socket))
             {
                 while (frames.TryNext(out FrameType type, out ReadOnlySpan<byte> bytes))
                 {
+                    if (type == FrameType.Result && bytes.Length >= sizeof(long))
+                    {
+                        lastResult = BitConverter.ToInt64(bytes);
+                    }
                     var body = new PayloadReader(bytes);
                     _listener.OnFrame(this, type, ref body);
                 }
@@ -255,7 +263,61 @@ internal sealed class WorkerConnection : IDisposable
                 KillReason ??= "it broke the control protocol: " + protocolError;
                 KillQuietly(_process);
             }
+            if (protocolError is null)
+            {
+                DeliverJournal(lastResult);
+            }
             _listener.OnDisconnected(this, protocolError);
+        }
+    }
+
+    /// <summary>
+    /// Delivers the results the worker had journaled but not sent when it went (see
+    /// <see cref="WorkerStatus"/>): those of units it finished before the one that killed it. Read
+    /// only once the process has exited, when the journal no longer moves; frames the socket already
+    /// brought (a worker may die between a send and clearing its journal) are skipped by sequence.
+    /// </summary>
+    private void DeliverJournal(long lastResult)
+    {
+        try
+        {
+            if (!_process.WaitForExit(TimeSpan.FromSeconds(5)))
+            {
+                return;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            return;
+        }
+        byte[] journal = Status.ReadJournal();
+        int at = 0;
+        try
+        {
+            while (journal.Length - at >= Protocol.HeaderSize + sizeof(long))
+            {
+                int length = BitConverter.ToInt32(journal, at);
+                var type = (FrameType)journal[at + sizeof(int)];
+                if (type != FrameType.Result || length < 1 + sizeof(long) || length > journal.Length - at - sizeof(int))
+                {
+                    return; // not a whole result frame: nothing after it can be trusted
+                }
+                var bytes = new ReadOnlySpan<byte>(journal, at + Protocol.HeaderSize, length - 1);
+                at += sizeof(int) + length;
+                long sequence = BitConverter.ToInt64(bytes);
+                if (sequence <= lastResult)
+                {
+                    continue;
+                }
+                lastResult = sequence;
+                var body = new PayloadReader(bytes);
+                _listener.OnFrame(this, FrameType.Result, ref body);
+                JournaledResultsDelivered++;
+            }
+        }
+        catch (InvalidDataException)
+        {
+            // A journaled frame the pool cannot place: what is left is reported as the worker's death.
         }
     }
 

@@ -62,6 +62,9 @@ internal static class WorkerExitCodes
 /// </summary>
 internal sealed class WorkerRuntime(SafeUnixSocket socket)
 {
+    /// <summary>Set to 1 in a worker's environment (tests only) to batch the results of every unit, however long it took.</summary>
+    public const string BatchAlwaysVariable = "MP_WORKER_BATCH_ALWAYS";
+
     private readonly Dictionary<int, object> _methods = [];
     private readonly Queue<Command> _queue = new();
     private readonly HashSet<long> _cancelled = [];
@@ -77,6 +80,19 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
     private bool _readerWanted;
     private readonly FrameBuffer _frames = new(int.MaxValue);
     private long _itemsStarted;
+
+    // Batched results (see SecureResults), all under _sendLock: _output holds frames [0, _sent) that
+    // were sent, [_sent, _journaled) that are in the journal and not sent, and then the rest.
+    private static readonly long s_batchBelow = Environment.GetEnvironmentVariable(BatchAlwaysVariable) == "1"
+        ? long.MaxValue // tests: every unit's results go through the journal
+        : Stopwatch.Frequency / 20_000; // units under 50 µs
+    private static readonly long s_batchFor = Stopwatch.Frequency / 1000;     // a result waits about 1 ms at most
+    private const int MaxBatchedOutput = 256 * 1024;
+    private readonly object _flushGate = new();
+    private int _sent;
+    private int _journaled;
+    private long _batchStarted;
+    private long _lastUnitTicks = long.MaxValue;
 
     private sealed class Command(long sequence, int methodId, int count, byte[] items, int itemsLength)
     {
@@ -98,6 +114,7 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
             w.Write(Environment.ProcessId);
         }));
         new Thread(() => Loop(reader: false)) { IsBackground = true, Name = "mp worker" }.Start();
+        new Thread(FlushDeferredLoop) { IsBackground = true, Name = "mp flush" }.Start();
         Loop(reader: true);
         return WorkerExitCodes.Normal;
     }
@@ -325,15 +342,87 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
                 WriteCancelled(command);
                 continue;
             }
-            // Results of finished units leave before the next unit starts: if that unit kills the
-            // process, the parent must not mistake a finished task for the one that was running.
-            FlushOutput();
+            // Results of finished units are safe before the next unit starts: if that unit kills
+            // the process, the parent must still get them, and must not mistake a finished task for
+            // the one that was running.
+            SecureResults();
             Execute(command, method);
             lock (_queueLock)
             {
                 _current = null;
             }
             command.Cancellation!.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Makes the results written so far safe before the next unit runs. Sending them does that at one
+    /// system call per unit, most of a tiny unit's cost; so after a unit that took less than
+    /// <see cref="s_batchBelow"/> they are copied into the journal in the status page instead (which
+    /// the parent reads if this process dies) and sent together: when the queue runs dry, when the
+    /// journal or the buffer fills, or, by the flush thread, at most about a millisecond after the
+    /// first of them finished, so that no result waits long behind a slow unit.
+    /// </summary>
+    private void SecureResults()
+    {
+        WorkerStatus? status = _status;
+        lock (_sendLock)
+        {
+            int unjournaled = _output.Position - _journaled;
+            if (unjournaled == 0)
+            {
+                return;
+            }
+            if (status is not null && _lastUnitTicks < s_batchBelow && _output.Position <= MaxBatchedOutput
+                && status.TryAppendJournal(_output.Buffer.AsSpan(_journaled, unjournaled)))
+            {
+                _journaled = _output.Position;
+                if (_batchStarted == 0)
+                {
+                    _batchStarted = Stopwatch.GetTimestamp();
+                    lock (_flushGate)
+                    {
+                        Monitor.Pulse(_flushGate);
+                    }
+                }
+                return;
+            }
+        }
+        FlushOutput();
+    }
+
+    /// <summary>The flush thread: sends journaled results that have waited about a millisecond while the executor was busy.</summary>
+    private void FlushDeferredLoop()
+    {
+        while (true)
+        {
+            lock (_flushGate)
+            {
+                while (Volatile.Read(ref _batchStarted) == 0)
+                {
+                    Monitor.Wait(_flushGate);
+                }
+            }
+            Thread.Sleep(1);
+            lock (_sendLock)
+            {
+                if (_batchStarted != 0 && Stopwatch.GetTimestamp() - _batchStarted >= s_batchFor && _status is { } status)
+                {
+                    // The journal holds exactly the whole frames from _sent to _journaled; the executor
+                    // may be writing the next frame beyond them, so those bytes are sent from the journal.
+                    try
+                    {
+                        Libc.SendAll(socket, status.Journal);
+                    }
+                    catch (IOException)
+                    {
+                        Libc.ExitImmediately(WorkerExitCodes.Normal);
+                    }
+                    _sent = _journaled;
+                    status.ResetJournal();
+                    _batchStarted = 0;
+                }
+            }
         }
     }
 
@@ -370,7 +459,8 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
                 outcome = cancelled ? ResultStatus.Cancelled : ResultStatus.Error;
                 Protocol.WriteError(_output, f.Kind, f.Item, f.Error);
             }
-            new ResultHeader(command.Sequence, outcome, Stopwatch.GetTimestamp() - started, _reportMemory ? PrivateBytes() : 0L)
+            _lastUnitTicks = Stopwatch.GetTimestamp() - started;
+            new ResultHeader(command.Sequence, outcome, _lastUnitTicks, _reportMemory ? PrivateBytes() : 0L)
                 .WriteAt(_output.Buffer, frame + Protocol.HeaderSize);
             Protocol.EndFrame(_output, frame);
         }
@@ -412,13 +502,19 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
             }
             try
             {
-                Libc.SendAll(socket, _output.Buffer.AsSpan(0, _output.Position));
+                Libc.SendAll(socket, _output.Buffer.AsSpan(_sent, _output.Position - _sent));
             }
             catch (IOException)
             {
                 // The parent closed the channel or died: nobody is waiting for anything this process does.
                 Libc.ExitImmediately(WorkerExitCodes.Normal);
             }
+            // Only now: if this process dies between the send and here, the parent sees those
+            // results twice, and skips the journal's copies by their sequence numbers.
+            _status?.ResetJournal();
+            _sent = 0;
+            _journaled = 0;
+            _batchStarted = 0;
             _output.Reset();
             _output.ShrinkIfLarger(1024 * 1024);
         }

@@ -39,6 +39,58 @@ public sealed class FailureTests
     }
 
     [Fact]
+    public async Task WorkerKilledWhileResultsAreBatched_TheFinishedOnesStillArrive_OnlyTheRunningOneFails()
+    {
+        // Batching forced for every unit: results of finished units sit in the journal (shared
+        // memory), unsent, while the next unit runs; the one that kills its worker must not take
+        // them along, and must not make them look like the task that was running. Whether the
+        // journal held any at the moment of the kill depends on timing (its flush thread sends them
+        // after about a millisecond), so the scenario runs until one kill found it full, and every
+        // run must be right either way.
+        long fromJournal = 0;
+        for (int attempt = 0; attempt < 5 && fromJournal == 0; attempt++)
+        {
+            await using var pool = new ProcessPool(new ProcessPoolOptions
+            {
+                Workers = 1,
+                WorkerEnvironment = new Dictionary<string, string?> { [Multiprocessing.Worker.WorkerRuntime.BatchAlwaysVariable] = "1" },
+            });
+            await pool.WaitForWorkersAsync().WaitAsync(Bounds.Unexpected);
+            Task<int>[] tasks = Enumerable.Range(0, 200).Select(i => pool.SubmitAsync(Tasks.KillSelfAt, (i, 150))).ToArray();
+            for (int i = 0; i < tasks.Length; i++)
+            {
+                if (i == 150)
+                {
+                    WorkerCrashedException crash = await Assert.ThrowsAsync<WorkerCrashedException>(() => tasks[i].WaitAsync(Bounds.Unexpected));
+                    Assert.Equal(9, crash.Signal);
+                }
+                else
+                {
+                    Assert.Equal(i * 10, await tasks[i].WaitAsync(Bounds.Unexpected));
+                }
+            }
+            fromJournal = pool.JournaledResultsForTesting;
+        }
+        Assert.True(fromJournal > 0, "in five runs no result came from a dead worker's journal, so this test did not exercise it");
+    }
+
+    [Fact]
+    public async Task BatchedResult_DoesNotWaitForTheSlowUnitAfterIt()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions
+        {
+            Workers = 1,
+            WorkerEnvironment = new Dictionary<string, string?> { [Multiprocessing.Worker.WorkerRuntime.BatchAlwaysVariable] = "1" },
+            ShutdownTimeout = TimeSpan.Zero,
+        });
+        await pool.WaitForWorkersAsync().WaitAsync(Bounds.Unexpected);
+        Task<int> quick = pool.SubmitAsync(Tasks.Square, 7);
+        Task<int> endless = pool.SubmitAsync(Tasks.SleepForever, 1);
+        Assert.Equal(49, await quick.WaitAsync(Bounds.Unexpected));
+        Assert.False(endless.IsCompleted);
+    }
+
+    [Fact]
     public async Task SubmitAsync_NativeCrash_FailsOnlyThatTaskAndTheRestComplete()
     {
         await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 2 });
