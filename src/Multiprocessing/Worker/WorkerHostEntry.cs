@@ -93,6 +93,7 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
     private int _journaled;
     private long _batchStarted;
     private long _lastUnitTicks = long.MaxValue;
+    private bool _flushThreadStarted;
 
     private sealed class Command(long sequence, int methodId, int count, byte[] items, int itemsLength)
     {
@@ -114,7 +115,6 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
             w.Write(Environment.ProcessId);
         }));
         new Thread(() => Loop(reader: false)) { IsBackground = true, Name = "mp worker" }.Start();
-        new Thread(FlushDeferredLoop) { IsBackground = true, Name = "mp flush" }.Start();
         Loop(reader: true);
         return WorkerExitCodes.Normal;
     }
@@ -380,6 +380,12 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
                 if (_batchStarted == 0)
                 {
                     _batchStarted = Stopwatch.GetTimestamp();
+                    // Started with the first batch, not with the worker: a worker of longer tasks never needs it.
+                    if (!_flushThreadStarted)
+                    {
+                        _flushThreadStarted = true;
+                        new Thread(FlushDeferredLoop) { IsBackground = true, Name = "mp flush" }.Start();
+                    }
                     lock (_flushGate)
                     {
                         Monitor.Pulse(_flushGate);
