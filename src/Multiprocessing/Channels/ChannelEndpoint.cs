@@ -9,7 +9,7 @@ namespace Multiprocessing.Channels;
 /// full-mode policy, waits (a short spin, then the process's futex waiter, never a thread per
 /// waiter), and completion. Shared by <see cref="SharedChannel{T}"/> and <see cref="PipeEnd{T}"/>.
 /// </summary>
-internal sealed class ChannelEndpoint<T>
+internal sealed class ChannelEndpoint<T> : IRetiringWriter
 {
     private const int SpinIterations = 64;
 
@@ -177,6 +177,20 @@ internal sealed class ChannelEndpoint<T>
         // first (or room another writer filled) just means waiting again.
         await FutexWaiter.WaitAsync(wait, Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
         return readable ? await WaitToReadAsync(cancellationToken).ConfigureAwait(false) : await WaitToWriteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether the channel is still open (not disposed here nor closed by its creator).</summary>
+    public bool IsOpen
+    {
+        get
+        {
+            if (!_memory.TryEnter())
+            {
+                return false;
+            }
+            _memory.Exit();
+            return true;
+        }
     }
 
     /// <summary>See <see cref="ChannelRing.RetireWriter"/>; nothing to do once the memory is closed here.</summary>

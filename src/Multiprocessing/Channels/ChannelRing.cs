@@ -62,7 +62,6 @@ internal sealed unsafe class ChannelRing
     private readonly Lock _readGate = new();
     private readonly Lock _registerGate = new(); // innermost: taken under either gate, never the other way round
     private long* _record;
-    private bool _registeredWriter;
 
     public ChannelRing(byte* ring)
     {
@@ -288,6 +287,9 @@ internal sealed unsafe class ChannelRing
         return true;
     }
 
+    /// <summary>Where the ring is mapped in this process: one per channel, whatever the number of objects over it.</summary>
+    public nint Address => (nint)_ring;
+
     /// <summary>Marks this process as a writer of the ring (see the remarks on writers that all die).</summary>
     public void RegisterWriter()
     {
@@ -305,10 +307,9 @@ internal sealed unsafe class ChannelRing
     {
         lock (_writeGate)
         {
-            if (_registeredWriter && _record is not null)
+            if (_record is not null)
             {
                 Interlocked.And(ref *(int*)(_record + 3), ~WriterFlag);
-                _registeredWriter = false;
             }
         }
     }
@@ -431,10 +432,11 @@ internal sealed unsafe class ChannelRing
         {
             record = _record = TakeRecord();
         }
-        if (writer && !_registeredWriter)
+        // The flag lives in the process's record, not in this object: every object over this ring in
+        // this process shares it, and a write through any of them after a retirement sets it again.
+        if (writer && (Volatile.Read(ref *(int*)(record + 3)) & WriterFlag) == 0)
         {
             Interlocked.Or(ref *(int*)(record + 3), WriterFlag);
-            _registeredWriter = true;
         }
         return record;
     }

@@ -71,7 +71,7 @@ public sealed class SharedChannel<T> : SharedObject, ISharedObjectFactory<Shared
         _writer = new(() =>
         {
             _endpoint.Ring.RegisterWriter();
-            WriterRetirement.Add(_endpoint.RetireWriter);
+            WriterRetirement.Add(_endpoint.Ring.Address, _endpoint);
             return new SharedChannelWriter<T>(_endpoint);
         });
         FullMode = fullMode;
@@ -143,7 +143,7 @@ public sealed class SharedChannel<T> : SharedObject, ISharedObjectFactory<Shared
         if (_writer.IsValueCreated)
         {
             // Done writing, not dead: readers must not take this process's absence for a crash.
-            WriterRetirement.Remove(_endpoint.RetireWriter);
+            WriterRetirement.Remove(_endpoint.Ring.Address, _endpoint);
             _endpoint.RetireWriter();
         }
         _memory.Close();
