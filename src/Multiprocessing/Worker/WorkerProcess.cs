@@ -141,8 +141,13 @@ public class WorkerProcess : IDisposable, IWorkerListener
         await _process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         // Then its last lines: everything it printed has been forwarded when this completes (unless
         // a grandchild inherited its output and keeps it open, which must not keep us waiting).
-        await Task.WhenAny(_output.Drained, Task.Delay(TimeSpan.FromSeconds(1), cancellationToken)).ConfigureAwait(false);
-        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            await _output.Drained.WaitAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
     }
 
     /// <summary>Waits up to <paramref name="timeout"/> for the process to exit.</summary>
