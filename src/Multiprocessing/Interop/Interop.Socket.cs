@@ -4,6 +4,10 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Multiprocessing.Interop;
 
+// Blocking Unix stream sockets for the control channel, called straight through libc instead of
+// System.Net.Sockets. Why: a worker is a fresh process whose first task waits on its connect, and
+// System.Net.Sockets' first use (its types, endpoint and address machinery) costs 13 – 17 ms there,
+// against about 1 ms for these calls; the parent's first pool paid it too.
 internal static partial class Libc
 {
     private const int AF_UNIX = 1;
@@ -45,12 +49,7 @@ internal static partial class Libc
     [LibraryImport(LibraryName, EntryPoint = "close")]
     internal static partial int CloseDescriptor(int fd);
 
-    /// <summary>
-    /// A blocking Unix stream socket for the control channel, called straight through libc instead
-    /// of System.Net.Sockets. Why: a worker is a fresh process whose first task waits on its
-    /// connect, and System.Net.Sockets' first use (its types, endpoint and address machinery) costs
-    /// 13 – 17 ms there, against about 1 ms for these calls; the parent's first pool pays it too.
-    /// </summary>
+    /// <summary>Connects a new socket to the one listening on <paramref name="path"/>.</summary>
     /// <param name="path">The socket's path in the file system (at most 107 bytes of UTF-8).</param>
     /// <param name="errno">Why it failed: ENOENT or ECONNREFUSED while the other side has not bound yet.</param>
     /// <returns>The connected socket, or null.</returns>
@@ -228,7 +227,7 @@ internal static partial class Libc
 }
 
 /// <summary>A socket descriptor, closed once every call using it has returned.</summary>
-internal sealed class SafeUnixSocket : SafeHandleZeroOrMinusOneIsInvalid
+internal sealed class SafeUnixSocket : SafeHandleMinusOneIsInvalid
 {
     public SafeUnixSocket()
         : base(ownsHandle: true)
