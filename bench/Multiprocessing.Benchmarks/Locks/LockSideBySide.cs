@@ -246,7 +246,7 @@ internal static partial class LockSideBySide
 
         public static Settings? Parse(string[] args)
         {
-            string root = FindRepositoryRoot();
+            string root = Repository.FindRoot();
             var settings = new Settings
             {
                 Python = "/usr/bin/python3",
@@ -282,21 +282,6 @@ internal static partial class LockSideBySide
                 }
             }
             return settings;
-        }
-
-        private static string FindRepositoryRoot()
-        {
-            foreach (string start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
-            {
-                for (DirectoryInfo? dir = new(start); dir is not null; dir = dir.Parent)
-                {
-                    if (File.Exists(Path.Combine(dir.FullName, "Multiprocessing.slnx")))
-                    {
-                        return dir.FullName;
-                    }
-                }
-            }
-            return Environment.CurrentDirectory;
         }
     }
 }

@@ -503,7 +503,7 @@ internal sealed record ChannelSettings
 
     public static ChannelSettings? Parse(string[] args)
     {
-        string root = FindRepositoryRoot();
+        string root = Repository.FindRoot();
         bool quick = args.Contains("--quick");
         var settings = new ChannelSettings
         {
@@ -558,20 +558,5 @@ internal sealed record ChannelSettings
             }
         }
         return settings;
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        foreach (string start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
-        {
-            for (DirectoryInfo? dir = new(start); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "Multiprocessing.slnx")))
-                {
-                    return dir.FullName;
-                }
-            }
-        }
-        return Environment.CurrentDirectory;
     }
 }

@@ -340,7 +340,7 @@ internal sealed record SharedMemorySettings
 
     public static SharedMemorySettings? Parse(string[] args)
     {
-        string root = FindRepositoryRoot();
+        string root = Repository.FindRoot();
         bool quick = args.Contains("--quick");
         var settings = new SharedMemorySettings
         {
@@ -424,20 +424,5 @@ internal sealed record SharedMemorySettings
         {
             return null;
         }
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        foreach (string start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
-        {
-            for (DirectoryInfo? dir = new(start); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "Multiprocessing.slnx")))
-                {
-                    return dir.FullName;
-                }
-            }
-        }
-        return Environment.CurrentDirectory;
     }
 }

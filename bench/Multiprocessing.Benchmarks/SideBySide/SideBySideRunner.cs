@@ -370,7 +370,7 @@ internal sealed record SideBySideSettings
 
     public static SideBySideSettings? Parse(string[] args)
     {
-        string root = FindRepositoryRoot();
+        string root = Repository.FindRoot();
         bool quick = args.Contains("--quick");
         var settings = new SideBySideSettings
         {
@@ -415,21 +415,5 @@ internal sealed record SideBySideSettings
             }
         }
         return settings;
-    }
-
-    /// <summary>The folder holding Multiprocessing.slnx, looked for above this program and above the working directory.</summary>
-    private static string FindRepositoryRoot()
-    {
-        foreach (string start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
-        {
-            for (DirectoryInfo? dir = new(start); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "Multiprocessing.slnx")))
-                {
-                    return dir.FullName;
-                }
-            }
-        }
-        return Environment.CurrentDirectory;
     }
 }
