@@ -333,9 +333,8 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
             if (command.IsShutdown)
             {
                 FlushOutput();
-                // A normal end: this process's channel writers are done, not dead.
-                Channels.WriterRetirement.RetireAll();
-                Libc.ExitImmediately(command.ExitCode);
+                // A normal end: the exit hooks run (a channel writer in this process is done, not dead).
+                ProcessExitHooks.ExitNormally(command.ExitCode);
             }
             if (cancelled)
             {
