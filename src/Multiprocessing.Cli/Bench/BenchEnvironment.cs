@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
+using Multiprocessing.Interop;
 
 namespace Multiprocessing.Cli.Bench;
 
@@ -234,27 +235,17 @@ internal static class MachineInfo
     /// <summary>The three load averages from /proc/loadavg.</summary>
     public static string LoadAverage()
     {
-        string? line = ReadLines("/proc/loadavg").FirstOrDefault();
+        string? line = ProcFs.ReadFirstLine("/proc/loadavg");
         return line is null ? "unknown" : string.Join(' ', line.Split(' ').Take(3));
     }
 
     /// <summary>The CPU model from /proc/cpuinfo.</summary>
-    public static string CpuModel()
-    {
-        string? line = ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-        return line is null ? "unknown" : line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
-    }
+    public static string CpuModel() => ProcFs.ReadCpuInfo("model name") ?? "unknown";
 
-    private static string Kernel() => ReadLines("/proc/sys/kernel/osrelease").FirstOrDefault()?.Trim() ?? RuntimeInformation.OSDescription;
+    private static string Kernel() => ProcFs.ReadFirstLine("/proc/sys/kernel/osrelease")?.Trim() ?? RuntimeInformation.OSDescription;
 
-    private static string MemTotal()
-    {
-        string? line = ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
-        string[]? parts = line?.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return parts is { Length: >= 2 } && long.TryParse(parts[1], CultureInfo.InvariantCulture, out long kib)
-            ? Inv($"{kib / 1024.0 / 1024.0:0.0} GiB")
-            : "unknown";
-    }
+    private static string MemTotal() =>
+        ProcFs.ReadMemInfo().TryGetValue("MemTotal", out long bytes) ? Inv($"{bytes / 1024.0 / 1024.0 / 1024.0:0.0} GiB") : "unknown";
 
     private static async Task<string> PythonVersionAsync(string python, CancellationToken cancellationToken)
     {
@@ -275,8 +266,6 @@ internal static class MachineInfo
             return $"CPython: {python} could not be started";
         }
     }
-
-    private static IEnumerable<string> ReadLines(string path) => File.Exists(path) ? File.ReadLines(path) : [];
 
     private static string Inv(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Multiprocessing.Interop;
 using Multiprocessing.Cli.Experiments;
 using Multiprocessing.Cli.Output;
 
@@ -221,15 +222,13 @@ public sealed class DemoCommand : CliCommand
         await output.WriteLineAsync().ConfigureAwait(false);
     }
 
-    private static long AvailableMemory() => MemInfo("MemAvailable:") + MemInfo("SwapFree:");
-
-    private static long TotalMemory() => MemInfo("MemTotal:");
-
-    private static long MemInfo(string field)
+    private static long AvailableMemory()
     {
-        string? line = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
-        return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        Dictionary<string, long> info = ProcFs.ReadMemInfo();
+        return info.GetValueOrDefault("MemAvailable") + info.GetValueOrDefault("SwapFree");
     }
+
+    private static long TotalMemory() => ProcFs.ReadMemInfo().GetValueOrDefault("MemTotal");
 
     private static string Seconds(TimeSpan time) => string.Create(CultureInfo.InvariantCulture, $"{time.TotalSeconds:0.00} s");
 

@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Multiprocessing.Interop;
 using Multiprocessing.Cli.Output;
 
 namespace Multiprocessing.Cli.Commands;
@@ -264,22 +265,22 @@ internal sealed record MemSample(DateTimeOffset Time, IReadOnlyList<MemRow> Rows
         DateTimeOffset time = DateTimeOffset.UtcNow;
         var rows = new List<MemRow>();
         var failures = new List<MemFailure>();
-        foreach ((int pid, int depth, bool named) in tree ? ProcFs.Descendants(pids) : pids.Select(p => (p, 0, true)))
+        foreach ((int pid, int depth, bool named) in tree ? ProcessTree.Descendants(pids) : pids.Select(p => (p, 0, true)))
         {
             try
             {
                 // The command first: if the process ends between the two reads, the memory read
                 // reports it, rather than a row with a blank name.
-                string command = ProcFs.Command(pid);
+                string command = ProcessTree.Command(pid);
                 if (ProcessMemory.TryRead(pid, out MemoryUsage? usage))
                 {
-                    rows.Add(new MemRow(pid, ProcFs.ParentId(pid), depth, command, usage));
+                    rows.Add(new MemRow(pid, ProcessTree.ParentId(pid), depth, command, usage));
                 }
                 else if (named)
                 {
                     // A descendant that ends while the tree is read is churn, not something the
                     // user asked about; a process the user named is.
-                    failures.Add(new MemFailure(pid, Directory.Exists(ProcFs.Path(pid))
+                    failures.Add(new MemFailure(pid, Directory.Exists(ProcFs.ProcessDirectory(pid))
                         ? $"process {pid} {command} has no memory to show: it is a kernel thread, or it has exited and not yet been reaped."
                         : $"there is no process with id {pid}."));
                 }
@@ -301,11 +302,9 @@ internal sealed record MemSample(DateTimeOffset Time, IReadOnlyList<MemRow> Rows
 /// <param name="Usage">Its memory.</param>
 internal sealed record MemRow(int Pid, int? ParentPid, int Depth, string Command, MemoryUsage Usage);
 
-/// <summary>The little of <c>/proc</c> that <c>mp mem</c> needs beyond <see cref="ProcessMemory"/>: names and parents.</summary>
-internal static class ProcFs
+/// <summary>What <c>mp mem</c> shows of processes beyond their memory: names and the process tree (read through the library's <see cref="ProcFs"/>).</summary>
+internal static class ProcessTree
 {
-    public static string Path(int pid) => "/proc/" + pid.ToString(CultureInfo.InvariantCulture);
-
     /// <summary>
     /// The command line as <c>ps</c> would show it, but with the directory dropped from absolute
     /// paths (<c>dotnet mp.dll mem</c>, not <c>/usr/lib/dotnet/dotnet /work/…/mp.dll mem</c>): the
@@ -316,10 +315,10 @@ internal static class ProcFs
     {
         try
         {
-            string[] args = File.ReadAllText(Path(pid) + "/cmdline").Split('\0', StringSplitOptions.RemoveEmptyEntries);
+            string[] args = ProcFs.ReadCommandLine(pid);
             string command = args.Length > 0
                 ? string.Join(' ', args.Select(Brief))
-                : $"[{File.ReadAllText(Path(pid) + "/comm").TrimEnd('\n')}]";
+                : $"[{ProcFs.ReadKernelName(pid)}]";
             // A command line may hold any byte; a newline or escape would break the table.
             command = string.Concat(command.Select(c => char.IsControl(c) ? '?' : c));
             return command.Length <= MemCommand.MaxCommandWidth ? command : command[..(MemCommand.MaxCommandWidth - 3)] + "...";
@@ -339,17 +338,7 @@ internal static class ProcFs
     }
 
     /// <summary>The parent's id from <c>/proc/PID/stat</c>, or null if the process is gone.</summary>
-    public static int? ParentId(int pid)
-    {
-        try
-        {
-            return ParseParent(File.ReadAllText(Path(pid) + "/stat"));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
+    public static int? ParentId(int pid) => ProcFs.TryReadStat(pid, out ProcFs.ProcessStat stat) ? stat.ParentId : null;
 
     /// <summary>
     /// Each of <paramref name="roots"/> followed by its descendants, depth first, children in
@@ -365,10 +354,9 @@ internal static class ProcFs
     public static IEnumerable<(int Pid, int Depth, bool Named)> Descendants(IReadOnlyList<int> roots)
     {
         var children = new Dictionary<int, List<int>>();
-        foreach (string directory in Directory.EnumerateDirectories("/proc"))
+        foreach (int pid in ProcFs.ProcessIds())
         {
-            if (int.TryParse(System.IO.Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
-                && ParentId(pid) is { } parent)
+            if (ParentId(pid) is { } parent)
             {
                 if (!children.TryGetValue(parent, out List<int>? siblings))
                 {
@@ -399,21 +387,6 @@ internal static class ProcFs
                 }
             }
         }
-    }
-
-    /// <summary>
-    /// The fourth field of <c>/proc/PID/stat</c>. The second is the command name in parentheses
-    /// and may itself contain spaces and parentheses, so the fields are counted from the last ')'.
-    /// </summary>
-    internal static int? ParseParent(string stat)
-    {
-        int close = stat.LastIndexOf(')');
-        if (close < 0)
-        {
-            return null;
-        }
-        string[] fields = stat[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return fields.Length > 1 && int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out int parent) ? parent : null;
     }
 }
 

@@ -44,7 +44,7 @@ internal static class WriterRetirement
             if (!s_hooked)
             {
                 s_hooked = true;
-                AppDomain.CurrentDomain.ProcessExit += static (_, _) => RetireAll();
+                Interop.ProcessExitHooks.Add(RetireAll);
             }
         }
     }

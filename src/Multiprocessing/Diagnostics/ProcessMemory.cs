@@ -1,5 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Globalization;
+using Multiprocessing.Interop;
 
 namespace Multiprocessing;
 
@@ -75,12 +75,12 @@ public static class ProcessMemory
             return NoSuchProcess(processId, "process ids are positive");
         }
 
-        string directory = $"/proc/{processId.ToString(CultureInfo.InvariantCulture)}";
+        string directory = ProcFs.ProcessDirectory(processId);
         string path = directory + "/smaps_rollup";
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = ProcFs.ReadSmapsRollup(processId);
         }
         catch (DirectoryNotFoundException)
         {
@@ -117,8 +117,8 @@ public static class ProcessMemory
     /// <summary>Names the owner of the process when it differs from ours, the usual reason for a refusal.</summary>
     private static string WhyDenied(int processId)
     {
-        int? owner = ReadUid($"/proc/{processId.ToString(CultureInfo.InvariantCulture)}/status");
-        int? self = ReadUid("/proc/self/status");
+        int? owner = ProcFs.ReadRealUserId(processId);
+        int? self = ProcFs.ReadRealUserId(Environment.ProcessId);
         if (owner is null || self is null)
         {
             return "";
@@ -128,51 +128,11 @@ public static class ProcessMemory
             : $"It belongs to the same user (id {owner}), so the ptrace policy (kernel.yama.ptrace_scope) or a dumpable flag forbids it.";
     }
 
-    private static int? ReadUid(string statusPath)
-    {
-        try
-        {
-            foreach (string line in File.ReadLines(statusPath))
-            {
-                // "Uid:\treal\teffective\tsaved\tfs": the kernel compares the real one with ours.
-                if (line.StartsWith("Uid:", StringComparison.Ordinal))
-                {
-                    string[] ids = line[4..].Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-                    return ids.Length > 0 && int.TryParse(ids[0], NumberStyles.None, CultureInfo.InvariantCulture, out int uid) ? uid : null;
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-        return null;
-    }
-
     /// <summary>Parses the text of <c>smaps_rollup</c>: a header line for the whole address range, then lines of the form <c>Name:   N kB</c>.</summary>
     internal static MemoryUsage Parse(int processId, string text)
     {
-        var fields = new Dictionary<string, long>(StringComparer.Ordinal);
-        int lineNumber = 0;
-        foreach (string line in text.Split('\n'))
-        {
-            lineNumber++;
-            if (line.Length == 0 || (lineNumber == 1 && line.EndsWith("[rollup]", StringComparison.Ordinal)))
-            {
-                continue;
-            }
-            int colon = line.IndexOf(':', StringComparison.Ordinal);
-            ReadOnlySpan<char> value = colon > 0 ? line.AsSpan(colon + 1).Trim() : default;
-            if (colon <= 0 || !value.EndsWith(" kB", StringComparison.Ordinal) ||
-                !long.TryParse(value[..^3].TrimEnd(), NumberStyles.None, CultureInfo.InvariantCulture, out long kilobytes))
-            {
-                throw new InvalidDataException($"The memory report of process {processId} (/proc/{processId}/smaps_rollup) has an unexpected line {lineNumber}: \"{line}\". Expected \"Name:   N kB\".");
-            }
-            // A field the kernel adds later is kept out of the record but does not fail the read.
-            fields[line[..colon]] = checked(kilobytes * 1024);
-        }
+        Dictionary<string, long> fields = ProcFs.ParseKilobyteFields(text, (lineNumber, line) => new InvalidDataException(
+            $"The memory report of process {processId} (/proc/{processId}/smaps_rollup) has an unexpected line {lineNumber}: \"{line}\". Expected \"Name:   N kB\"."));
 
         long Required(string name) => fields.TryGetValue(name, out long bytes)
             ? bytes

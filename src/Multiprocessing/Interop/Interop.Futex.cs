@@ -9,8 +9,29 @@ namespace Multiprocessing.Interop;
 /// </summary>
 internal static unsafe partial class Libc
 {
-    private const nint SYS_futex = 202;
+    // Syscall numbers differ between architectures: x86-64 has its own table, arm64 uses the
+    // generic one. A number from the wrong table would silently make another call, so on any other
+    // architecture every futex call throws PlatformNotSupportedException instead. futex_waitv came
+    // late enough (5.16) to have one number everywhere. (A static readonly read is a constant to
+    // the JIT, so the check costs nothing on the hot path.)
+    private static readonly nint SYS_futex = RuntimeInformation.ProcessArchitecture switch
+    {
+        Architecture.X64 => 202,
+        Architecture.Arm64 => 98,
+        _ => 0,
+    };
+
+    /// <summary>The futex system call number of this architecture.</summary>
+    /// <exception cref="PlatformNotSupportedException">An architecture whose number is not known here.</exception>
+    private static nint FutexCall => SYS_futex != 0 ? SYS_futex : throw new PlatformNotSupportedException(
+        $"Multiprocessing for .NET knows the futex system call numbers of x64 and arm64 Linux; this process runs on {RuntimeInformation.ProcessArchitecture}. " +
+        "Add the architecture's number to Interop/Interop.Futex.cs (from the kernel's syscall table) to run here.");
+
     private const nint SYS_futex_waitv = 449;
+
+    /// <summary>futex_waitv's number, refused where <see cref="FutexCall"/> is.</summary>
+    private static nint FutexWaitvCall => SYS_futex != 0 ? SYS_futex_waitv : FutexCall;
+
     private const int FUTEX_WAIT = 0;
     private const int FUTEX_WAKE = 1;
     private const int FUTEX_PRIVATE_FLAG = 128;
@@ -49,7 +70,7 @@ internal static unsafe partial class Libc
     {
         long ticks = Math.Max(0, timeout.Ticks);
         TimeSpec relative = new() { Seconds = ticks / TimeSpan.TicksPerSecond, Nanoseconds = ticks % TimeSpan.TicksPerSecond * 100 };
-        nint result = Syscall(SYS_futex, (nint)word, FUTEX_WAIT | (processPrivate ? FUTEX_PRIVATE_FLAG : 0), expected, (nint)(&relative), 0, 0);
+        nint result = Syscall(FutexCall, (nint)word, FUTEX_WAIT | (processPrivate ? FUTEX_PRIVATE_FLAG : 0), expected, (nint)(&relative), 0, 0);
         return result == 0 ? FutexWaitResult.Woken : WaitError("futex(FUTEX_WAIT)");
     }
 
@@ -60,17 +81,17 @@ internal static unsafe partial class Libc
     /// </summary>
     public static FutexWaitResult FutexWait(int* word, int expected)
     {
-        nint result = Syscall(SYS_futex, (nint)word, FUTEX_WAIT, expected, 0, 0, 0);
+        nint result = Syscall(FutexCall, (nint)word, FUTEX_WAIT, expected, 0, 0, 0);
         return result == 0 ? FutexWaitResult.Woken : WaitError("futex(FUTEX_WAIT)");
     }
 
     /// <summary>Wakes every waiter on <paramref name="word"/>, ignoring errors: the word may have been unmapped meanwhile (EFAULT), which is harmless.</summary>
-    public static void FutexWakeAllQuietly(int* word) => Syscall(SYS_futex, (nint)word, FUTEX_WAKE, int.MaxValue, 0, 0, 0);
+    public static void FutexWakeAllQuietly(int* word) => Syscall(FutexCall, (nint)word, FUTEX_WAKE, int.MaxValue, 0, 0, 0);
 
     /// <summary>Wakes up to <paramref name="count"/> waiters on <paramref name="word"/>; returns how many it woke.</summary>
     public static int FutexWake(int* word, int count, bool processPrivate = false)
     {
-        nint result = Syscall(SYS_futex, (nint)word, FUTEX_WAKE | (processPrivate ? FUTEX_PRIVATE_FLAG : 0), count, 0, 0, 0);
+        nint result = Syscall(FutexCall, (nint)word, FUTEX_WAKE | (processPrivate ? FUTEX_PRIVATE_FLAG : 0), count, 0, 0, 0);
         if (result < 0)
         {
             // EFAULT cannot happen on a mapped word; anything else is a bug worth seeing.
@@ -107,7 +128,7 @@ internal static unsafe partial class Libc
     {
         long ticks = Math.Max(0, deadline.Ticks);
         TimeSpec absolute = new() { Seconds = ticks / TimeSpan.TicksPerSecond, Nanoseconds = ticks % TimeSpan.TicksPerSecond * 100 };
-        nint result = Syscall(SYS_futex_waitv, (nint)entries, count, 0, (nint)(&absolute), CLOCK_MONOTONIC, 0);
+        nint result = Syscall(FutexWaitvCall, (nint)entries, count, 0, (nint)(&absolute), CLOCK_MONOTONIC, 0);
         if (result >= 0)
         {
             index = (int)result;

@@ -80,53 +80,7 @@ internal static partial class Libc
     /// <param name="StartTicks">Field 22, <c>starttime</c>: clock ticks after boot. Together with the pid it names one process for the life of the machine.</param>
     public readonly record struct ProcessStatus(bool Exists, ulong StartTicks);
 
-    /// <summary>Reads <paramref name="pid"/>'s state and start time from <c>/proc/PID/stat</c>.</summary>
-    public static ProcessStatus ReadProcessStatus(int pid)
-    {
-        byte[] stat;
-        try
-        {
-            stat = File.ReadAllBytes($"/proc/{pid}/stat");
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException or UnauthorizedAccessException)
-        {
-            // Gone, or going (ESRCH while the process is torn down): either way it holds nothing.
-            return new ProcessStatus(false, 0);
-        }
-        // "pid (comm) state ppid ... starttime ...": comm may hold spaces and parentheses, so the
-        // fields are counted from the last ')'. State is field 3, starttime field 22.
-        int close = Array.LastIndexOf(stat, (byte)')');
-        if (close < 0 || close + 2 >= stat.Length)
-        {
-            return new ProcessStatus(false, 0);
-        }
-        ReadOnlySpan<byte> rest = stat.AsSpan(close + 2);
-        byte state = rest[0];
-        if (state is (byte)'Z' or (byte)'X' or (byte)'x')
-        {
-            return new ProcessStatus(false, 0);
-        }
-        int field = 3;
-        while (field < 22)
-        {
-            int space = rest.IndexOf((byte)' ');
-            if (space < 0)
-            {
-                return new ProcessStatus(false, 0);
-            }
-            rest = rest[(space + 1)..];
-            field++;
-        }
-        int end = rest.IndexOf((byte)' ');
-        ulong start = 0;
-        foreach (byte digit in end < 0 ? rest : rest[..end])
-        {
-            if (digit is < (byte)'0' or > (byte)'9')
-            {
-                break;
-            }
-            start = start * 10 + (ulong)(digit - '0');
-        }
-        return new ProcessStatus(true, start);
-    }
+    /// <summary>Reads <paramref name="pid"/>'s state and start time from <c>/proc/PID/stat</c> (parsed by <see cref="ProcFs"/>).</summary>
+    public static ProcessStatus ReadProcessStatus(int pid) =>
+        ProcFs.TryReadStat(pid, out ProcFs.ProcessStat stat) && stat.IsRunning ? new ProcessStatus(true, stat.StartTicks) : new ProcessStatus(false, 0);
 }

@@ -11,7 +11,7 @@ internal static partial class Libc
 {
     private const string LibraryName = "libc";
 
-    /// <summary>Throws unless the library runs on Linux, the only OS whose calls are implemented so far.</summary>
+    /// <summary>Throws unless the library runs on Linux on x64 or arm64, the only OS and architectures whose calls are implemented so far.</summary>
     public static void EnsureSupported()
     {
         if (!OperatingSystem.IsLinux())
@@ -19,6 +19,12 @@ internal static partial class Libc
             throw new PlatformNotSupportedException(
                 "Multiprocessing for .NET needs Linux (memfd, futex and /proc). " +
                 $"This process runs on {RuntimeInformation.OSDescription}.");
+        }
+        if (RuntimeInformation.ProcessArchitecture is not (Architecture.X64 or Architecture.Arm64))
+        {
+            throw new PlatformNotSupportedException(
+                "Multiprocessing for .NET runs on x64 and arm64 Linux, whose system call numbers it knows; " +
+                $"this process runs on {RuntimeInformation.ProcessArchitecture}.");
         }
     }
 

@@ -333,9 +333,8 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
             if (command.IsShutdown)
             {
                 FlushOutput();
-                // A normal end: this process's channel writers are done, not dead.
-                Channels.WriterRetirement.RetireAll();
-                Libc.ExitImmediately(command.ExitCode);
+                // A normal end: the exit hooks run (a channel writer in this process is done, not dead).
+                ProcessExitHooks.ExitNormally(command.ExitCode);
             }
             if (cancelled)
             {
@@ -466,7 +465,7 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
                 Protocol.WriteError(_output, f.Kind, f.Item, f.Error);
             }
             _lastUnitTicks = Stopwatch.GetTimestamp() - started;
-            new ResultHeader(command.Sequence, outcome, _lastUnitTicks, _reportMemory ? PrivateBytes() : 0L)
+            new ResultHeader(command.Sequence, outcome, _lastUnitTicks, _reportMemory ? ProcFs.PrivateResidentBytes() : 0L)
                 .WriteAt(_output.Buffer, frame + Protocol.HeaderSize);
             Protocol.EndFrame(_output, frame);
         }
@@ -481,20 +480,6 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
             int frame = Protocol.BeginFrame(_output, FrameType.Result);
             new ResultHeader(command.Sequence, ResultStatus.Cancelled, 0, 0).Write(_output);
             Protocol.EndFrame(_output, frame);
-        }
-    }
-
-    /// <summary>Resident memory that is not shared with another process (statm: resident − shared), cheap to read after every unit.</summary>
-    private static long PrivateBytes()
-    {
-        try
-        {
-            string[] fields = File.ReadAllText("/proc/self/statm").Split(' ');
-            return (long.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture) - long.Parse(fields[2], System.Globalization.CultureInfo.InvariantCulture)) * Environment.SystemPageSize;
-        }
-        catch (IOException)
-        {
-            return 0;
         }
     }
 

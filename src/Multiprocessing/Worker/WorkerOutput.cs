@@ -134,11 +134,11 @@ internal sealed class WorkerOutput
         {
             if (error)
             {
-                PoolLog.WorkerStandardError(log, _processId, text);
+                WorkerOutputLog.WorkerStandardError(log, _processId, text);
             }
             else
             {
-                PoolLog.WorkerStandardOutput(log, _processId, text);
+                WorkerOutputLog.WorkerStandardOutput(log, _processId, text);
             }
         }
         else if (error)
