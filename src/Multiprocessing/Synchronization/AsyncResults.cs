@@ -10,6 +10,10 @@ internal static class AsyncResults
     /// <summary>Awaits a wait and maps whether it completed (false: timed out).</summary>
     public static async ValueTask<T> Then<T>(Task<bool> waiting, Func<bool, T> map) => map(await waiting.ConfigureAwait(false));
 
+    /// <summary>Awaits a wait, then what settles its outcome (a barrier arrival whose phase may still be ending).</summary>
+    public static async ValueTask<bool> ThenAsync(Task<bool> waiting, Func<bool, Task<bool>> settle) =>
+        await settle(await waiting.ConfigureAwait(false)).ConfigureAwait(false);
+
     /// <summary>Awaits a wait and throws <paramref name="timedOut"/>'s exception when it timed out.</summary>
     public static async ValueTask OrThrow(ValueTask<bool> waiting, Func<TimeoutException> timedOut)
     {

@@ -12,34 +12,58 @@ namespace Multiprocessing;
 /// the phase number advances and the barrier is ready for the next phase.
 /// </summary>
 /// <remarks>
-/// <para>The barrier is one 64-bit word: the phase (high half, the futex word waiters sleep on) and
-/// the participant and arrival counts (low half), so arriving, withdrawing and removing a
-/// participant are single compare-and-swaps.</para>
+/// <para>The barrier is one 64-bit word: the phase (high half, the futex word waiters sleep on), the
+/// broken flag and the participant and arrival counts (low half), so arriving, withdrawing,
+/// breaking and removing a participant are single compare-and-swaps.</para>
+/// <para><b>Broken.</b> Like Python's <c>Barrier</c>, the barrier can be broken: by
+/// <see cref="Abort"/> (from any process), or by a post-phase action that throws. Every participant
+/// waiting, in any process, and every later arrival then gets a <see cref="BarrierBrokenException"/>
+/// until <see cref="Reset"/> is called. Breaking and resetting each start a new phase number (so
+/// that a waiter can tell a phase that completed from one that broke while it slept):
+/// <see cref="CurrentPhaseNumber"/> counts completed phases only while the barrier never breaks.</para>
+/// <para><b>Post-phase action.</b> An action given to <see cref="Create(int, Action{long}, string?)"/>
+/// or set on <see cref="PostPhaseAction"/> runs once per phase, in the process of the participant
+/// that arrives last, with the action that process's object holds (null there: none), before the
+/// others are released; it gets the number of the phase that completes. If it throws, the barrier
+/// breaks: the last arriver gets a <see cref="BarrierBrokenException"/> whose inner exception is
+/// the action's, the others one without it.</para>
+/// <para><b>Time-outs and cancellation.</b> Unlike Python's, a waiter that times out or is
+/// cancelled does not break the barrier: as with .NET's <see cref="Barrier"/>, its arrival is
+/// withdrawn, leaving the barrier as it was before the call, so the others can still complete the
+/// phase once it signals again. For Python's behaviour, call <see cref="Abort"/> on a time-out.
+/// (A time-out that passes while the post-phase action runs waits for the action: the phase is
+/// already complete.)</para>
 /// <para>A participant that dies (or never comes) cannot be told from a slow one, so the others wait
 /// for it: a waiter without a time-out waits for ever, and a waiter with one gets a
 /// <see cref="TimeoutException"/> (or false from <c>TrySignalAndWait</c>) and its arrival is
-/// withdrawn, leaving the barrier as it was before the call. To carry on without the dead
-/// participant, the survivors call <see cref="RemoveParticipant"/> once for it and signal again.
+/// withdrawn. To carry on without the dead participant, the survivors call
+/// <see cref="RemoveParticipant"/> once for it and signal again (or <see cref="Abort"/> to give up).
+/// A participant that dies while waiting has already counted its arrival, so the phase it waited
+/// in still completes when the others come; it is missed from the next phase on.
 /// What the dead participant did in the current phase is not undone.</para>
 /// <para>Disposing the object that created the barrier closes it in every process: waiters get
 /// <see cref="ObjectDisposedException"/>.</para>
 /// </remarks>
 public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<SharedBarrier>
 {
-    /// <summary>The most participants a barrier can have (the count has 16 bits).</summary>
+    /// <summary>The most participants a barrier can have (the count has 15 bits).</summary>
     public const int MaxParticipants = short.MaxValue;
 
-    // The state word: phase << 32 | participants << 16 | arrived. On this little-endian machine
-    // the phase is the 32-bit word at offset 4.
+    // The state word: phase << 32 | broken << 31 | participants << 16 | arrived. On this
+    // little-endian machine the phase is the 32-bit word at offset 4. Every event that releases
+    // waiters (a phase completes, the barrier breaks, it is reset) changes the phase, so a sleeper
+    // never misses one; a waiter tells them apart by the parity rule in PhaseWait.Judge.
     private const int StateOffset = 0;
     private const int PhaseOffset = 4;
     private const int StateSize = 8;
-    private const string Contents = "SharedBarrier:1";
+    private const long BrokenBit = 1L << 31;
+    private const string Contents = "SharedBarrier:2";
     private static readonly int[] s_futexOffsets = [PhaseOffset];
 
     private readonly SyncMemory _memory;
     private readonly long* _state;
     private readonly int* _phase;
+    private Action<long>? _postPhaseAction;
 
     private SharedBarrier(SyncMemory memory)
         : base(memory.Segment, ownsSegment: false, readOnly: false)
@@ -54,13 +78,32 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <param name="name">A name by which other programs of this user can <see cref="Open"/> it while this object lives; null for none.</param>
     /// <returns>The barrier; dispose it to close it in every process.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="participants"/> is out of range.</exception>
-    public static SharedBarrier Create(int participants, string? name = null)
+    public static SharedBarrier Create(int participants, string? name = null) => CreateCore(participants, null, name);
+
+    /// <summary>Creates a barrier for <paramref name="participants"/> participants, in phase 0, with a post-phase action.</summary>
+    /// <param name="participants">How many calls to <c>SignalAndWait</c> complete a phase: 1 to <see cref="MaxParticipants"/>.</param>
+    /// <param name="postPhaseAction">
+    /// Run once per phase by the last participant to arrive, before the others are released, with the
+    /// number of the phase that completes; it runs in that participant's process with that process's
+    /// <see cref="PostPhaseAction"/> (this one, in this process). If it throws, the barrier breaks.
+    /// </param>
+    /// <param name="name">A name by which other programs of this user can <see cref="Open"/> it while this object lives; null for none.</param>
+    /// <returns>The barrier; dispose it to close it in every process.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="participants"/> is out of range.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="postPhaseAction"/> is null.</exception>
+    public static SharedBarrier Create(int participants, Action<long> postPhaseAction, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(postPhaseAction);
+        return CreateCore(participants, postPhaseAction, name);
+    }
+
+    private static SharedBarrier CreateCore(int participants, Action<long>? postPhaseAction, string? name)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(participants);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(participants, MaxParticipants);
         SyncMemory memory = SyncMemory.Create(StateSize, nameof(SharedBarrier), name, Contents, s_futexOffsets);
         *memory.At<long>(StateOffset) = (long)participants << 16;
-        return new SharedBarrier(memory);
+        return new SharedBarrier(memory) { _postPhaseAction = postPhaseAction };
     }
 
     /// <summary>Opens the barrier another process created with <paramref name="name"/>.</summary>
@@ -76,6 +119,31 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <summary>The number of the current phase: 0 at first, one more each time all participants arrive (wraps after 2^32 phases).</summary>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
     public long CurrentPhaseNumber => (uint)(Read() >>> 32);
+
+    /// <summary>
+    /// The action this process runs when one of its participants arrives last in a phase, before the
+    /// others are released (see <see cref="Create(int, Action{long}, string?)"/>); null for none. Each
+    /// object holds its own: set it on the object a process opened or received to have that process
+    /// run it. It may capture state: it never leaves this process.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
+    public Action<long>? PostPhaseAction
+    {
+        get
+        {
+            _ = Read();
+            return Volatile.Read(ref _postPhaseAction);
+        }
+        set
+        {
+            _ = Read();
+            Volatile.Write(ref _postPhaseAction, value);
+        }
+    }
+
+    /// <summary>Whether the barrier is broken (<see cref="Abort"/>, or a post-phase action threw): every arrival then throws <see cref="BarrierBrokenException"/> until <see cref="Reset"/>.</summary>
+    /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
+    public bool IsBroken => (Read() & BrokenBit) != 0;
 
     /// <summary>How many participants complete a phase.</summary>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
@@ -95,6 +163,7 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <summary>Arrives, and waits as long as it takes for the others.</summary>
     /// <param name="cancellationToken">Stops waiting (the arrival is withdrawn).</param>
     /// <exception cref="OperationCanceledException">The token was cancelled before the phase completed.</exception>
+    /// <exception cref="BarrierBrokenException">The barrier is broken, or broke or was reset while this participant waited (see <see cref="Abort"/>, <see cref="Reset"/>, <see cref="PostPhaseAction"/>).</exception>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
     public void SignalAndWait(CancellationToken cancellationToken = default) => TrySignalAndWaitCore(Timeout.InfiniteTimeSpan, cancellationToken);
 
@@ -103,6 +172,7 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <param name="cancellationToken">Stops waiting (the arrival is withdrawn).</param>
     /// <exception cref="TimeoutException">The phase did not complete within <paramref name="timeout"/> (a participant is slow, gone or dead); the arrival was withdrawn.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled before the phase completed.</exception>
+    /// <exception cref="BarrierBrokenException">The barrier is broken, or broke or was reset while this participant waited (see <see cref="Abort"/>, <see cref="Reset"/>, <see cref="PostPhaseAction"/>).</exception>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
     public void SignalAndWait(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
@@ -117,6 +187,7 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <param name="cancellationToken">Stops waiting (the arrival is withdrawn).</param>
     /// <returns>True when the phase completed; false when the time-out passed (the arrival was withdrawn).</returns>
     /// <exception cref="OperationCanceledException">The token was cancelled before the phase completed.</exception>
+    /// <exception cref="BarrierBrokenException">The barrier is broken, or broke or was reset while this participant waited (see <see cref="Abort"/>, <see cref="Reset"/>, <see cref="PostPhaseAction"/>).</exception>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
     public bool TrySignalAndWait(TimeSpan timeout, CancellationToken cancellationToken = default) =>
         TrySignalAndWaitCore(FutexWait.Validate(timeout), cancellationToken);
@@ -125,6 +196,7 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <param name="cancellationToken">Stops waiting (the arrival is withdrawn).</param>
     /// <returns>A task that completes when the phase completes.</returns>
     /// <exception cref="OperationCanceledException">The token was cancelled before the phase completed.</exception>
+    /// <exception cref="BarrierBrokenException">The barrier is broken, or broke or was reset while this participant waited (see <see cref="Abort"/>, <see cref="Reset"/>, <see cref="PostPhaseAction"/>).</exception>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
     public ValueTask SignalAndWaitAsync(CancellationToken cancellationToken = default) => SignalAndWaitAsync(Timeout.InfiniteTimeSpan, cancellationToken);
 
@@ -134,6 +206,7 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <returns>A task that completes when the phase completes.</returns>
     /// <exception cref="TimeoutException">The phase did not complete within <paramref name="timeout"/>; the arrival was withdrawn.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled before the phase completed.</exception>
+    /// <exception cref="BarrierBrokenException">The barrier is broken, or broke or was reset while this participant waited (see <see cref="Abort"/>, <see cref="Reset"/>, <see cref="PostPhaseAction"/>).</exception>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
     public ValueTask SignalAndWaitAsync(TimeSpan timeout, CancellationToken cancellationToken = default) =>
         AsyncResults.OrThrow(TrySignalAndWaitAsync(timeout, cancellationToken), () => TimedOut(timeout));
@@ -143,6 +216,7 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <param name="cancellationToken">Stops waiting (the arrival is withdrawn).</param>
     /// <returns>True when the phase completed; false when the time-out passed.</returns>
     /// <exception cref="OperationCanceledException">The token was cancelled before the phase completed.</exception>
+    /// <exception cref="BarrierBrokenException">The barrier is broken, or broke or was reset while this participant waited (see <see cref="Abort"/>, <see cref="Reset"/>, <see cref="PostPhaseAction"/>).</exception>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
     public ValueTask<bool> TrySignalAndWaitAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
@@ -151,7 +225,64 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
         {
             return ValueTask.FromCanceled<bool>(cancellationToken);
         }
-        return new ValueTask<bool>(FutexWaiter.WaitAsync(new PhaseWait(this), timeout, cancellationToken));
+        var wait = new PhaseWait(this);
+        Task<bool> waiting = FutexWaiter.WaitAsync(wait, timeout, cancellationToken);
+        if (waiting.IsCompletedSuccessfully)
+        {
+            // Arrived last, or found the barrier broken: no need for an async state machine.
+            return new ValueTask<bool>(wait.SettleAsync(waiting.Result));
+        }
+        return AsyncResults.ThenAsync(waiting, wait.SettleAsync);
+    }
+
+    /// <summary>
+    /// Breaks the barrier, like Python's <c>Barrier.abort()</c>: every participant waiting, in every
+    /// process, and every later arrival gets a <see cref="BarrierBrokenException"/> until
+    /// <see cref="Reset"/> is called. Use it to release the others when this participant cannot
+    /// carry on (after a time-out or an error). Calling it on a broken barrier does nothing.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
+    public void Abort() => Transition(static (state, participants) =>
+        (state & BrokenBit) != 0 ? state : Advance(state, 1, participants) | BrokenBit);
+
+    /// <summary>
+    /// Returns the barrier to its initial state for its current participant count, like Python's
+    /// <c>Barrier.reset()</c>: a broken barrier can be used again, and participants waiting in the
+    /// current phase, in every process, get a <see cref="BarrierBrokenException"/> (their arrivals
+    /// are dropped). On a barrier that is not broken and has no arrivals, it does nothing.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
+    public void Reset() => Transition(static (state, participants) =>
+        (state & BrokenBit) != 0 ? Advance(state, 1, participants)
+        : Arrived(state) > 0 ? Advance(state, 2, participants) // breaks the waiters and resets in one step
+        : state);
+
+    private void Transition(Func<long, int, long> next)
+    {
+        _memory.Enter();
+        try
+        {
+            long state = Volatile.Read(ref *_state);
+            while (true)
+            {
+                long wanted = next(state, Participants(state));
+                if (wanted == state)
+                {
+                    return;
+                }
+                long seen = Interlocked.CompareExchange(ref *_state, wanted, state);
+                if (seen == state)
+                {
+                    Libc.FutexWake(_phase, int.MaxValue);
+                    return;
+                }
+                state = seen;
+            }
+        }
+        finally
+        {
+            _memory.Exit();
+        }
     }
 
     /// <summary>
@@ -176,8 +307,8 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
                         participants < 1 ? "The SharedBarrier's last participant cannot be removed."
                         : $"{arrived} participants have arrived in this phase; the barrier cannot shrink to {participants}.");
                 }
-                bool completes = arrived == participants && arrived > 0;
-                long next = completes ? Next(state, participants) : state - (1L << 16);
+                bool completes = arrived == participants && arrived > 0 && (state & BrokenBit) == 0;
+                long next = completes ? Advance(state, 1, participants) : state - (1L << 16);
                 long seen = Interlocked.CompareExchange(ref *_state, next, state);
                 if (seen == state)
                 {
@@ -202,7 +333,18 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
         _memory.Enter();
         try
         {
-            return new PhaseWait(this).Run(timeout, cancellationToken);
+            var wait = new PhaseWait(this);
+            if (!wait.Run(timeout, cancellationToken))
+            {
+                return false;
+            }
+            if (wait.IsPending)
+            {
+                // Timed out or cancelled while the post-phase action ran: the phase is complete, its outcome not yet known.
+                wait = wait.Follow();
+                wait.Run(Timeout.InfiniteTimeSpan, CancellationToken.None);
+            }
+            return wait.Settle();
         }
         finally
         {
@@ -223,12 +365,12 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
         }
     }
 
-    private static int Participants(long state) => (int)((state >> 16) & 0xFFFF);
+    private static int Participants(long state) => (int)((state >> 16) & 0x7FFF);
 
     private static int Arrived(long state) => (int)(state & 0xFFFF);
 
-    /// <summary>The state of the next phase: phase + 1, nobody arrived.</summary>
-    private static long Next(long state, int participants) => (long)((ulong)(uint)((state >>> 32) + 1) << 32) | ((long)participants << 16);
+    /// <summary>The state <paramref name="phases"/> phase numbers on: nobody arrived, not broken.</summary>
+    private static long Advance(long state, int phases, int participants) => (long)((ulong)(uint)((state >>> 32) + (uint)phases) << 32) | ((long)participants << 16);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
@@ -247,7 +389,8 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
         try
         {
             long state = Volatile.Read(ref *_state);
-            return $"SharedBarrier(phase {(uint)(state >>> 32)}, {Participants(state) - Arrived(state)} of {Participants(state)} to come){(Name is null ? "" : $" '{Name}'")}";
+            string progress = (state & BrokenBit) != 0 ? "broken" : $"{Participants(state) - Arrived(state)} of {Participants(state)} to come";
+            return $"SharedBarrier(phase {(uint)(state >>> 32)}, {progress}){(Name is null ? "" : $" '{Name}'")}";
         }
         finally
         {
@@ -259,28 +402,94 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
         new($"The SharedBarrier's phase did not complete within {timeout.TotalMilliseconds:0.#} ms: a participant is slow, has not come, or died " +
             "(a dead participant can be removed with RemoveParticipant). This arrival was withdrawn.");
 
-    /// <summary>One arrival: counts in at <see cref="FutexWait.Begin"/>, then waits for the phase to move on.</summary>
-    private sealed class PhaseWait(SharedBarrier owner) : FutexWait(owner._memory, owner._phase, waiters: null)
+    private static BarrierBrokenException Broken(string why, Exception? inner = null) =>
+        new($"The SharedBarrier {why}.", inner);
+
+    /// <summary>
+    /// One arrival: counts in at <see cref="FutexWait.Begin"/> (running the post-phase action if it
+    /// is the last), then waits for the phase word to move; <see cref="Settle"/> then says how the
+    /// phase ended. A follower (<see cref="Follow"/>) does not arrive: it only waits for the phase
+    /// of an arrival whose time-out passed while the post-phase action ran.
+    /// </summary>
+    private sealed class PhaseWait(SharedBarrier owner, bool arrives = true) : FutexWait(owner._memory, owner._phase, waiters: null)
     {
         private int _phase;
-        private bool _completedPhase;
+        private bool _done;
+        private BarrierBrokenException? _broken;
+
+        /// <summary>The wait was withdrawn while the post-phase action ran: its outcome needs a <see cref="Follow"/>.</summary>
+        public bool IsPending { get; private set; }
+
+        public PhaseWait Follow()
+        {
+            var follower = new PhaseWait(owner, arrives: false);
+            follower._phase = _phase;
+            return follower;
+        }
+
+        /// <summary>After a completed wait: true, or throws what broke the phase.</summary>
+        public bool Settle() => _broken is { } broken ? throw broken : true;
+
+        public Task<bool> SettleAsync(bool completed)
+        {
+            if (!completed)
+            {
+                return Task.FromResult(false);
+            }
+            if (!IsPending)
+            {
+                return _broken is { } broken ? Task.FromException<bool>(broken) : Task.FromResult(true);
+            }
+            PhaseWait follower = Follow();
+            return FutexWaiter.WaitAsync(follower, Timeout.InfiniteTimeSpan, CancellationToken.None)
+                .ContinueWith(static (_, state) => ((PhaseWait)state!).Settle(), follower, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
 
         protected override void OnBegin()
         {
+            if (!arrives)
+            {
+                return;
+            }
             long state = Volatile.Read(ref *owner._state);
             while (true)
             {
+                if ((state & BrokenBit) != 0)
+                {
+                    _done = true;
+                    _broken = Broken("is broken (Abort was called, or a post-phase action threw); call Reset to use it again");
+                    return;
+                }
                 int participants = Participants(state);
+                if (Arrived(state) >= participants)
+                {
+                    // More arrivals than participants, while the last one runs the post-phase action:
+                    // this one belongs to the next phase, which starts when the action ends.
+                    Thread.SpinWait(20);
+                    Thread.Yield();
+                    state = Volatile.Read(ref *owner._state);
+                    continue;
+                }
                 bool last = Arrived(state) + 1 >= participants;
-                long next = last ? Next(state, participants) : state + 1;
+                Action<long>? action = last ? Volatile.Read(ref owner._postPhaseAction) : null;
+                // With an action, the last arrival first fills the count (the others keep sleeping, and
+                // cannot withdraw) and moves the phase on after the action; without one, at once.
+                long next = !last ? state + 1 : action is null ? Advance(state, 1, participants) : state + 1;
                 long seen = Interlocked.CompareExchange(ref *owner._state, next, state);
                 if (seen == state)
                 {
                     _phase = (int)(state >>> 32);
                     if (last)
                     {
-                        _completedPhase = true;
-                        Libc.FutexWake(owner._phase, int.MaxValue);
+                        _done = true;
+                        if (action is not null)
+                        {
+                            Complete(action, next, participants);
+                        }
+                        else
+                        {
+                            Libc.FutexWake(owner._phase, int.MaxValue);
+                        }
                     }
                     return;
                 }
@@ -288,20 +497,87 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
             }
         }
 
+        /// <summary>The last arrival's end of a phase with a post-phase action: run it, then release the others.</summary>
+        private void Complete(Action<long> action, long full, int participants)
+        {
+            Exception? thrown = null;
+            try
+            {
+                action((uint)_phase);
+            }
+            catch (Exception e)
+            {
+                thrown = e;
+            }
+            long wanted = thrown is null ? Advance(full, 1, participants) : Advance(full, 1, participants) | BrokenBit;
+            long seen = Interlocked.CompareExchange(ref *owner._state, wanted, full);
+            Libc.FutexWake(owner._phase, int.MaxValue);
+            if (seen != full)
+            {
+                // Abort or Reset came while the action ran: they ended the phase.
+                Judge(seen);
+            }
+            else if (thrown is not null)
+            {
+                _broken = Broken($"broke because its post-phase action threw {thrown.GetType().Name}: {thrown.Message} (see the inner exception); call Reset to use it again", thrown);
+            }
+        }
+
         protected override bool TryTake(out int observed)
         {
-            observed = Volatile.Read(ref *owner._phase);
-            return _completedPhase || observed != _phase;
+            if (_done)
+            {
+                observed = 0;
+                return true;
+            }
+            long state = Volatile.Read(ref *owner._state);
+            observed = (int)(state >>> 32);
+            if (observed == _phase)
+            {
+                return false;
+            }
+            Judge(state);
+            return true;
+        }
+
+        /// <summary>
+        /// How the phase this arrival waited in ended, from any later state. Every event moves the
+        /// phase on: a completion by one (not broken), a break by one (broken), a reset of a broken
+        /// barrier by one (not broken), a reset of one with arrivals by two. After this arrival's
+        /// phase ends, no later phase completes without it, so only breaks and resets follow, each
+        /// pair of which adds two: the phase completed exactly when the distance is odd and the
+        /// barrier not broken, or even and broken.
+        /// </summary>
+        private void Judge(long state)
+        {
+            bool odd = ((uint)(state >>> 32) - (uint)_phase & 1) != 0;
+            bool broken = (state & BrokenBit) != 0;
+            if (odd == broken)
+            {
+                _broken = Broken(broken ? "broke while this participant waited (Abort was called, or the post-phase action threw); call Reset to use it again"
+                    : "was reset (or broken, then reset) while this participant waited; its arrival was dropped");
+            }
         }
 
         protected override bool OnWithdraw()
         {
+            if (!arrives)
+            {
+                return false;
+            }
             long state = Volatile.Read(ref *owner._state);
             while (true)
             {
                 if ((int)(state >>> 32) != _phase)
                 {
-                    return true; // the phase completed after all
+                    Judge(state);
+                    return true; // the phase ended after all
+                }
+                if (Arrived(state) == Participants(state))
+                {
+                    // The last arrival runs the post-phase action: the phase is complete; wait for its outcome.
+                    IsPending = true;
+                    return true;
                 }
                 long seen = Interlocked.CompareExchange(ref *owner._state, state - 1, state);
                 if (seen == state)

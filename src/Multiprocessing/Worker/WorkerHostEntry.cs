@@ -80,6 +80,8 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
     private bool _readerWanted;
     private readonly FrameBuffer _frames = new(int.MaxValue);
     private long _itemsStarted;
+    private readonly object _exitGate = new();
+    private int _exitCode = -1;
 
     // Batched results (see SecureResults), all under _sendLock: _output holds frames [0, _sent) that
     // were sent, [_sent, _journaled) that are in the journal and not sent, and then the rest.
@@ -105,6 +107,8 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
         public CancellationTokenSource? Cancellation { get; set; }
         public int ExitCode { get; init; } = -1;
         public bool IsShutdown => ExitCode >= 0;
+        /// <summary>A WorkerProcess's end: exit as a .NET Main does, after the foreground threads the method started.</summary>
+        public bool WaitForThreads { get; init; }
     }
 
     public int Run(string token)
@@ -114,9 +118,18 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
             w.WriteBytes(System.Text.Encoding.ASCII.GetBytes(token));
             w.Write(Environment.ProcessId);
         }));
+        // The main thread only waits for a WorkerProcess's end, so that it can return from Main
+        // whichever loop thread runs the Shutdown (the other may be inside a blocking receive).
         new Thread(() => Loop(reader: false)) { IsBackground = true, Name = "mp worker" }.Start();
-        Loop(reader: true);
-        return WorkerExitCodes.Normal;
+        new Thread(() => Loop(reader: true)) { IsBackground = true, Name = "mp worker reader" }.Start();
+        lock (_exitGate)
+        {
+            while (_exitCode < 0)
+            {
+                Monitor.Wait(_exitGate);
+            }
+            return _exitCode;
+        }
     }
 
     /// <summary>
@@ -210,7 +223,9 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
                 Cancel(reader.Read<long>());
                 break;
             case FrameType.Shutdown:
-                Enqueue(new Command(0, 0, 0, [], 0) { ExitCode = reader.Read<int>() });
+                int exitCode = reader.Read<int>();
+                // The flag is optional: a pool's Shutdown has none and keeps the immediate exit.
+                Enqueue(new Command(0, 0, 0, [], 0) { ExitCode = exitCode, WaitForThreads = reader.Remaining > 0 && reader.Read<bool>() });
                 break;
             default:
                 throw new InvalidDataException($"an unknown frame type {(byte)type}");
@@ -333,6 +348,19 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
             if (command.IsShutdown)
             {
                 FlushOutput();
+                if (command.WaitForThreads)
+                {
+                    // A WorkerProcess ends like a .NET Main (and a CPython Process): Main returns, the
+                    // runtime waits for the foreground threads the method started, then runs the
+                    // ProcessExit handlers (which retire this process's channel writers) and exits
+                    // with the code. This thread is a background thread: parked, it holds nothing up.
+                    lock (_exitGate)
+                    {
+                        _exitCode = command.ExitCode;
+                        Monitor.Pulse(_exitGate);
+                    }
+                    Thread.Sleep(Timeout.Infinite);
+                }
                 // A normal end: the exit hooks run (a channel writer in this process is done, not dead).
                 ProcessExitHooks.ExitNormally(command.ExitCode);
             }

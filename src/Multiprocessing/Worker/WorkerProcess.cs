@@ -9,10 +9,15 @@ namespace Multiprocessing;
 /// One static method running in a fresh process, like Python's <c>multiprocessing.Process</c>.
 /// </summary>
 /// <remarks>
-/// The process exits when the method returns: with code 0 if it succeeded and 1 if it threw.
+/// The process exits when the method has returned and every foreground thread it started has
+/// ended, as a .NET <c>Main</c> does (and a Python <c>Process</c>, which joins its non-daemon
+/// threads): with code 0 if the method succeeded and 1 if it threw. Background threads
+/// (<see cref="Thread.IsBackground"/>, thread-pool work) do not keep it alive, and
+/// <see cref="AppDomain.ProcessExit"/> handlers run before it exits. <see cref="Completion"/>
+/// completes when the method returns, possibly before the process exits.
 /// <see cref="Completion"/> (and <see cref="WorkerProcess{TResult}.Result"/>) carry the outcome:
 /// a <see cref="WorkerException"/> if the method threw, a <see cref="WorkerCrashedException"/> if
-/// the process died first. If this process exits, the worker exits too.
+/// the process died first. If this process exits, the worker exits too, foreground threads or not.
 /// </remarks>
 /// <example>
 /// <code>
@@ -202,7 +207,11 @@ public class WorkerProcess : IDisposable, IWorkerListener
             SetError(e);
             _completion.TrySetException(e);
         }
-        connection.Send(Protocol.Frame(FrameType.Shutdown, w => w.Write(ok ? WorkerExitCodes.Normal : WorkerExitCodes.TaskFailed)));
+        connection.Send(Protocol.Frame(FrameType.Shutdown, w =>
+        {
+            w.Write(ok ? WorkerExitCodes.Normal : WorkerExitCodes.TaskFailed);
+            w.Write(true); // exit after the foreground threads the method started, as a .NET Main does
+        }));
         connection.Flush();
     }
 

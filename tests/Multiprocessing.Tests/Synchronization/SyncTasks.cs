@@ -134,6 +134,65 @@ internal static class SyncTasks
         return Volatile.Read(ref a.Value.Value);
     }
 
+    /// <summary>Arrives once (synchronously or asynchronously) and says how the phase ended: "completed", or the broken exception's message, prefixed with whether it had an inner exception.</summary>
+    public static async Task<string> ArriveAndReport((SharedBarrier Barrier, bool Async) a)
+    {
+        try
+        {
+            if (a.Async)
+            {
+                await a.Barrier.SignalAndWaitAsync(Bounds.Unexpected);
+            }
+            else
+            {
+                a.Barrier.SignalAndWait(Bounds.Unexpected);
+            }
+            return "completed";
+        }
+        catch (BarrierBrokenException e)
+        {
+            return (e.InnerException is null ? "broken: " : "broken with inner: ") + e.Message;
+        }
+    }
+
+    /// <summary>Python's behaviour on demand: a participant that times out aborts the barrier, releasing the others.</summary>
+    public static bool ArriveOrAbort((SharedBarrier Barrier, int TimeoutMs) a)
+    {
+        if (a.Barrier.TrySignalAndWait(TimeSpan.FromMilliseconds(a.TimeoutMs)))
+        {
+            return true;
+        }
+        a.Barrier.Abort();
+        return false;
+    }
+
+    /// <summary>
+    /// Sets a post-phase action on this process's barrier object that counts each phase's runs, then
+    /// goes through the phases; returns the phases after which its count was not exactly one (the
+    /// action must run once per phase, and before anyone is released).
+    /// </summary>
+    public static int CountPhaseActions((SharedBarrier Barrier, SharedArray<int> RunsPerPhase, int Phases) a)
+    {
+        a.Barrier.PostPhaseAction = phase => Interlocked.Increment(ref a.RunsPerPhase.GetReference((int)phase));
+        int violations = 0;
+        for (int phase = 0; phase < a.Phases; phase++)
+        {
+            if (phase % 2 == 0)
+            {
+                a.Barrier.SignalAndWait(Bounds.Unexpected);
+            }
+            else
+            {
+                a.Barrier.SignalAndWaitAsync(Bounds.Unexpected).AsTask().GetAwaiter().GetResult();
+            }
+            if (Volatile.Read(ref a.RunsPerPhase.GetReference(phase)) != 1)
+            {
+                violations++;
+            }
+        }
+        return violations;
+    }
+
     /// <summary>Sleeps for ever: a participant that never comes.</summary>
     public static void Vanish(SharedBarrier barrier)
     {
