@@ -25,4 +25,20 @@ internal static class TypeNames
         }
         return $"{name.Replace('+', '.')}<{string.Join(", ", type.GetGenericArguments().Select(Display))}>";
     }
+
+    /// <summary>The name without its namespace (<c>Order</c>, <c>List&lt;Order&gt;</c>), for paths to a member.</summary>
+    public static string Short(Type type)
+    {
+        if (type.IsArray)
+        {
+            return Short(type.GetElementType()!) + "[]";
+        }
+        if (Nullable.GetUnderlyingType(type) is { } underlying)
+        {
+            return Short(underlying) + "?";
+        }
+        string name = type.Name;
+        int tick = name.IndexOf('`');
+        return tick < 0 ? name : $"{name[..tick]}<{string.Join(", ", type.GetGenericArguments().Select(Short))}>";
+    }
 }
