@@ -7,7 +7,7 @@ internal static class TypeNames
     {
         if (type.IsArray)
         {
-            return Display(type.GetElementType()!) + "[]";
+            return Display(type.GetElementType()!) + Brackets(type);
         }
         if (Nullable.GetUnderlyingType(type) is { } underlying)
         {
@@ -31,7 +31,7 @@ internal static class TypeNames
     {
         if (type.IsArray)
         {
-            return Short(type.GetElementType()!) + "[]";
+            return Short(type.GetElementType()!) + Brackets(type);
         }
         if (Nullable.GetUnderlyingType(type) is { } underlying)
         {
@@ -41,4 +41,6 @@ internal static class TypeNames
         int tick = name.IndexOf('`');
         return tick < 0 ? name : $"{name[..tick]}<{string.Join(", ", type.GetGenericArguments().Select(Short))}>";
     }
+
+    private static string Brackets(Type array) => $"[{new string(',', array.GetArrayRank() - 1)}]";
 }

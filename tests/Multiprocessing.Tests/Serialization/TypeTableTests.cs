@@ -68,9 +68,9 @@ public sealed class TypeTableTests(TypeTablePool fixture) : IClassFixture<TypeTa
         public int Code => _hidden / 7;
     }
 
-    public sealed record WithSequences(IEnumerable<int> Numbers, IReadOnlyList<string> Words, ImmutableArray<long> Longs, HashSet<int> Set, int[][] Jagged);
+    public sealed record WithSequences(IEnumerable<int> Numbers, IReadOnlyList<string> Words, ImmutableArray<long> Longs, HashSet<int> Set, int[][] Jagged, IReadOnlyDictionary<string, int> Map);
 
-    public sealed record Keys(Dictionary<int, string> ByInt, Dictionary<Guid, double> ByGuid, Dictionary<Colour, int> ByEnum, Dictionary<BigInteger, int> ByBig);
+    public sealed record Keys(Dictionary<int, string> ByInt, Dictionary<Guid, double> ByGuid, Dictionary<Colour, int> ByEnum, Dictionary<BigInteger, int> ByBig, Dictionary<(int, int), string> ByStruct);
 
     public sealed record RefStruct(string Name, int Value);
 
@@ -143,6 +143,29 @@ public sealed class TypeTableTests(TypeTablePool fixture) : IClassFixture<TypeTa
         private int _secret = start;
 
         public int Next() => ++_secret;
+    }
+
+    public sealed class PrivateProperty(int hidden)
+    {
+        public int Value => Hidden;
+
+        private int Hidden { get; } = hidden;
+    }
+
+    public sealed class UnboundParameter
+    {
+        public UnboundParameter(int other) => Value = other;
+
+        public int Value { get; set; }
+    }
+
+    public sealed record WithTask(Task<int> Pending);
+
+    public sealed record WithHandle(Microsoft.Win32.SafeHandles.SafeFileHandle File);
+
+    public sealed class Link
+    {
+        public Link? Next { get; set; }
     }
 
     public sealed class NamedList : List<int>
@@ -270,8 +293,8 @@ public sealed class TypeTableTests(TypeTablePool fixture) : IClassFixture<TypeTa
         new Trip<Node>("recursive record", new Node(1, new Node(2, new Node(3, null)))),
         new Trip<Everything>("record of every leaf type", AllOfIt(), Same),
         new Trip<Secret>("struct with private state", new Secret(5), (a, b) => a.Code == b.Code),
-        new Trip<WithSequences>("record of sequences", new WithSequences([1, 2], ["w"], [5L], [4], [[1], []])),
-        new Trip<Keys>("dictionaries with non-string keys", new Keys(new() { [1] = "a" }, new() { [Guid.NewGuid()] = 1.5 }, new() { [Colour.Red] = 1 }, new() { [BigInteger.Pow(10, 30)] = 1 })),
+        new Trip<WithSequences>("record of sequences", new WithSequences(new List<int> { 1, 2 }, new List<string> { "w" }, [5L], [4], [[1], []], new Dictionary<string, int> { ["k"] = 1 })),
+        new Trip<Keys>("dictionaries with non-string keys", new Keys(new() { [1] = "a" }, new() { [Guid.NewGuid()] = 1.5 }, new() { [Colour.Red] = 1 }, new() { [BigInteger.Pow(10, 30)] = 1 }, new() { [(1, -2)] = "s" })),
         new Trip<SameNameConstructor>("get-only properties set by same-name constructor parameters", new SameNameConstructor(3, "l")),
         new Trip<PopulatedList>("get-only list marked Populate", Populated()),
         new Trip<IncludedPrivateSetter>("private setter marked JsonInclude", IncludedPrivateSetter.Of(9)),
@@ -297,6 +320,13 @@ public sealed class TypeTableTests(TypeTablePool fixture) : IClassFixture<TypeTa
         new Refused<WithAbstract>("abstract member", new WithAbstract(null!), "WithAbstract.Thing", "abstract"),
         new Refused<GetOnlyOtherName>("get-only property set by a parameter of another name", new GetOnlyOtherName(5), "GetOnlyOtherName.V", "get-only", "'v'"),
         new Refused<PrivateSetter>("private setter", new PrivateSetter(), "PrivateSetter.Total", "non-public setter", "JsonInclude"),
+        new Refused<PrivateProperty>("non-public property", new PrivateProperty(1), "PrivateProperty.Hidden", "not public"),
+        new Refused<UnboundParameter>("constructor parameter that matches no member", new UnboundParameter(1), "UnboundParameter", "'other'"),
+        new Refused<ValueType>("ValueType", 1, "System.ValueType", "concrete type"),
+        new Refused<Enum>("Enum", Colour.Red, "System.Enum", "concrete type"),
+        new Refused<WithTask>("Task member", new WithTask(Task.FromResult(1)), "WithTask.Pending"),
+        new Refused<WithHandle>("SafeHandle member", new WithHandle(null!), "WithHandle.File"),
+        new Refused<CancellationToken>("CancellationToken", CancellationToken.None, "last parameter"),
         new Refused<PrivateField>("state in a private field", new PrivateField(1), "_secret", "non-public field"),
         new Refused<NamedList>("collection type with members of its own", new NamedList { Name = "n" }, "NamedList", "elements only"),
         new Refused<GetOnlyList>("get-only list", new GetOnlyList(), "GetOnlyList.Items", "get-only"),
@@ -308,7 +338,7 @@ public sealed class TypeTableTests(TypeTablePool fixture) : IClassFixture<TypeTa
         new Refused<WithType>("Type member", new WithType(typeof(int)), "WithType.Kind", "System.Type"),
         new Refused<ByRecordKey>("record as dictionary key", new ByRecordKey([]), "ByRecordKey.Counts", "keys"),
         new Refused<WithMatrix>("multi-dimensional array member", new WithMatrix(new int[1, 1]), "WithMatrix.Cells", "jagged"),
-        new Refused<int[,]>("multi-dimensional array", new int[2, 2], "multi-dimensional"),
+        new Refused<int[,]>("multi-dimensional array", new int[2, 2], "Int32[,] is a multi-dimensional array", "Int32[][]"),
         new Refused<WithArrayList>("non-generic collection", new WithArrayList([]), "WithArrayList.Items[]", "System.Object"),
         new Refused<WithLazy>("Lazy<T> member", new WithLazy(new Lazy<int>(1)), "WithLazy.Value"),
         new Substituted<Base>("derived record passed as its base", new Derived(1, 2), "Derived", "Base", "JsonDerivedType"),
@@ -316,7 +346,16 @@ public sealed class TypeTableTests(TypeTablePool fixture) : IClassFixture<TypeTa
         new Substituted<List<Base>>("derived record in a list of its base", [new Base(1), new Derived(1, 2)], "Derived", "Base"),
         new Substituted<List<int>>("derived collection passed as its base", new NamedList { 1 }, "NamedList", "List<Int32>"),
         new Substituted<Node>("nesting deeper than 64 levels", Deep(100), "depth"),
+        new Substituted<Link>("object graph with a cycle", Cycle(), "cycle"),
+        new Substituted<Dictionary<string, int>>("string key with a lone surrogate", new() { ["\uD800"] = 1 }, "surrogate"),
     }.ToDictionary(c => c.Name);
+
+    private static Link Cycle()
+    {
+        var link = new Link();
+        link.Next = link;
+        return link;
+    }
 
     private static Node Deep(int levels)
     {
