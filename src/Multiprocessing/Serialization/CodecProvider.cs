@@ -19,7 +19,7 @@ internal sealed class CodecProvider
     // Created on first use: loading System.Text.Json costs start-up time that a pool of ints never needs.
     // The converters make JSON exact where its defaults are not (BigInteger, lone surrogates, structs
     // with private state); the modifier refuses a derived instance in a slot declared as its base.
-    internal static JsonSerializerOptions JsonOptions => s_jsonOptions ??= new JsonSerializerOptions(JsonSerializerDefaults.General)
+    private static JsonSerializerOptions JsonOptions => s_jsonOptions ??= new JsonSerializerOptions(JsonSerializerDefaults.General)
     {
         IncludeFields = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
