@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Serialization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Multiprocessing.Serialization;
 
@@ -16,11 +17,21 @@ namespace Multiprocessing.Serialization;
 internal sealed class CodecProvider
 {
     // Created on first use: loading System.Text.Json costs start-up time that a pool of ints never needs.
+    // The converters make JSON exact where its defaults are not (BigInteger, lone surrogates, structs
+    // with private state); the modifier refuses a derived instance in a slot declared as its base.
     private static JsonSerializerOptions JsonOptions => s_jsonOptions ??= new JsonSerializerOptions(JsonSerializerDefaults.General)
     {
         IncludeFields = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Converters = { new SharedObjectJsonConverterFactory() },
+        Converters =
+        {
+            new SharedObjectJsonConverterFactory(),
+            new BigIntegerJsonConverter(),
+            new ExactStringJsonConverter(),
+            new ExactCharJsonConverter(),
+            new RawStructJsonConverterFactory(),
+        },
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { JsonContractCheck.RefuseSubstitutes } },
     };
 
     private static JsonSerializerOptions? s_jsonOptions;
@@ -97,6 +108,12 @@ internal sealed class CodecProvider
             };
             return Instantiate(definition, items, codecs);
         }
+        // Checked once per type, here, so that a type JSON would carry only in part is refused at the
+        // call (the method's registration) rather than arriving changed.
+        if (JsonContractCheck.Explain(type, JsonOptions) is { } loss)
+        {
+            throw new NotSupportedException(loss);
+        }
         return Instantiate(typeof(JsonCodec<>), [type], JsonOptions);
     }
 
@@ -110,8 +127,13 @@ internal sealed class CodecProvider
     private static object Instantiate(Type definition, Type[] typeArguments, params object[] arguments) =>
         Activator.CreateInstance(definition.MakeGenericType(typeArguments), arguments)!;
 
-    private static bool HoldsReferences(Type type) =>
-        (bool)typeof(RuntimeHelpers).GetMethod(nameof(RuntimeHelpers.IsReferenceOrContainsReferences))!.MakeGenericMethod(type).Invoke(null, null)!;
+    internal static bool HoldsReferences(Type type) => s_holdsReferences.GetOrAdd(type, static type =>
+        (bool)typeof(RuntimeHelpers).GetMethod(nameof(RuntimeHelpers.IsReferenceOrContainsReferences))!.MakeGenericMethod(type).Invoke(null, null)!);
+
+    private static readonly ConcurrentDictionary<Type, bool> s_holdsReferences = new();
+
+    private static bool IsMemory(Type type) =>
+        type.IsGenericType && (type.GetGenericTypeDefinition() == typeof(Memory<>) || type.GetGenericTypeDefinition() == typeof(ReadOnlyMemory<>));
 
     /// <summary>Why values of <paramref name="type"/> cannot travel to another process, or null when they can.</summary>
     public static string? WhyUnsupported(Type type) => WhyUnsupported(type, type, depth: 0);
@@ -140,9 +162,10 @@ internal sealed class CodecProvider
         }
         if (type == typeof(object) || type == typeof(ValueType) || type == typeof(Enum))
         {
-            return $"Values declared as {name} cannot be sent to another process: the worker would not know which type to rebuild. Declare the concrete type in the method's signature.";
+            return $"Values declared as {name} cannot be sent to another process: the worker would not know which type to rebuild (JSON would hand it a JsonElement). Declare the concrete type instead, or register an IWorkerSerializer.";
         }
-        if (depth < 4 && type.IsValueType && !type.IsPrimitive && !type.IsEnum)
+        // Memory<T> keeps its array as an object field; System.Text.Json writes it as its elements.
+        if (depth < 4 && type.IsValueType && !type.IsPrimitive && !type.IsEnum && !IsMemory(type))
         {
             foreach (FieldInfo field in type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
             {

@@ -11,10 +11,20 @@ namespace Multiprocessing.Serialization;
 /// </summary>
 internal sealed class JsonCodec<T>(JsonSerializerOptions options) : Codec<T>
 {
+    // JSON writes a value by its declared type: a derived instance would arrive as its base, what it
+    // adds gone. Records and classes are guarded by JsonContractCheck.RefuseSubstitutes (at any depth);
+    // this covers a collection type at the top (a List<int> subclass where List<int> is declared).
+    private readonly bool _refuseSubstitutes = !typeof(T).IsValueType && !typeof(T).IsSealed && !typeof(T).IsAbstract && !typeof(T).IsInterface
+        && options.GetTypeInfo(typeof(T)).PolymorphismOptions is null;
+
     private int _probed;
 
     public override void Write(PayloadWriter writer, T value)
     {
+        if (_refuseSubstitutes && value is not null && value.GetType() != typeof(T))
+        {
+            throw JsonContractCheck.Substituted(value.GetType(), typeof(T));
+        }
         int lengthAt = writer.ReserveInt32();
         int start = writer.Position;
         using (var json = new Utf8JsonWriter(writer))
