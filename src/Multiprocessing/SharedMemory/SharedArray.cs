@@ -135,7 +135,7 @@ public sealed unsafe class SharedArray<T> : SharedObject, ISharedObjectFactory<S
             // pages) while this object is alive, and the check after the read, which also keeps this
             // object alive until then, refuses a value that may have come from those pages.
             T item = _items[index];
-            ThrowIfDisposed();
+            ThrowIfDisposedAfterRead();
             return item;
         }
         set
@@ -212,7 +212,7 @@ public sealed unsafe class SharedArray<T> : SharedObject, ISharedObjectFactory<S
     {
         T[] copy = AsReadOnlySpan().ToArray();
         // A Dispose during the copy may have swapped zero pages in under it: refuse that copy.
-        ThrowIfDisposed();
+        ThrowIfDisposedAfterRead();
         return copy;
     }
 

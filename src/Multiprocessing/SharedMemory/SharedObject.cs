@@ -79,6 +79,19 @@ public abstract class SharedObject : IDisposable
         }
     }
 
+    /// <summary>
+    /// <see cref="ThrowIfDisposed"/> for a member that has just read the memory and returns what it
+    /// read only if the object was not disposed meanwhile (a racing Dispose swaps in zero pages).
+    /// The barrier keeps those reads before the check; it costs nothing on x64, whose loads are not
+    /// reordered with loads, and orders them on Arm64, whose loads may be.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private protected void ThrowIfDisposedAfterRead()
+    {
+        Volatile.ReadBarrier();
+        ThrowIfDisposed();
+    }
+
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void ThrowDisposed() =>

@@ -62,6 +62,7 @@ public sealed unsafe class SharedValue<T> : SharedObject, ISharedObjectFactory<S
         // Read, then check (as SharedArray's indexer does): a value read from the zero pages a
         // racing Dispose swapped in is not shown.
         T value = *_value;
+        Volatile.ReadBarrier();
         return IsDisposed ? $"SharedValue<{TypeNames.Display(typeof(T))}> (disposed)" : $"SharedValue<{TypeNames.Display(typeof(T))}>({value})";
     }
 
