@@ -202,3 +202,59 @@ internal static class Tasks
         return 0;
     }
 }
+
+/// <summary>
+/// A Python script run as another local user (nobody, uid 65534) through setpriv, for what only
+/// another user can do to this one. The tests run as root on developer machines and in CI; this
+/// fails loudly rather than passing without having tested anything when they do not.
+/// </summary>
+internal sealed class AnotherUser : IDisposable
+{
+    private readonly Process _process;
+
+    private AnotherUser(Process process) => _process = process;
+
+    public int Pid => _process.Id;
+
+    public static AnotherUser Start(string script)
+    {
+        Assert.True(Environment.UserName == "root" && File.Exists("/usr/bin/setpriv") && File.Exists("/usr/bin/python3"),
+            "This test runs a process of another user: it needs root, /usr/bin/setpriv and /usr/bin/python3.");
+        var start = new ProcessStartInfo("/usr/bin/setpriv")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = "/",
+        };
+        foreach (string argument in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script })
+        {
+            start.ArgumentList.Add(argument);
+        }
+        return new AnotherUser(Process.Start(start)!);
+    }
+
+    /// <summary>The script's next line of output; its error output if it ended instead.</summary>
+    public async Task<string> ReadLineAsync()
+    {
+        string? line = await _process.StandardOutput.ReadLineAsync().WaitAsync(Bounds.Unexpected);
+        return line ?? $"(the script ended: {await _process.StandardError.ReadToEndAsync().WaitAsync(Bounds.Unexpected)})";
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            _process.StandardInput.Close();
+            if (!_process.WaitForExit(Bounds.Unexpected))
+            {
+                _process.Kill();
+            }
+        }
+        finally
+        {
+            _process.Dispose();
+        }
+    }
+}

@@ -21,6 +21,7 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
     private readonly BoundedChannelFullMode _fullMode;
     private readonly string _owner;
     private Task? _completion;
+    private bool _detached;
 
     public ChannelEndpoint(SyncMemory memory, ChannelRing ring, BoundedChannelFullMode fullMode, string owner)
     {
@@ -223,14 +224,55 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
     }
 
     /// <summary>Completes when the ring is completed and every message has been read.</summary>
-    public Task Completion => _completion ??= ObserveCompletionAsync();
+    public Task Completion => Volatile.Read(ref _detached) ? Task.FromException(_memory.Disposed()) : _completion ??= ObserveCompletionAsync();
 
     private async Task ObserveCompletionAsync()
     {
         await FutexWaiter.WaitAsync(new DrainedWait(_memory, Ring), Timeout.InfiniteTimeSpan, CancellationToken.None).ConfigureAwait(false);
-        if (Ring.Error is { } error)
+        string? error;
+        Enter();
+        try
+        {
+            error = Ring.Error;
+        }
+        finally
+        {
+            _memory.Exit();
+        }
+        if (error is not null)
         {
             throw new ChannelClosedException($"The {_owner} was completed with an error: {error}");
+        }
+    }
+
+    /// <summary>Registers this process as a writer of the ring (see <see cref="ChannelRing.RegisterWriter"/>); throws if the channel is closed.</summary>
+    public void RegisterWriter()
+    {
+        Enter();
+        try
+        {
+            Ring.RegisterWriter();
+        }
+        finally
+        {
+            _memory.Exit();
+        }
+    }
+
+    /// <summary>See <see cref="ChannelRing.BrokenMessages"/>; throws if the channel is closed.</summary>
+    public long BrokenMessages
+    {
+        get
+        {
+            Enter();
+            try
+            {
+                return Ring.BrokenMessages;
+            }
+            finally
+            {
+                _memory.Exit();
+            }
         }
     }
 
@@ -250,7 +292,37 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
         }
     }
 
-    private void Enter() => _memory.Enter();
+    /// <summary>
+    /// Makes every later use of this endpoint throw <see cref="ObjectDisposedException"/>, for an
+    /// object disposed while its memory stays open (one end of a pipe whose other end lives on).
+    /// </summary>
+    public void Detach() => Volatile.Write(ref _detached, true);
+
+    /// <summary>The ring's completion error, or null if it has none or the memory is closed here.</summary>
+    public string? TryGetError()
+    {
+        if (Volatile.Read(ref _detached) || !_memory.TryEnter())
+        {
+            return null;
+        }
+        try
+        {
+            return Ring.Error;
+        }
+        finally
+        {
+            _memory.Exit();
+        }
+    }
+
+    private void Enter()
+    {
+        if (Volatile.Read(ref _detached))
+        {
+            throw _memory.Disposed();
+        }
+        _memory.Enter();
+    }
 
     private PayloadWriter Serialize(T item)
     {

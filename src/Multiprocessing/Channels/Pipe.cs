@@ -66,9 +66,11 @@ public sealed class PipeEnd<T> : SharedObject, ISharedObjectFactory<PipeEnd<T>>
     public int End { get; }
 
     /// <summary>What the other end sends, as a <see cref="ChannelReader{T}"/>.</summary>
+    /// <remarks>Stays readable after Dispose; its members then throw <see cref="ObjectDisposedException"/>, as every sending and receiving member of this end does.</remarks>
     public ChannelReader<T> Reader { get; }
 
     /// <summary>Sends to the other end, as a <see cref="ChannelWriter{T}"/>.</summary>
+    /// <remarks>Stays readable after Dispose; its members then throw <see cref="ObjectDisposedException"/>.</remarks>
     public ChannelWriter<T> Writer { get; }
 
     private static string Contents => $"Pipe<{typeof(T).FullName}>";
@@ -123,7 +125,7 @@ public sealed class PipeEnd<T> : SharedObject, ISharedObjectFactory<PipeEnd<T>>
     /// <exception cref="ChannelClosedException">This end was completed.</exception>
     public ValueTask SendAsync(T item, CancellationToken cancellationToken = default)
     {
-        _outgoing.Ring.RegisterWriter();
+        _outgoing.RegisterWriter();
         return _outgoing.WriteAsync(item, cancellationToken);
     }
 
@@ -150,7 +152,7 @@ public sealed class PipeEnd<T> : SharedObject, ISharedObjectFactory<PipeEnd<T>>
         catch (ChannelClosedException e)
         {
             throw new EndOfStreamException(
-                _incoming.Ring.Error is { } error ? $"The other end of the pipe is gone: {error}" : "The other end of the pipe has completed: nothing more will arrive.", e);
+                _incoming.TryGetError() is { } error ? $"The other end of the pipe is gone: {error}" : "The other end of the pipe has completed: nothing more will arrive.", e);
         }
     }
 
@@ -178,6 +180,9 @@ public sealed class PipeEnd<T> : SharedObject, ISharedObjectFactory<PipeEnd<T>>
         {
             return;
         }
+        // The pair's memory stays open while the other end lives: this end must refuse use by itself.
+        _outgoing.Detach();
+        _incoming.Detach();
         if (_pair is not null)
         {
             _pair.Release();

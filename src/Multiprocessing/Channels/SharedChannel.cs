@@ -70,30 +70,43 @@ public sealed class SharedChannel<T> : SharedObject, ISharedObjectFactory<Shared
         Reader = new SharedChannelReader<T>(_endpoint);
         _writer = new(() =>
         {
-            _endpoint.Ring.RegisterWriter();
+            // Registering writes the ring: under a use, so a Dispose cannot release it meanwhile.
+            _endpoint.RegisterWriter();
             WriterRetirement.Add(_endpoint.Ring.Address, _endpoint);
             return new SharedChannelWriter<T>(_endpoint);
-        });
+        }, LazyThreadSafetyMode.PublicationOnly);
         FullMode = fullMode;
     }
 
     /// <summary>Reads messages.</summary>
+    /// <remarks>Stays readable after Dispose: the reader's members then throw <see cref="ObjectDisposedException"/> (and <c>Completion</c> faults with it).</remarks>
     public ChannelReader<T> Reader { get; }
 
     /// <summary>Writes messages. Taking it registers this process as a writer (see the remarks).</summary>
-    public ChannelWriter<T> Writer => _writer.Value;
+    /// <exception cref="ObjectDisposedException">The channel was disposed here, or by the process that created it.</exception>
+    public ChannelWriter<T> Writer
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _writer.Value;
+        }
+    }
 
     /// <summary>The most messages the channel holds.</summary>
+    /// <remarks>Read when the channel was mapped: stays readable after Dispose.</remarks>
     public int Capacity => _endpoint.Ring.Capacity;
 
     /// <summary>The largest serialised message, in bytes.</summary>
+    /// <remarks>Read when the channel was mapped: stays readable after Dispose.</remarks>
     public int MaxMessageSize => _endpoint.Ring.MaxMessage;
 
     /// <summary>What a write does when the channel is full.</summary>
     public BoundedChannelFullMode FullMode { get; }
 
     /// <summary>Messages lost because their writer died while writing them.</summary>
-    public long BrokenMessages => _endpoint.Ring.BrokenMessages;
+    /// <exception cref="ObjectDisposedException">The channel was disposed here, or by the process that created it.</exception>
+    public long BrokenMessages => _endpoint.BrokenMessages;
 
     private static string Contents => $"SharedChannel<{typeof(T).FullName}>";
 

@@ -6,9 +6,13 @@ namespace Multiprocessing.Interop;
 internal static partial class Libc
 {
     private const uint MFD_CLOEXEC = 0x0001;
-    private const int PROT_READ = 0x1;
-    private const int PROT_WRITE = 0x2;
+    internal const int PROT_READ = 0x1;
+    internal const int PROT_WRITE = 0x2;
     private const int MAP_SHARED = 0x01;
+    private const int MAP_PRIVATE = 0x02;
+    private const int MAP_FIXED = 0x10;
+    private const int MAP_ANONYMOUS = 0x20;
+    private const int MAP_NORESERVE = 0x4000;
     private const int O_RDWR = 0x0002;
     private const int O_RDONLY = 0x0000;
     private const int O_CLOEXEC = 0x80000;
@@ -27,6 +31,9 @@ internal static partial class Libc
 
     [LibraryImport(LibraryName, EntryPoint = "mmap", SetLastError = true)]
     private static partial nint MMapNative(nint address, nuint length, int protection, int flags, SafeFileHandle fd, long offset);
+
+    [LibraryImport(LibraryName, EntryPoint = "mmap", SetLastError = true)]
+    private static partial nint MMapAnonymousNative(nint address, nuint length, int protection, int flags, int fd, long offset);
 
     [LibraryImport(LibraryName, EntryPoint = "munmap", SetLastError = true)]
     internal static partial int MUnmap(nint address, nuint length);
@@ -47,6 +54,9 @@ internal static partial class Libc
     private const int O_CREAT = 0x40;
     private const int O_EXCL = 0x80;
     private const int O_TRUNC = 0x200;
+
+    // O_NOFOLLOW is one of the few open flags whose value differs by architecture.
+    private static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
 
     /// <summary>
     /// Creates an anonymous memory file of <paramref name="length"/> bytes. It has no name in any
@@ -90,11 +100,13 @@ internal static partial class Libc
 
     /// <summary>
     /// Creates (or replaces) a regular file for a file-backed segment, readable and writable by its
-    /// owner only; <see cref="Truncate"/> then sizes it.
+    /// owner only; <see cref="Truncate"/> then sizes it. A symbolic link at <paramref name="path"/>
+    /// is never followed (the call fails with ELOOP, or EEXIST for a new file): in a shared directory
+    /// such as /tmp another user may plant one, and following it would truncate its target.
     /// </summary>
     public static SafeFileHandle CreateFile(string path, bool overwrite)
     {
-        int flags = O_RDWR | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL);
+        int flags = O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (overwrite ? O_TRUNC : O_EXCL);
         int fd = OpenNative(path, flags, 0b110_000_000);
         if (fd < 0)
         {
@@ -174,12 +186,22 @@ internal static partial class Libc
         }
         return new SafeMappedRegion(address, length);
     }
+
+    /// <summary>Maps private, unreserved zero pages over <paramref name="length"/> bytes at <paramref name="address"/>, replacing what was mapped there.</summary>
+    internal static bool MapPlaceholder(nint address, long length, int protection) =>
+        MMapAnonymousNative(address, (nuint)length, protection, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == address;
 }
 
 /// <summary>Names one file across processes (device and inode), with its size when it was looked at.</summary>
 internal readonly record struct FileIdentity(ulong Device, ulong Inode, long Size);
 
 /// <summary>A mapping made by <see cref="Libc.MapShared"/>; unmapped when released.</summary>
+/// <remarks>
+/// A shared object does not release its mapping on Dispose (see <see cref="Retire"/>): threads may
+/// be between their disposed check and their access. The range is unmapped by this handle's
+/// finalizer, once nothing that could reach it (the objects over it, their memory managers) is
+/// reachable, and so once no thread can be inside an access.
+/// </remarks>
 internal sealed class SafeMappedRegion : SafeHandleZeroOrMinusOneIsInvalid
 {
     public SafeMappedRegion(nint address, long length) : base(ownsHandle: true)
@@ -193,6 +215,20 @@ internal sealed class SafeMappedRegion : SafeHandleZeroOrMinusOneIsInvalid
 
     /// <summary>Start of the mapping. Valid while the handle is alive.</summary>
     public unsafe byte* Pointer => (byte*)handle;
+
+    /// <summary>
+    /// Lets go of the shared pages at once while keeping the address range valid: replaces the mapping,
+    /// in one atomic mmap, by private zero pages that cost nothing until written (MAP_NORESERVE, so no
+    /// commit charge either). A thread that raced past a disposed check reads zeros or writes into
+    /// pages nobody sees, instead of faulting on an unmapped address and taking the process down.
+    /// The range itself is unmapped when this handle is released. False (the shared mapping stays
+    /// until then) if the kernel refuses, as strict overcommit may for a large writable range.
+    /// </summary>
+    public bool Retire(bool writable)
+    {
+        int protection = writable ? Libc.PROT_READ | Libc.PROT_WRITE : Libc.PROT_READ;
+        return Libc.MapPlaceholder(handle, Length, protection);
+    }
 
     protected override bool ReleaseHandle() => Libc.MUnmap(handle, (nuint)Length) == 0;
 }

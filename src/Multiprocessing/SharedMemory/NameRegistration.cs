@@ -14,6 +14,13 @@ namespace Multiprocessing.Sharing;
 /// descriptor. So a name lives exactly as long as the creating object, and a killed creator leaves
 /// nothing behind to reclaim.
 /// </summary>
+/// <remarks>
+/// The abstract namespace has no permissions. The socket name carries the effective uid, so users'
+/// names do not collide, and both sides check the kernel's record of the peer (SO_PEERCRED): the
+/// creator answers only processes of its own uid, and an opener trusts only a holder of its own uid.
+/// Another user can still bind one of this user's names first; claiming it then fails with a message
+/// that says so (the squatter gains nothing: it is never answered with, nor handed, the memory).
+/// </remarks>
 internal sealed class NameRegistration : IDisposable
 {
     public const int MaxNameLength = 64;
@@ -43,9 +50,19 @@ internal sealed class NameRegistration : IDisposable
         catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
         {
             listener.Dispose();
-            string holder = TryFindHolder(name) is { } pid ? $"process {pid}" : "another process";
+            Credentials? holder = TryFindHolder(name);
+            if (holder is { } other && other.Uid != Libc.EffectiveUserId)
+            {
+                // The abstract namespace has no permissions: the uid in the socket name keeps users'
+                // names apart only while everyone plays fair. Say what happened instead of "exists".
+                throw new SharedMemoryException(
+                    $"The name '{name}' cannot be claimed: process {other.Pid} of another user (uid {other.Uid}) has taken this user's " +
+                    $"socket name for it (names live in the abstract Unix-socket namespace, where any local user can bind any name). " +
+                    "That process cannot open this user's memory through it. Choose another name, e.g. one with a random part.", e);
+            }
+            string who = holder is { } same ? $"process {same.Pid}" : "another process";
             throw new SharedMemoryException(
-                $"A shared segment named '{name}' already exists: {holder} holds it. Names are unique per user while their creator holds them; " +
+                $"A shared segment named '{name}' already exists: {who} holds it. Names are unique per user while their creator holds them; " +
                 "open it with Open(name), or choose another name.", e);
         }
         catch
@@ -80,6 +97,12 @@ internal sealed class NameRegistration : IDisposable
             }
             using (client)
             {
+                // Only processes of this user get the descriptor: another user could not open
+                // /proc/PID/fd/N anyway, and should not learn this process's descriptors and inodes.
+                if (PeerOf(client) is not { } peer || peer.Uid != Libc.EffectiveUserId)
+                {
+                    continue;
+                }
                 try
                 {
                     client.Send(reply);
@@ -135,26 +158,26 @@ internal sealed class NameRegistration : IDisposable
 
     private static void EnsureSameUser(Socket socket, string name)
     {
-        // struct ucred { pid_t pid; uid_t uid; gid_t gid; }: SOL_SOCKET = 1, SO_PEERCRED = 17.
-        Span<byte> credentials = stackalloc byte[12];
-        int length = socket.GetRawSocketOption(1, 17, credentials);
-        uint uid = length == 12 ? BinaryPrimitives.ReadUInt32LittleEndian(credentials[4..]) : uint.MaxValue;
-        if (uid != Libc.EffectiveUserId)
+        Credentials? peer = PeerOf(socket);
+        if (peer?.Uid != Libc.EffectiveUserId)
         {
-            int pid = BinaryPrimitives.ReadInt32LittleEndian(credentials);
             throw new SharedMemoryException(
-                $"The name '{name}' is held by process {pid} of another user (uid {uid}); shared segments are shared only between processes of the same user.");
+                $"The name '{name}' is held by process {peer?.Pid} of another user (uid {peer?.Uid}), not by a process of this user (uid {Libc.EffectiveUserId}): " +
+                "another user has taken this user's socket name for it (any local user can bind any name in the abstract Unix-socket namespace). " +
+                "Shared segments are shared only between processes of the same user; choose another name.");
         }
     }
 
-    private static int? TryFindHolder(string name)
+    /// <summary>The process and user at the other end of a connected Unix socket, as the kernel recorded them (SO_PEERCRED); null if unknown.</summary>
+    internal static Credentials? PeerOf(Socket socket)
     {
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; }: SOL_SOCKET = 1, SO_PEERCRED = 17.
+        Span<byte> credentials = stackalloc byte[12];
         try
         {
-            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            socket.Connect(EndPoint(name));
-            Span<byte> credentials = stackalloc byte[12];
-            return socket.GetRawSocketOption(1, 17, credentials) == 12 ? BinaryPrimitives.ReadInt32LittleEndian(credentials) : null;
+            return socket.GetRawSocketOption(1, 17, credentials) == 12
+                ? new Credentials(BinaryPrimitives.ReadInt32LittleEndian(credentials), BinaryPrimitives.ReadUInt32LittleEndian(credentials[4..]))
+                : null;
         }
         catch (SocketException)
         {
@@ -162,9 +185,31 @@ internal sealed class NameRegistration : IDisposable
         }
     }
 
+    private static Credentials? TryFindHolder(string name)
+    {
+        try
+        {
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            socket.Connect(EndPoint(name));
+            return PeerOf(socket);
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The abstract socket name (after its leading NUL) that stands for <paramref name="name"/> of this user.</summary>
+    internal static string SocketName(string name) => $"multiprocessing-dotnet/{Libc.EffectiveUserId}/{name}";
+
     private static UnixDomainSocketEndPoint EndPoint(string name) =>
-        // A leading NUL puts the socket in the abstract namespace; the user id keeps users apart.
-        new($"\0multiprocessing-dotnet/{Libc.EffectiveUserId}/{name}");
+        // A leading NUL puts the socket in the abstract namespace, which has no permissions: the
+        // user id keeps users' names apart, and the peer checks (EnsureSameUser, the answering
+        // loop) keep another user who binds one of them from being trusted or answered.
+        new($"\0{SocketName(name)}");
+
+    /// <summary>A socket peer: its process and effective user.</summary>
+    internal readonly record struct Credentials(int Pid, uint Uid);
 
     private static void Validate(string name)
     {

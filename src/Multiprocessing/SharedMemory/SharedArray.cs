@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using Multiprocessing.Serialization;
 using Multiprocessing.Sharing;
@@ -93,8 +94,9 @@ public sealed unsafe class SharedArray<T> : SharedObject, ISharedObjectFactory<S
     /// </summary>
     /// <param name="path">The file to create.</param>
     /// <param name="length">The number of elements.</param>
-    /// <param name="overwrite">Replace an existing file; otherwise an existing file is an error.</param>
-    /// <exception cref="SharedMemoryException">The file system cannot hold the file.</exception>
+    /// <param name="overwrite">Replace an existing file; otherwise an existing file is an error. A symbolic link is never followed, even with overwrite.</param>
+    /// <exception cref="SharedMemoryException">The file system cannot hold the file, or <paramref name="path"/> is a symbolic link.</exception>
+    /// <exception cref="IOException">The file exists and <paramref name="overwrite"/> is false, or it cannot be created.</exception>
     public static SharedArray<T> CreateFile(string path, long length, bool overwrite = false)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
@@ -124,9 +126,17 @@ public sealed unsafe class SharedArray<T> : SharedObject, ISharedObjectFactory<S
     {
         get
         {
-            ThrowIfDisposed();
-            CheckIndex(index);
-            return _items[index];
+            if ((ulong)index >= (ulong)Length)
+            {
+                ThrowIfDisposed();
+                ThrowIndex(index);
+            }
+            // Read first, then check: a Dispose on another thread leaves the address mapped (to zero
+            // pages) while this object is alive, and the check after the read, which also keeps this
+            // object alive until then, refuses a value that may have come from those pages.
+            T item = _items[index];
+            ThrowIfDisposedAfterRead();
+            return item;
         }
         set
         {
@@ -134,6 +144,8 @@ public sealed unsafe class SharedArray<T> : SharedObject, ISharedObjectFactory<S
             ThrowIfReadOnly();
             CheckIndex(index);
             _items[index] = value;
+            // Until the write is done, the mapping must not be released with this object (see Segment.Pointer).
+            GC.KeepAlive(this);
         }
     }
 
@@ -195,7 +207,14 @@ public sealed unsafe class SharedArray<T> : SharedObject, ISharedObjectFactory<S
     }
 
     /// <summary>Copies the elements into a new managed array.</summary>
-    public T[] ToArray() => AsReadOnlySpan().ToArray();
+    /// <exception cref="ObjectDisposedException">The array was disposed, before or during the copy.</exception>
+    public T[] ToArray()
+    {
+        T[] copy = AsReadOnlySpan().ToArray();
+        // A Dispose during the copy may have swapped zero pages in under it: refuse that copy.
+        ThrowIfDisposedAfterRead();
+        return copy;
+    }
 
     /// <inheritdoc/>
     public override string ToString() =>
@@ -218,9 +237,13 @@ public sealed unsafe class SharedArray<T> : SharedObject, ISharedObjectFactory<S
     {
         if ((ulong)index >= (ulong)Length)
         {
-            throw new ArgumentOutOfRangeException(nameof(index), index, $"The array has {Length:N0} elements.");
+            ThrowIndex(index);
         }
     }
+
+    [DoesNotReturn]
+    private void ThrowIndex(long index) =>
+        throw new ArgumentOutOfRangeException(nameof(index), index, $"The array has {Length:N0} elements.");
 
     private long CheckStart(long start)
     {

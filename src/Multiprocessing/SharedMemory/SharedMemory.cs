@@ -34,6 +34,11 @@ public sealed unsafe class SharedMemory : SharedObject, ISharedObjectFactory<Sha
         new(SharedSegment.OpenNamed(name, writable: !readOnly, out _), ownsSegment: true, readOnly);
 
     /// <summary>Creates a file of <paramref name="size"/> bytes (owner-only permissions) and maps it shared; it may exceed RAM.</summary>
+    /// <param name="path">The file to create.</param>
+    /// <param name="size">The number of bytes.</param>
+    /// <param name="overwrite">Replace an existing file; otherwise an existing file is an error. A symbolic link is never followed, even with overwrite.</param>
+    /// <exception cref="SharedMemoryException">The file system cannot hold the file, or <paramref name="path"/> is a symbolic link.</exception>
+    /// <exception cref="IOException">The file exists and <paramref name="overwrite"/> is false, or it cannot be created.</exception>
     public static SharedMemory CreateFile(string path, long size, bool overwrite = false) =>
         new(SharedSegment.CreateFile(path, size, overwrite), ownsSegment: true, readOnly: false);
 
@@ -60,6 +65,7 @@ public sealed unsafe class SharedMemory : SharedObject, ISharedObjectFactory<Sha
     /// <summary><paramref name="count"/> values of <typeparamref name="T"/> laid out from <paramref name="byteOffset"/>, which must be aligned for <typeparamref name="T"/>.</summary>
     public Span<T> AsSpan<T>(long byteOffset, int count) where T : unmanaged
     {
+        ThrowIfDisposed();
         ThrowIfReadOnly();
         return new Span<T>(Locate<T>(byteOffset, count), count);
     }
@@ -71,6 +77,7 @@ public sealed unsafe class SharedMemory : SharedObject, ISharedObjectFactory<Sha
     /// <summary>A reference to the <typeparamref name="T"/> at <paramref name="byteOffset"/> (aligned), for <see cref="Interlocked"/> and <see cref="Volatile"/> across processes.</summary>
     public ref T GetReference<T>(long byteOffset) where T : unmanaged
     {
+        ThrowIfDisposed();
         ThrowIfReadOnly();
         return ref *Locate<T>(byteOffset, 1);
     }

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using Multiprocessing.Serialization;
 using Multiprocessing.Sharing;
 
@@ -11,8 +13,19 @@ namespace Multiprocessing;
 /// <remarks>
 /// The object that created the memory owns it: disposing that object releases this process's hold,
 /// and the kernel frees the memory once no process maps it. Objects that arrive in a task, and
-/// read-only views, do not own the memory; disposing them only makes them unusable. Spans taken
-/// from an object must not be used after the object is disposed.
+/// read-only views, do not own the memory; disposing them only makes them unusable.
+/// <para>After Dispose every member that reads or writes the memory throws
+/// <see cref="ObjectDisposedException"/>, also when Dispose runs on another thread during the call:
+/// the call then either completes on the memory or throws, and never faults (Dispose releases the
+/// shared pages at once, but the address range stays mapped, to private zero pages, until the object
+/// is collected). Members that describe the object (<see cref="Name"/>, <see cref="FilePath"/>,
+/// <see cref="IsReadOnly"/>, <see cref="IsDisposed"/>, lengths and sizes, <c>ToString</c>) do not touch
+/// the memory and stay readable.</para>
+/// <para>Spans and references handed out (<c>AsSpan</c>, <c>GetReference</c>, <c>Value</c>) cannot be
+/// checked once returned, as with <see cref="System.Buffers.MemoryManager{T}"/>: they must not be used
+/// after the object is disposed. Until the object is collected they reach the zero pages (writes are
+/// lost, reads see zeros); after that, the address may be unmapped or reused.
+/// <c>AsMemory</c> is checked on every <c>Span</c> it gives.</para>
 /// </remarks>
 public abstract class SharedObject : IDisposable
 {
@@ -57,13 +70,32 @@ public abstract class SharedObject : IDisposable
     {
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private protected void ThrowIfDisposed()
     {
         if (IsDisposed)
         {
-            throw new ObjectDisposedException(GetType().Name, "This shared object was disposed (or the object that owns its memory was).");
+            ThrowDisposed();
         }
     }
+
+    /// <summary>
+    /// <see cref="ThrowIfDisposed"/> for a member that has just read the memory and returns what it
+    /// read only if the object was not disposed meanwhile (a racing Dispose swaps in zero pages).
+    /// The barrier keeps those reads before the check; it costs nothing on x64, whose loads are not
+    /// reordered with loads, and orders them on Arm64, whose loads may be.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private protected void ThrowIfDisposedAfterRead()
+    {
+        Volatile.ReadBarrier();
+        ThrowIfDisposed();
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowDisposed() =>
+        throw new ObjectDisposedException(GetType().Name, "This shared object was disposed (or the object that owns its memory was).");
 
     private protected void ThrowIfReadOnly()
     {

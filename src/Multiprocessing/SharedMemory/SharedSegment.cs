@@ -44,6 +44,13 @@ internal sealed unsafe class SharedSegment : IDisposable
 
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
+    /// <summary>
+    /// The start of the mapping. The address stays valid (readable, and writable if the segment is)
+    /// for as long as this segment is reachable, even after Dispose, which only swaps the shared
+    /// pages for private zero pages; so an access that checks <see cref="IsDisposed"/> after it
+    /// touched the memory, and keeps its object alive until then, never faults and never returns
+    /// what it read from the zero pages.
+    /// </summary>
     public byte* Pointer
     {
         get
@@ -102,7 +109,18 @@ internal sealed unsafe class SharedSegment : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentOutOfRangeException.ThrowIfNegative(size);
         string fullPath = System.IO.Path.GetFullPath(path);
-        SafeFileHandle file = Libc.CreateFile(fullPath, overwrite);
+        SafeFileHandle file;
+        try
+        {
+            file = Libc.CreateFile(fullPath, overwrite);
+        }
+        catch (IOException e) when (new FileInfo(fullPath).LinkTarget is { } target)
+        {
+            throw new SharedMemoryException(
+                $"Cannot create the shared file '{fullPath}': it is a symbolic link (to '{target}'), and links are not followed when " +
+                "creating or overwriting a file (in a shared directory such as /tmp, a link planted by someone else would make this truncate " +
+                "the link's target). Remove the link or choose another path; to map an existing file on purpose, use OpenFile.", e);
+        }
         try
         {
             Libc.Truncate(file, size, $"{fullPath} ({Units.Bytes(size)})");
@@ -247,7 +265,11 @@ internal sealed unsafe class SharedSegment : IDisposable
             return;
         }
         _name?.Dispose();
-        _mapping.Dispose();
+        // Not _mapping.Dispose(): another thread may have passed its disposed check and be about to
+        // read or write, and an access to an unmapped address kills the process. Retiring releases
+        // the shared pages now; the address range goes when the last object over it is collected.
+        // If the kernel refuses the swap, the shared pages stay mapped until then: later, never unsafe.
+        _ = _mapping.Retire(IsWritable);
         _file.Dispose();
     }
 }

@@ -57,7 +57,14 @@ public sealed unsafe class SharedValue<T> : SharedObject, ISharedObjectFactory<S
     }
 
     /// <inheritdoc/>
-    public override string ToString() => IsDisposed ? $"SharedValue<{TypeNames.Display(typeof(T))}> (disposed)" : $"SharedValue<{TypeNames.Display(typeof(T))}>({*_value})";
+    public override string ToString()
+    {
+        // Read, then check (as SharedArray's indexer does): a value read from the zero pages a
+        // racing Dispose swapped in is not shown.
+        T value = *_value;
+        Volatile.ReadBarrier();
+        return IsDisposed ? $"SharedValue<{TypeNames.Display(typeof(T))}> (disposed)" : $"SharedValue<{TypeNames.Display(typeof(T))}>({value})";
+    }
 
     private static SharedSegment HoldsOneValue(SharedSegment segment, bool ownsSegment)
     {

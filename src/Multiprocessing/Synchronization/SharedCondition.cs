@@ -217,13 +217,14 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
 
     private void Notify(bool all)
     {
-        if (!Lock.IsHeldByCurrentProcess)
-        {
-            throw new SynchronizationLockException("Pulse and PulseAll need the condition's lock: acquire it first (as Monitor.Pulse needs the monitor).");
-        }
+        // Entered first: a disposed condition says so, whether or not the lock is held.
         _memory.Enter();
         try
         {
+            if (!Lock.IsHeldByCurrentProcess)
+            {
+                throw new SynchronizationLockException("Pulse and PulseAll need the condition's lock: acquire it first (as Monitor.Pulse needs the monitor).");
+            }
             long counts = Volatile.Read(ref *_counts);
             while (true)
             {

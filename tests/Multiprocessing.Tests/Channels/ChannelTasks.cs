@@ -119,3 +119,99 @@ internal static class ChannelTasks
         return 0;
     }
 }
+
+/// <summary>Runs in a worker: every public member of disposed channels and pipe ends (see <see cref="DisposedProbe"/>).</summary>
+internal static class DisposedChannelTasks
+{
+    public static string ProbeAfterDispose(string name)
+    {
+        var probe = new DisposedProbe();
+
+        // Disposed before its writer was ever taken: taking it registers a writer in the ring.
+        var fresh = SharedChannel.CreateBounded<int>(new SharedChannelOptions(4));
+        ChannelReader<int> reader = fresh.Reader;
+        fresh.Dispose();
+        probe.Throws("Writer (first time)", () => _ = fresh.Writer);
+        probe.Throws("Writer (again)", () => _ = fresh.Writer);
+        probe.Throws("BrokenMessages", () => _ = fresh.BrokenMessages);
+        ProbeReader(probe, "Reader", reader);
+        probe.Safe("Reader", () => fresh.Reader);
+        probe.Safe("Capacity", () => fresh.Capacity);
+        probe.Safe("MaxMessageSize", () => fresh.MaxMessageSize);
+        probe.Safe("FullMode", () => fresh.FullMode);
+        probe.Safe("ToString", fresh.ToString);
+
+        // Disposed with its writer taken.
+        var used = SharedChannel.CreateBounded<int>(new SharedChannelOptions(4));
+        ChannelWriter<int> writer = used.Writer;
+        writer.TryWrite(1);
+        used.Dispose();
+        ProbeWriter(probe, "Writer (taken before)", writer);
+        probe.Throws("BrokenMessages (writer taken)", () => _ = used.BrokenMessages);
+        ProbeReader(probe, "Reader (writer taken)", used.Reader);
+
+        // Opened by name; the creator disposes it, which closes it in every process.
+        var created = SharedChannel.CreateBounded<int>(new SharedChannelOptions(4), name);
+        SharedChannel<int> opened = SharedChannel.Open<int>(name);
+        created.Dispose();
+        probe.Throws("opened: Writer (first time)", () => _ = opened.Writer);
+        probe.Throws("opened: BrokenMessages", () => _ = opened.BrokenMessages);
+        ProbeReader(probe, "opened: Reader", opened.Reader);
+        opened.Dispose();
+        probe.Throws("opened and disposed: Writer", () => _ = opened.Writer);
+
+        // Pipe ends: one disposed while the other lives on, then both.
+        (PipeEnd<int> left, PipeEnd<int> right) = Pipe.Create<int>();
+        left.Dispose();
+        ProbePipeEnd(probe, "left (right alive)", left);
+        probe.Safe("right sends while left is disposed", () => right.TrySend(1) ? "" : throw new InvalidOperationException("the live end could not send"));
+        right.Dispose();
+        ProbePipeEnd(probe, "right", right);
+        return probe.Report;
+    }
+
+    private static void ProbeReader(DisposedProbe probe, string what, ChannelReader<int> reader)
+    {
+        probe.Throws($"{what}.TryRead", () => reader.TryRead(out _));
+        probe.Throws($"{what}.Count", () => _ = reader.Count);
+        probe.ThrowsAsync($"{what}.ReadAsync", () => reader.ReadAsync().AsTask());
+        probe.ThrowsAsync($"{what}.WaitToReadAsync", () => reader.WaitToReadAsync().AsTask());
+        probe.ThrowsAsync($"{what}.Completion", () => reader.Completion);
+        probe.ThrowsAsync($"{what}.ReadAllAsync", async () =>
+        {
+            await foreach (int _ in reader.ReadAllAsync())
+            {
+            }
+        });
+    }
+
+    private static void ProbeWriter(DisposedProbe probe, string what, ChannelWriter<int> writer)
+    {
+        probe.Throws($"{what}.TryWrite", () => writer.TryWrite(2));
+        probe.ThrowsAsync($"{what}.WriteAsync", () => writer.WriteAsync(2).AsTask());
+        probe.ThrowsAsync($"{what}.WaitToWriteAsync", () => writer.WaitToWriteAsync().AsTask());
+        probe.Throws($"{what}.TryComplete", () => writer.TryComplete());
+        probe.Throws($"{what}.Complete", () => writer.Complete());
+    }
+
+    private static void ProbePipeEnd(DisposedProbe probe, string what, PipeEnd<int> end)
+    {
+        probe.Throws($"{what}.TrySend", () => end.TrySend(1));
+        probe.Throws($"{what}.Send", () => end.Send(1));
+        probe.ThrowsAsync($"{what}.SendAsync", () => end.SendAsync(1).AsTask());
+        probe.Throws($"{what}.TryReceive", () => end.TryReceive(out _));
+        probe.Throws($"{what}.Receive", () => end.Receive());
+        probe.ThrowsAsync($"{what}.ReceiveAsync", () => end.ReceiveAsync().AsTask());
+        probe.ThrowsAsync($"{what}.ReceiveAllAsync", async () =>
+        {
+            await foreach (int _ in end.ReceiveAllAsync())
+            {
+            }
+        });
+        probe.Throws($"{what}.Complete", () => end.Complete());
+        ProbeReader(probe, $"{what}.Reader", end.Reader);
+        ProbeWriter(probe, $"{what}.Writer", end.Writer);
+        probe.Safe($"{what}.End", () => end.End);
+        probe.Safe($"{what}.ToString", end.ToString);
+    }
+}

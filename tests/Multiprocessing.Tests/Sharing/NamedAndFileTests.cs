@@ -47,6 +47,51 @@ public sealed class NamedAndFileTests : IDisposable
     }
 
     [Fact]
+    public async Task Named_NameTakenByAnotherUser_IsReportedAsSuch()
+    {
+        // Another local user binds this user's socket name for the name first (the abstract
+        // namespace has no permissions). Needs root, to run that user's process with setpriv.
+        string name = UniqueName();
+        using var squatter = AnotherUser.Start(
+            "import socket, sys\n" +
+            "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n" +
+            $"s.bind(b'\\0{Multiprocessing.Sharing.NameRegistration.SocketName(name)}')\n" +
+            "s.listen(8)\n" +
+            "print('bound', flush=True)\n" +
+            "sys.stdin.read()\n");
+        Assert.Equal("bound", await squatter.ReadLineAsync());
+
+        SharedMemoryException claim = Assert.Throws<SharedMemoryException>(() => SharedMemory.Create(16, name));
+        Assert.Contains("another user (uid 65534)", claim.Message);
+        Assert.Contains($"process {squatter.Pid}", claim.Message);
+        Assert.DoesNotContain("already exists", claim.Message);
+        SharedMemoryException open = Assert.Throws<SharedMemoryException>(() => SharedMemory.Open(name));
+        Assert.Contains("another user (uid 65534)", open.Message);
+    }
+
+    [Fact]
+    public async Task Named_ProcessOfAnotherUser_IsNotAnsweredWithTheDescriptor()
+    {
+        string name = UniqueName();
+        using var secret = SharedMemory.Create(16, name);
+        using var reader = AnotherUser.Start(
+            "import socket\n" +
+            "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n" +
+            $"s.connect(b'\\0{Multiprocessing.Sharing.NameRegistration.SocketName(name)}')\n" +
+            "s.settimeout(60)\n" +
+            "data = b''\n" +
+            "while True:\n" +
+            "    chunk = s.recv(4096)\n" +
+            "    if not chunk: break\n" +
+            "    data += chunk\n" +
+            "print(len(data), flush=True)\n");
+        // The creator closes the connection without a word: zero bytes, where a process of this user gets the descriptor.
+        Assert.Equal("0", await reader.ReadLineAsync());
+        using var same = SharedMemory.Open(name);
+        Assert.Equal(16L, same.Size);
+    }
+
+    [Fact]
     public void Named_UnknownOrReleasedNameIsAClearError()
     {
         string name = UniqueName();
@@ -102,6 +147,32 @@ public sealed class NamedAndFileTests : IDisposable
         Assert.Equal(4L, new FileInfo(path).Length);
         using var replaced = SharedArray<int>.CreateFile(path, 10, overwrite: true);
         Assert.Equal(10L, replaced.Length);
+    }
+
+    [Fact]
+    public void File_OverwriteRefusesASymbolicLink_AndLeavesItsTargetAlone()
+    {
+        // A link planted where the caller will create its file (as another user could in /tmp):
+        // following it would truncate and overwrite whatever it points at.
+        string victim = Path.Combine(_directory, "victim.txt");
+        File.WriteAllText(victim, "precious");
+        string path = Path.Combine(_directory, "planted.bin");
+        File.CreateSymbolicLink(path, victim);
+
+        SharedMemoryException error = Assert.Throws<SharedMemoryException>(() => SharedArray<long>.CreateFile(path, 1000, overwrite: true));
+        Assert.Contains(path, error.Message);
+        Assert.Contains("symbolic link", error.Message);
+        Assert.Equal("precious", File.ReadAllText(victim));
+        Assert.Equal(victim, new FileInfo(path).LinkTarget);
+
+        // Without overwrite the link is refused too, and a dangling one creates nothing at its target.
+        Assert.Contains("symbolic link", Assert.Throws<SharedMemoryException>(() => SharedMemory.CreateFile(path, 16)).Message);
+        string dangling = Path.Combine(_directory, "dangling.bin");
+        string absent = Path.Combine(_directory, "created-through-the-link.bin");
+        File.CreateSymbolicLink(dangling, absent);
+        Assert.Contains("symbolic link", Assert.Throws<SharedMemoryException>(() => SharedArray<int>.CreateFile(dangling, 4, overwrite: true)).Message);
+        Assert.False(File.Exists(absent));
+        Assert.Equal("precious", File.ReadAllText(victim));
     }
 
     [Fact]

@@ -200,3 +200,93 @@ internal static class SyncTasks
         Thread.Sleep(Timeout.Infinite);
     }
 }
+
+/// <summary>Runs in a worker: every public member of disposed synchronisation objects (see <see cref="DisposedProbe"/>).</summary>
+internal static class DisposedSyncTasks
+{
+    public static string ProbeAfterDispose(string name)
+    {
+        var probe = new DisposedProbe();
+        TimeSpan shortWait = TimeSpan.FromMilliseconds(1);
+
+        var gate = SharedLock.Create();
+        LockReleaser held = gate.Acquire();
+        gate.Dispose();
+        probe.Throws("SharedLock.Acquire", () => gate.Acquire());
+        probe.Throws("SharedLock.Acquire(timeout)", () => gate.Acquire(shortWait));
+        probe.Throws("SharedLock.TryAcquire", () => gate.TryAcquire());
+        probe.Throws("SharedLock.TryAcquire(timeout)", () => gate.TryAcquire(shortWait));
+        probe.ThrowsAsync("SharedLock.AcquireAsync", () => gate.AcquireAsync().AsTask());
+        probe.ThrowsAsync("SharedLock.TryAcquireAsync", () => gate.TryAcquireAsync(shortWait).AsTask());
+        probe.Throws("SharedLock.IsHeldByCurrentProcess", () => _ = gate.IsHeldByCurrentProcess);
+        probe.Safe("SharedLock.ToString", gate.ToString);
+        try
+        {
+            held.Dispose(); // may say the lock is gone; must not touch its memory
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        var semaphore = SharedSemaphore.Create(1, 2);
+        semaphore.Dispose();
+        probe.Throws("SharedSemaphore.Wait", () => semaphore.Wait());
+        probe.Throws("SharedSemaphore.TryWait", () => semaphore.TryWait());
+        probe.Throws("SharedSemaphore.TryWait(timeout)", () => semaphore.TryWait(shortWait));
+        probe.ThrowsAsync("SharedSemaphore.WaitAsync", () => semaphore.WaitAsync().AsTask());
+        probe.ThrowsAsync("SharedSemaphore.TryWaitAsync", () => semaphore.TryWaitAsync(shortWait).AsTask());
+        probe.Throws("SharedSemaphore.Release", () => semaphore.Release());
+        probe.Throws("SharedSemaphore.CurrentCount", () => _ = semaphore.CurrentCount);
+        probe.Safe("SharedSemaphore.MaximumCount", () => semaphore.MaximumCount);
+        probe.Safe("SharedSemaphore.ToString", semaphore.ToString);
+
+        var signal = SharedEvent.Create(manualReset: true);
+        signal.Dispose();
+        probe.Throws("SharedEvent.Set", signal.Set);
+        probe.Throws("SharedEvent.Reset", signal.Reset);
+        probe.Throws("SharedEvent.IsSet", () => _ = signal.IsSet);
+        probe.Throws("SharedEvent.Wait", () => signal.Wait());
+        probe.Throws("SharedEvent.TryWait", () => signal.TryWait(shortWait));
+        probe.ThrowsAsync("SharedEvent.WaitAsync", () => signal.WaitAsync().AsTask());
+        probe.ThrowsAsync("SharedEvent.TryWaitAsync", () => signal.TryWaitAsync(shortWait).AsTask());
+        probe.Safe("SharedEvent.IsManualReset", () => signal.IsManualReset);
+        probe.Safe("SharedEvent.ToString", signal.ToString);
+
+        using var conditionLock = SharedLock.Create();
+        var condition = SharedCondition.Create(conditionLock);
+        condition.Dispose();
+        probe.Throws("SharedCondition.Pulse", condition.Pulse);
+        probe.Throws("SharedCondition.PulseAll", condition.PulseAll);
+        using (LockReleaser conditionHeld = conditionLock.Acquire())
+        {
+            probe.Throws("SharedCondition.Wait", () => condition.Wait(conditionHeld));
+            probe.Throws("SharedCondition.TryWait", () => condition.TryWait(conditionHeld, shortWait));
+            probe.ThrowsAsync("SharedCondition.WaitAsync", () => condition.WaitAsync(conditionHeld).AsTask());
+            probe.ThrowsAsync("SharedCondition.TryWaitAsync", () => condition.TryWaitAsync(conditionHeld, shortWait).AsTask());
+        }
+        probe.Safe("SharedCondition.Lock", () => condition.Lock);
+        probe.Safe("SharedCondition.ToString", condition.ToString);
+
+        var barrier = SharedBarrier.Create(2);
+        barrier.Dispose();
+        probe.Throws("SharedBarrier.SignalAndWait", () => barrier.SignalAndWait());
+        probe.Throws("SharedBarrier.SignalAndWait(timeout)", () => barrier.SignalAndWait(shortWait));
+        probe.Throws("SharedBarrier.TrySignalAndWait", () => barrier.TrySignalAndWait(shortWait));
+        probe.ThrowsAsync("SharedBarrier.SignalAndWaitAsync", () => barrier.SignalAndWaitAsync().AsTask());
+        probe.ThrowsAsync("SharedBarrier.TrySignalAndWaitAsync", () => barrier.TrySignalAndWaitAsync(shortWait).AsTask());
+        probe.Throws("SharedBarrier.RemoveParticipant", barrier.RemoveParticipant);
+        probe.Throws("SharedBarrier.CurrentPhaseNumber", () => _ = barrier.CurrentPhaseNumber);
+        probe.Throws("SharedBarrier.ParticipantCount", () => _ = barrier.ParticipantCount);
+        probe.Throws("SharedBarrier.ParticipantsRemaining", () => _ = barrier.ParticipantsRemaining);
+        probe.Safe("SharedBarrier.ToString", barrier.ToString);
+
+        // Opened by name, closed by its creator: the opener's members refuse too.
+        var createdLock = SharedLock.Create(name);
+        SharedLock openedLock = SharedLock.Open(name);
+        createdLock.Dispose();
+        probe.Throws("opened SharedLock.TryAcquire", () => openedLock.TryAcquire());
+        openedLock.Dispose();
+        probe.Throws("opened and disposed SharedLock.TryAcquire", () => openedLock.TryAcquire());
+        return probe.Report;
+    }
+}
