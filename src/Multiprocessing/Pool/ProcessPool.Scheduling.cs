@@ -13,6 +13,13 @@ public sealed partial class ProcessPool
 {
     private const int MaxConsecutiveStartFailures = 3;
 
+    /// <summary>
+    /// The least time a worker has to begin a unit it was handed before it is taken for frozen. A cold
+    /// worker first loads the task's assembly and builds its codecs; a short TaskTimeout must not
+    /// turn that into a kill, and the cold replacement into another.
+    /// </summary>
+    private static readonly TimeSpan MinTimeToTakeWork = TimeSpan.FromSeconds(1);
+
     private readonly Lock _gate = new();
     private readonly List<WorkerSlot> _slots = [];
     private readonly Queue<WorkItem> _queue = new();
@@ -33,6 +40,7 @@ public sealed partial class ProcessPool
     /// <param name="restartReason">Why, when it replaces a worker that left (the restarts metric's reason tag).</param>
     private void StartSlot(string? restartReason = null)
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
         if (restartReason is not null)
         {
             CountRestart(restartReason);
@@ -43,6 +51,7 @@ public sealed partial class ProcessPool
     /// <summary>Starts <paramref name="count"/> workers in new slots, launching every process before waiting for any. Under the lock.</summary>
     private void StartSlots(int count)
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
         var slots = new WorkerSlot[count];
         for (int i = 0; i < count; i++)
         {
@@ -366,15 +375,16 @@ public sealed partial class ProcessPool
             : connection.KillReason is not null ? $"it was killed because {connection.KillReason}"
             : WorkerCrashedException.Describe(exitCode);
 
-    /// <summary>Gives <paramref name="slot"/> work up to its depth. Call under the lock; flush afterwards.</summary>
+    /// <summary>Gives <paramref name="slot"/> work up to its depth (at most <paramref name="limit"/> units in flight). Call under the lock; flush afterwards.</summary>
     /// <returns>Whether frames were queued on the slot's connection.</returns>
-    private bool Assign(WorkerSlot slot)
+    private bool Assign(WorkerSlot slot, int limit = int.MaxValue)
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
         if (slot.State != SlotState.Ready || slot.Connection is not { } connection)
         {
             return false;
         }
-        int depth = slot.Depth;
+        int depth = Math.Min(slot.Depth, limit);
         // Deep queues (tiny tasks) are topped up in batches: one write, and one wake-up of the
         // worker, per half a queue of units rather than per unit.
         if (depth >= 8 && slot.InFlight.Count > depth / 2)
@@ -392,6 +402,7 @@ public sealed partial class ProcessPool
             item.StartOffset = slot.ItemsAssigned;
             item.State = WorkState.Assigned;
             item.Slot = slot;
+            item.HandedAt = Stopwatch.GetTimestamp();
             slot.ItemsAssigned += item.Count;
             slot.InFlight.Enqueue(item);
             _inFlightTotal++;
@@ -406,24 +417,42 @@ public sealed partial class ProcessPool
         return queued;
     }
 
-    /// <summary>Hands queued work to every slot with room. Under the lock.</summary>
+    /// <summary>
+    /// Hands queued work to every slot with room: first one unit to each idle worker, then the
+    /// workers' queues are topped up to their depth. Under the lock.
+    /// </summary>
+    /// <remarks>
+    /// Idle workers first: pipelining a task to a busy worker while another sits idle delays it for
+    /// nothing, and two tasks that wait for each other (a barrier) would deadlock on one worker.
+    /// The loops index the list because assigning can retire a worker (MaxTasksPerWorker), which
+    /// starts its replacement and so appends a slot to it (a new slot is Starting and takes no work).
+    /// </remarks>
     /// <returns>The connections that now have frames to flush (after the lock), or null.</returns>
     private List<WorkerConnection>? AssignAll()
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
         List<WorkerConnection>? touched = null;
-        foreach (WorkerSlot slot in _slots)
+        for (int i = 0; i < _slots.Count && HasQueuedWork; i++)
         {
-            if (_queue.Count == 0 && _retry.Count == 0)
+            WorkerSlot slot = _slots[i];
+            if (slot.InFlight.Count == 0 && Assign(slot, limit: 1))
             {
-                break;
+                (touched ??= []).Add(slot.Connection!);
             }
-            if (Assign(slot))
+        }
+        for (int i = 0; i < _slots.Count && HasQueuedWork; i++)
+        {
+            WorkerSlot slot = _slots[i];
+            if (Assign(slot) && touched?.Contains(slot.Connection!) != true)
             {
                 (touched ??= []).Add(slot.Connection!);
             }
         }
         return touched;
     }
+
+    /// <summary>Whether tasks wait for a worker (some may be abandoned, which <see cref="DequeueNext"/> drops). Under the lock.</summary>
+    private bool HasQueuedWork => _queue.Count > 0 || _retry.Count > 0;
 
     private static void Flush(List<WorkerConnection>? connections)
     {
@@ -440,6 +469,8 @@ public sealed partial class ProcessPool
     /// <summary>Stops giving <paramref name="slot"/> work and starts its replacement. Under the lock.</summary>
     private void Retire(WorkerSlot slot, RecycleReason reason)
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
+        Debug.Assert(slot.State is SlotState.Ready or SlotState.Retiring, "only a worker that takes work is retired");
         slot.State = SlotState.Retiring;
         slot.RecycleReason ??= reason;
         if (!slot.ReplacementStarted && !_disposed && _fault is null)
@@ -451,6 +482,7 @@ public sealed partial class ProcessPool
 
     private WorkItem? DequeueNext()
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
         while (_retry.First is { } node)
         {
             _retry.RemoveFirst();
@@ -580,11 +612,15 @@ public sealed partial class ProcessPool
     }
 
     /// <summary>Wakes <see cref="WaitForWorkersAsync"/>. Under the lock.</summary>
-    private void SignalReadyChanged() =>
+    private void SignalReadyChanged()
+    {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
         Interlocked.Exchange(ref _readyChanged, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
 
     private void FailQueued(List<(WorkItem, Exception)> failed, Exception error)
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
         while (DequeueNext() is { } item)
         {
             item.State = WorkState.Done;
@@ -592,7 +628,11 @@ public sealed partial class ProcessPool
         }
     }
 
-    /// <summary>Runs every few milliseconds: kills workers whose task overran its time-out or ignored a cancellation.</summary>
+    /// <summary>
+    /// Runs every few milliseconds: kills workers whose task overran its time-out, that did not begin
+    /// the work they were handed within it (frozen or stopped: their never-started tasks then go to
+    /// another worker), or whose cancelled task ignored its token.
+    /// </summary>
     private void CheckDeadlines(object? state)
     {
         var kills = new List<(WorkerConnection, string)>();
@@ -606,8 +646,31 @@ public sealed partial class ProcessPool
                 {
                     continue;
                 }
-                if (!connection.Status.TryReadCurrent(out long started, out long startedAt) || started == 0)
+                if (!connection.Status.TryReadCurrent(out long started, out long startedAt))
                 {
+                    continue;
+                }
+                if (started != slot.SeenStarted || slot.ItemsCompleted != slot.SeenCompleted)
+                {
+                    (slot.SeenStarted, slot.SeenCompleted, slot.ProgressAt) = (started, slot.ItemsCompleted, now);
+                }
+                WorkItem oldest = slot.InFlight.Peek();
+                Debug.Assert(oldest.Slot == slot && oldest.HandedAt != 0, "every item in flight was handed to this slot");
+                if (started <= oldest.StartOffset)
+                {
+                    // Nothing it holds has begun, so no task's own deadline runs: without this the
+                    // callers of a frozen worker's tasks would wait until it is resumed. A free
+                    // worker begins a unit at once (a cold one after loading the task's method).
+                    if (_options.TaskTimeout is TimeSpan taskTimeout && !slot.Unresponsive && slot.TimedOut is null)
+                    {
+                        TimeSpan limit = taskTimeout > MinTimeToTakeWork ? taskTimeout : MinTimeToTakeWork;
+                        TimeSpan waited = Stopwatch.GetElapsedTime(Math.Max(oldest.HandedAt, slot.ProgressAt), now);
+                        if (waited > limit)
+                        {
+                            slot.Unresponsive = true;
+                            kills.Add((connection, $"it took no work for {waited.TotalSeconds:0.0} s after it was handed a task (it has the TaskTimeout, at least {MinTimeToTakeWork.TotalSeconds:0} s, to begin one): frozen or stopped?"));
+                        }
+                    }
                     continue;
                 }
                 long running = started - 1;

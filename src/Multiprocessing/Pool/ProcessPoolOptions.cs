@@ -37,6 +37,8 @@ public sealed record ProcessPoolOptions
     /// <summary>
     /// Longest time one task (one input item) may run. A task that runs longer fails with
     /// <see cref="TimeoutException"/>; its worker is killed and replaced, since .NET cannot abort a running method.
+    /// A worker that does not begin the work it was handed within this time (at least a second), being
+    /// frozen or stopped, is killed too, and the tasks it had not begun go to another worker.
     /// </summary>
     /// <value>The default is null: no limit.</value>
     public TimeSpan? TaskTimeout

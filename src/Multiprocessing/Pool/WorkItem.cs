@@ -47,6 +47,9 @@ internal sealed class WorkItem(RegisteredMethod method, byte[] frame, int frameL
     public long StartOffset;
     public long AbandonedAt;
 
+    /// <summary>When it was sent to its worker (Stopwatch timestamp): a worker that has not begun it a TaskTimeout later is taken for frozen.</summary>
+    public long HandedAt;
+
     public long? ItemIndex(int indexInChunk) => FirstItem < 0 ? null : FirstItem + indexInChunk;
 }
 

@@ -32,6 +32,17 @@ internal sealed class WorkerSlot(ProcessPool pool) : IWorkerListener
     public (WorkItem Item, int Index)? TimedOut;
     public string? FatalMessage;
 
+    // What the deadline timer last saw of the worker's progress (items begun, results received)
+    // and when that last changed: a worker that takes no work it was handed is measured from the
+    // later of the hand-off and its last sign of life, so one that has just finished a long task
+    // is not blamed for the time that task ran.
+    public long SeenStarted;
+    public long SeenCompleted;
+    public long ProgressAt;
+
+    /// <summary>Set when the pool killed the worker for not beginning work it was handed (frozen or stopped).</summary>
+    public bool Unresponsive;
+
     /// <summary>Set when the pool decided to replace this worker on purpose; its exit is then logged as a recycle, not a crash.</summary>
     public RecycleReason? RecycleReason;
 
