@@ -90,7 +90,7 @@ internal sealed class ResultFrames(PayloadWriter output, Action send)
 
 /// <summary>A task's result is larger than a frame of the pool's MaxMessageSize can carry.</summary>
 internal sealed class ResultTooLargeException(long size, long maxFrame)
-    : SerializationException($"The result is {size:N0} bytes, over the pool's MaxMessageSize of {maxFrame:N0} bytes.")
+    : SerializationException($"The result is {size:N0} bytes, over the MaxMessageSize of {maxFrame:N0} bytes.")
 {
     public long Size { get; } = size;
 }

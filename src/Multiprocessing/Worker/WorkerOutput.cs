@@ -33,6 +33,9 @@ internal sealed class WorkerOutput
     /// </summary>
     public const int MaxLine = 64 * 1024;
 
+    /// <summary>Most characters of one line in <see cref="RecentErrors"/>: its end.</summary>
+    private const int MaxExcerptLine = 1024;
+
     /// <summary>Ends a piece of a line longer than <see cref="MaxLine"/>: the line goes on in the next piece.</summary>
     public const string ContinuedMark = " [continued]";
 
@@ -187,7 +190,8 @@ internal sealed class WorkerOutput
             string[] lines = _recentErrors.Where(l => !string.IsNullOrWhiteSpace(l)).ToArray();
             int header = Array.FindLastIndex(lines, l => s_crashHeaders.Any(h => l.StartsWith(h, StringComparison.Ordinal)));
             IEnumerable<string> excerpt = header >= 0 ? lines.Skip(header).Take(maxLines) : lines.TakeLast(maxLines);
-            return string.Join(Environment.NewLine, excerpt);
+            // A line's end says most (where the output stopped); a crash report is no place for a megabyte of it.
+            return string.Join(Environment.NewLine, excerpt.Select(l => l.Length <= MaxExcerptLine ? l : string.Concat("...", l.AsSpan(l.Length - MaxExcerptLine))));
         }
     }
 }
