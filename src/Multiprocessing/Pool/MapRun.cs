@@ -351,10 +351,20 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
         }
     }
 
+    public void OnPartialResult(WorkItem item, ref PayloadReader results, int count)
+    {
+        var values = (TResult[])(item.PartialResults ??= new TResult[item.Count]);
+        for (int i = item.PartialCount; i < item.PartialCount + count; i++)
+        {
+            values[i] = _results.Read(ref results);
+        }
+    }
+
     public void OnResult(WorkItem item, ref PayloadReader results, long elapsedTicks)
     {
-        var values = new TResult[item.Count];
-        for (int i = 0; i < values.Length; i++)
+        var values = (TResult[]?)item.PartialResults ?? new TResult[item.Count];
+        item.PartialResults = null;
+        for (int i = item.PartialCount; i < values.Length; i++)
         {
             values[i] = _results.Read(ref results);
         }
@@ -393,6 +403,10 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
 internal sealed class SubmitOwner<TResult>(Codec<TResult> results) : TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously), IWorkItemOwner
 {
     public CancellationTokenRegistration Registration;
+
+    /// <summary>Never called: one result is never split (the pool refuses a PartialResult frame for a one-item unit).</summary>
+    public void OnPartialResult(WorkItem item, ref PayloadReader results, int count) =>
+        throw new InvalidDataException("a partial result for a single task");
 
     public void OnResult(WorkItem item, ref PayloadReader reader, long elapsedTicks)
     {

@@ -166,6 +166,9 @@ public sealed partial class ProcessPool
             case FrameType.Result:
                 OnResult(slot, connection, ref body);
                 break;
+            case FrameType.PartialResult:
+                OnPartialResult(slot, connection, ref body);
+                break;
             case FrameType.Fatal:
                 slot.FatalMessage = body.ReadString();
                 break;
@@ -174,9 +177,48 @@ public sealed partial class ProcessPool
         }
     }
 
+    /// <summary>
+    /// Results of the unit a worker is running that did not fit in one frame with the rest: handed to
+    /// the item's owner at once, in order; the unit's Result frame brings the last of them.
+    /// </summary>
+    private void OnPartialResult(WorkerSlot slot, WorkerConnection connection, ref PayloadReader body)
+    {
+        (long sequence, ResultStatus status, _, _, int count) = ResultHeader.Read(ref body);
+        WorkItem item;
+        lock (_gate)
+        {
+            if (slot.InFlight.Count == 0 || slot.InFlight.Peek().Sequence != sequence)
+            {
+                throw new InvalidDataException($"the worker returned results for task {sequence}, which it was not running");
+            }
+            item = slot.InFlight.Peek();
+            // At least one result is left for the Result frame, which completes the item.
+            if (status != ResultStatus.Ok || count < 1 || count >= item.Count - item.PartialCount)
+            {
+                throw new InvalidDataException($"the worker returned {count} partial results for task {sequence}, which has {item.Count - item.PartialCount} to come");
+            }
+            if (item.State != WorkState.Assigned)
+            {
+                return;
+            }
+        }
+        try
+        {
+            item.Owner.OnPartialResult(item, ref body, count);
+            item.PartialCount += count;
+        }
+        catch (Exception e) when (e is InvalidDataException or SerializationException or System.Text.Json.JsonException)
+        {
+            CountFailed(item);
+            item.Owner.OnError(item, new SerializationException($"The result of {item.Method.Method.DisplayName} could not be read back from worker {connection.ProcessId}: {e.Message}", e));
+            // Its remaining results are of no use; the worker is told to stop the unit, as for a caller's cancellation.
+            Abandon(item);
+        }
+    }
+
     private void OnResult(WorkerSlot slot, WorkerConnection connection, ref PayloadReader body)
     {
-        (long sequence, ResultStatus status, long elapsed, long privateBytes) = ResultHeader.Read(ref body);
+        (long sequence, ResultStatus status, long elapsed, long privateBytes, int count) = ResultHeader.Read(ref body);
         WorkItem item;
         bool deliver;
         lock (_gate)
@@ -184,6 +226,10 @@ public sealed partial class ProcessPool
             if (slot.InFlight.Count == 0 || slot.InFlight.Peek().Sequence != sequence)
             {
                 throw new InvalidDataException($"the worker returned a result for task {sequence}, which it was not running");
+            }
+            if (status == ResultStatus.Ok && count != slot.InFlight.Peek().Count - slot.InFlight.Peek().PartialCount)
+            {
+                throw new InvalidDataException($"the worker returned {count} results for task {sequence}, which has {slot.InFlight.Peek().Count - slot.InFlight.Peek().PartialCount} to come");
             }
             item = slot.InFlight.Dequeue();
             _inFlightTotal--;
@@ -240,7 +286,7 @@ public sealed partial class ProcessPool
         }
     }
 
-    private static Exception ToException(RemoteError error, WorkItem item, int processId)
+    private Exception ToException(RemoteError error, WorkItem item, int processId)
     {
         long? index = item.ItemIndex(error.ItemIndex);
         string where = index is null ? $"in worker process {processId}" : $"on item {index} in worker process {processId}";
@@ -250,6 +296,9 @@ public sealed partial class ProcessPool
             ErrorKind.TaskThrew => new WorkerException($"{method} threw {error.TypeName} {where}: {error.Message}", error.TypeName, error.Message, error.Details, processId, index),
             ErrorKind.ResultNotSerializable => new SerializationException(
                 $"The result of {method} {where} could not be serialised to send back: {error.Message} Return plain data (primitives, arrays, records) or register an IWorkerSerializer.",
+                new WorkerException(error.Message, error.TypeName, error.Message, error.Details, processId, index)),
+            ErrorKind.ResultTooLarge => new SerializationException(
+                $"The result of {method}{(index is null ? "" : $" on item {index}")} is {error.Size:N0} bytes, over the pool's MaxMessageSize of {_options.MaxMessageSize:N0} bytes; return less, or raise MaxMessageSize, or put it in a SharedArray.",
                 new WorkerException(error.Message, error.TypeName, error.Message, error.Details, processId, index)),
             ErrorKind.ArgumentNotReadable => new SerializationException(
                 $"The worker could not read the argument of {method} {where}: {error.Message}",

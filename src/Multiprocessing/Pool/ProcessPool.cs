@@ -67,7 +67,8 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         _logger = options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.PoolCategory) ?? NullLogger.Instance;
         PoolTag = options.Name is null ? null : new KeyValuePair<string, object?>(ProcessPoolMetrics.PoolTag, options.Name);
         _settings = new WorkerSettings(options.EnableWorkerDiagnostics, options.WorkerEnvironment, options.WorkerStartTimeout, options.MaxMessageSize,
-            options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.WorkerCategory));
+            options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.WorkerCategory))
+        { FrameTimeout = options.FrameTimeout };
         TimeSpan tick = options.TaskTimeout is TimeSpan t ? TimeSpan.FromTicks(Math.Clamp(t.Ticks / 5, TimeSpan.TicksPerMillisecond * 5, TimeSpan.TicksPerMillisecond * 100)) : TimeSpan.FromMilliseconds(100);
         _deadlines = new Timer(CheckDeadlines, null, tick, tick);
         lock (_gate)

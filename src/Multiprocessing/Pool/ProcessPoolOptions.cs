@@ -134,6 +134,9 @@ public sealed record ProcessPoolOptions
     /// <value>The default is null: the pool logs nothing, and worker output is copied to this process's console, each line prefixed with <c>[worker PID]</c>.</value>
     public ILoggerFactory? LoggerFactory { get; init; }
 
+    /// <summary>How long a frame from a worker may stay incomplete before the worker is killed (internal: tests shorten it).</summary>
+    internal TimeSpan FrameTimeout { get; init; } = Worker.WorkerSettings.DefaultFrameTimeout;
+
     /// <summary>Extra environment variables for worker processes.</summary>
     /// <value>The default is empty: workers inherit this process's environment.</value>
     public IReadOnlyDictionary<string, string?> WorkerEnvironment { get; init; } = new Dictionary<string, string?>();

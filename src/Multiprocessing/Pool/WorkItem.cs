@@ -6,6 +6,14 @@ namespace Multiprocessing.Pool;
 /// <summary>Receives the outcome of its work items. Called on a worker's reader thread, outside the pool's lock.</summary>
 internal interface IWorkItemOwner
 {
+    /// <summary>
+    /// The next <paramref name="count"/> results of <paramref name="item"/>, in order, when its results
+    /// did not fit in one frame; <see cref="OnResult"/> brings the rest. The pool has checked that
+    /// they leave at least one result for it.
+    /// </summary>
+    void OnPartialResult(WorkItem item, ref PayloadReader results, int count);
+
+    /// <summary>The results of <paramref name="item"/> not brought by <see cref="OnPartialResult"/>: the item is done.</summary>
     void OnResult(WorkItem item, ref PayloadReader results, long elapsedTicks);
 
     void OnError(WorkItem item, Exception error);
@@ -49,6 +57,12 @@ internal sealed class WorkItem(RegisteredMethod method, byte[] frame, int frameL
 
     /// <summary>When it was sent to its worker (Stopwatch timestamp): a worker that has not begun it a TaskTimeout later is taken for frozen.</summary>
     public long HandedAt;
+
+    /// <summary>Results delivered by PartialResult frames so far; read and written only on the reader thread of the worker that runs the item.</summary>
+    public int PartialCount;
+
+    /// <summary>The owner's store for partial results until the item's Result frame, or null.</summary>
+    public object? PartialResults;
 
     public long? ItemIndex(int indexInChunk) => FirstItem < 0 ? null : FirstItem + indexInChunk;
 }

@@ -4,8 +4,10 @@ namespace Multiprocessing.Worker;
 
 /// <summary>
 /// Receives bytes from a control socket and cuts them into frames: one receive may hold many
-/// frames or part of one; a frame larger than the buffer grows it. A length outside 1..max is
-/// refused as corrupt before anything is allocated for it. Used by both ends of the channel.
+/// frames or part of one. A length outside 1..max is refused as corrupt before anything is
+/// allocated for it. A frame larger than the buffer grows it as its bytes arrive, doubling when
+/// full up to the frame's length: a length prefix that is plausible but false (a gigabyte, then
+/// nothing) costs what actually arrived, not what it claims. Used by both ends of the channel.
 /// </summary>
 internal sealed class FrameBuffer(long maxFrame)
 {
@@ -19,10 +21,20 @@ internal sealed class FrameBuffer(long maxFrame)
     private int _start;
     private int _end;
 
+    /// <summary>Bytes received that are not yet a whole frame: 0 when every frame received was complete.</summary>
+    public int Pending => _end - _start;
+
+    /// <summary>The length (type and body) the incomplete frame declares, or 0 while its length has not arrived.</summary>
+    public int PendingLength => _end - _start >= sizeof(int) ? BitConverter.ToInt32(_buffer, _start) : 0;
+
     /// <summary>Receives once; false at end of stream or when the socket is closed.</summary>
     public bool Receive(SafeUnixSocket socket)
     {
         Compact();
+        if (_end == _buffer.Length)
+        {
+            Grow();
+        }
         int received;
         try
         {
@@ -54,20 +66,25 @@ internal sealed class FrameBuffer(long maxFrame)
         int total = length + sizeof(int);
         if (_end - _start < total)
         {
-            if (total > _buffer.Length)
-            {
-                byte[] larger = new byte[Math.Max(total, Math.Min((long)_buffer.Length * 2, Array.MaxLength))];
-                Buffer.BlockCopy(_buffer, _start, larger, 0, _end - _start);
-                _buffer = larger;
-                _end -= _start;
-                _start = 0;
-            }
             return false;
         }
         type = (FrameType)_buffer[_start + sizeof(int)];
         body = _buffer.AsSpan(_start + Protocol.HeaderSize, length - 1);
         _start += total;
         return true;
+    }
+
+    /// <summary>The buffer is full of one incomplete frame (Compact moved it to the start): doubles it, up to what that frame needs.</summary>
+    private void Grow()
+    {
+        // TryNext has checked the length against MaxFrame whenever a whole length prefix is here.
+        long needed = PendingLength > 0 ? (long)PendingLength + sizeof(int) : _buffer.Length + 1;
+        long size = Math.Min(Math.Max(needed, _buffer.Length + 1), Math.Min((long)_buffer.Length * 2, Array.MaxLength));
+        byte[] larger = new byte[size];
+        Buffer.BlockCopy(_buffer, _start, larger, 0, _end - _start);
+        _buffer = larger;
+        _end -= _start;
+        _start = 0;
     }
 
     private void Compact()

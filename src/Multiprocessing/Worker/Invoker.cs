@@ -7,9 +7,9 @@ namespace Multiprocessing.Worker;
 /// <summary>Runs one registered method over the items of a Run frame, in the worker.</summary>
 internal abstract class Invoker
 {
-    /// <summary>Runs <paramref name="count"/> items; writes their results or one error into <paramref name="output"/>.</summary>
+    /// <summary>Runs <paramref name="count"/> items; writes their results into <paramref name="results"/>, or returns one error.</summary>
     /// <returns>Null on success, or the failure to report.</returns>
-    public abstract (ErrorKind Kind, int Item, Exception Error)? Run(ReadOnlySpan<byte> items, int count, long firstItem, WorkerStatus status, CancellationToken cancellationToken, PayloadWriter output);
+    public abstract (ErrorKind Kind, int Item, Exception Error)? Run(ReadOnlySpan<byte> items, int count, long firstItem, WorkerStatus status, CancellationToken cancellationToken, ResultFrames results);
 
     public static Invoker Create(Delegate function, CodecProvider codecs)
     {
@@ -95,8 +95,9 @@ internal sealed class Invoker<TArg, TResult> : Invoker
         _results = codecs.Get<TResult>();
     }
 
-    public override (ErrorKind Kind, int Item, Exception Error)? Run(ReadOnlySpan<byte> items, int count, long firstItem, WorkerStatus status, CancellationToken cancellationToken, PayloadWriter output)
+    public override (ErrorKind Kind, int Item, Exception Error)? Run(ReadOnlySpan<byte> items, int count, long firstItem, WorkerStatus status, CancellationToken cancellationToken, ResultFrames results)
     {
+        PayloadWriter output = results.Output;
         var reader = new PayloadReader(items);
         for (int i = 0; i < count; i++)
         {
@@ -127,6 +128,7 @@ internal sealed class Invoker<TArg, TResult> : Invoker
             {
                 return (ErrorKind.TaskThrew, i, e);
             }
+            int start = output.Position;
             try
             {
                 _results.Write(output, result);
@@ -134,6 +136,10 @@ internal sealed class Invoker<TArg, TResult> : Invoker
             catch (Exception e)
             {
                 return (ErrorKind.ResultNotSerializable, i, e);
+            }
+            if (results.Add(start) is { } tooLarge)
+            {
+                return (ErrorKind.ResultTooLarge, i, tooLarge);
             }
         }
         return null;

@@ -22,6 +22,9 @@ internal enum FrameType : byte
     InitFailed = 12,
     Result = 13,
     Fatal = 14,
+
+    /// <summary>Results of a unit so far, when the next would push its Result frame past the pool's MaxMessageSize; the unit's Result frame follows.</summary>
+    PartialResult = 15,
 }
 
 internal enum ResultStatus : byte
@@ -37,6 +40,9 @@ internal enum ErrorKind : byte
     ArgumentNotReadable = 2,
     ResultNotSerializable = 3,
     MethodNotResolved = 4,
+
+    /// <summary>One result does not fit in a frame of the pool's MaxMessageSize; the error carries its size.</summary>
+    ResultTooLarge = 5,
 }
 
 internal static class Protocol
@@ -93,32 +99,107 @@ internal static class Protocol
         System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref frame[HeaderSize + sizeof(long)], methodId);
     }
 
-    public static void WriteError(PayloadWriter writer, ErrorKind kind, int itemIndex, Exception error)
+    /// <summary>
+    /// Writes a user's exception as an error record. Every member of the exception is user code that
+    /// may throw (a Message or ToString override): each read is guarded and replaced by a note of what
+    /// it threw, since an exception escaping here would end the worker and turn the task's error into
+    /// a crash. Each text is cut to a share of <paramref name="maxFrame"/>, so the record fits in a
+    /// frame. <paramref name="size"/> is the result's size, for <see cref="ErrorKind.ResultTooLarge"/>.
+    /// </summary>
+    public static void WriteError(PayloadWriter writer, ErrorKind kind, int itemIndex, Exception error, long maxFrame = int.MaxValue, long size = 0)
     {
+        // Three texts of up to 3 UTF-8 bytes a character, with room for the headers around them.
+        int maxChars = (int)Math.Clamp((maxFrame - 256) / 9, 64, 1 << 26);
         writer.Write((byte)kind);
         writer.Write(itemIndex);
-        writer.WriteString(error.GetType().FullName);
-        writer.WriteString(error.Message);
-        writer.WriteString(error.ToString());
+        writer.WriteString(Cut(error.GetType().FullName ?? error.GetType().Name, maxChars));
+        writer.WriteString(Cut(Guarded(error, "Message", static e => e.Message), maxChars));
+        writer.WriteString(Cut(Details(error), maxChars));
+        if (kind == ErrorKind.ResultTooLarge)
+        {
+            writer.Write(size);
+        }
+    }
+
+    /// <summary>The exception as text: its ToString, or, when that throws, what of it can be read.</summary>
+    private static string Details(Exception error)
+    {
+        try
+        {
+            return error.ToString();
+        }
+        catch (Exception thrown)
+        {
+            string text = $"{error.GetType().FullName}: {Guarded(error, "Message", static e => e.Message)} {Threw("ToString", thrown)}";
+            string trace = Guarded(error, "StackTrace", static e => e.StackTrace);
+            Exception? inner = null;
+            try
+            {
+                inner = error.InnerException;
+            }
+            catch (Exception)
+            {
+                // InnerException is not virtual; a subclass can still hide it behind a throwing member.
+            }
+            return text
+                + (inner is null ? "" : $" ---> {inner.GetType().FullName}: {Guarded(inner, "Message", static e => e.Message)}")
+                + (trace.Length == 0 ? "" : Environment.NewLine + trace);
+        }
+    }
+
+    private static string Guarded(Exception error, string member, Func<Exception, string?> read)
+    {
+        try
+        {
+            return read(error) ?? "";
+        }
+        catch (Exception thrown)
+        {
+            return Threw(member, thrown);
+        }
+    }
+
+    private static string Threw(string member, Exception thrown)
+    {
+        string message;
+        try
+        {
+            message = thrown.Message;
+        }
+        catch (Exception)
+        {
+            message = "(its own Message threw too)";
+        }
+        return $"<{member} threw {thrown.GetType().FullName}: {message}>";
+    }
+
+    private static string Cut(string text, int maxChars) =>
+        text.Length <= maxChars ? text : string.Concat(text.AsSpan(0, maxChars), $"... ({text.Length - maxChars:N0} characters cut)");
+}
+
+/// <summary>An error reported by a worker, as read from a frame; <c>Size</c> is the result's size for <see cref="ErrorKind.ResultTooLarge"/>.</summary>
+internal readonly record struct RemoteError(ErrorKind Kind, int ItemIndex, string TypeName, string Message, string Details, long Size = 0)
+{
+    public static RemoteError Read(ref PayloadReader reader)
+    {
+        var kind = (ErrorKind)reader.Read<byte>();
+        int item = reader.Read<int>();
+        string type = reader.ReadString() ?? "System.Exception";
+        string message = reader.ReadString() ?? "";
+        string details = reader.ReadString() ?? "";
+        return new(kind, item, type, message, details, kind == ErrorKind.ResultTooLarge ? reader.Read<long>() : 0);
     }
 }
 
-/// <summary>An error reported by a worker, as read from a frame.</summary>
-internal readonly record struct RemoteError(ErrorKind Kind, int ItemIndex, string TypeName, string Message, string Details)
-{
-    public static RemoteError Read(ref PayloadReader reader) => new(
-        (ErrorKind)reader.Read<byte>(),
-        reader.Read<int>(),
-        reader.ReadString() ?? "System.Exception",
-        reader.ReadString() ?? "",
-        reader.ReadString() ?? "");
-}
-
-/// <summary>The fixed part of a Result frame: which unit, how it ended, how long it ran, the worker's private memory.</summary>
-internal readonly record struct ResultHeader(long Sequence, ResultStatus Status, long ElapsedTicks, long PrivateBytes)
+/// <summary>
+/// The fixed part of a Result or PartialResult frame: which unit, how it ended, how long it ran, the
+/// worker's private memory, and how many results the frame holds (a unit's results may be spread
+/// over PartialResult frames before its Result frame).
+/// </summary>
+internal readonly record struct ResultHeader(long Sequence, ResultStatus Status, long ElapsedTicks, long PrivateBytes, int Count)
 {
     public static ResultHeader Read(ref PayloadReader reader) =>
-        new(reader.Read<long>(), (ResultStatus)reader.Read<byte>(), reader.Read<long>(), reader.Read<long>());
+        new(reader.Read<long>(), (ResultStatus)reader.Read<byte>(), reader.Read<long>(), reader.Read<long>(), reader.Read<int>());
 
     public void Write(PayloadWriter writer)
     {
@@ -126,6 +207,7 @@ internal readonly record struct ResultHeader(long Sequence, ResultStatus Status,
         writer.Write((byte)Status);
         writer.Write(ElapsedTicks);
         writer.Write(PrivateBytes);
+        writer.Write(Count);
     }
 
     /// <summary>Overwrites a header that <see cref="Write"/> put at <paramref name="offset"/>, once the unit's outcome is known.</summary>
@@ -135,5 +217,6 @@ internal readonly record struct ResultHeader(long Sequence, ResultStatus Status,
         buffer[offset + sizeof(long)] = (byte)Status;
         System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref buffer[offset + sizeof(long) + 1], ElapsedTicks);
         System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref buffer[offset + sizeof(long) + 1 + sizeof(long)], PrivateBytes);
+        System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ref buffer[offset + sizeof(long) + 1 + sizeof(long) + sizeof(long)], Count);
     }
 }

@@ -28,6 +28,13 @@ internal sealed class WorkerConnection : IDisposable
     private readonly SafeUnixSocket _socket;
     private readonly IWorkerListener _listener;
     private readonly long _maxFrame;
+    private readonly TimeSpan _frameTimeout;
+    private readonly Timer _frameTimer;
+    // The frame in progress, for the frame timer: when its first bytes arrived (0: none in
+    // progress), the length it declares and how much of it is here. Written by the reader thread.
+    private long _partialSince;
+    private long _partialLength;
+    private long _partialArrived;
     // Two locks: queuing a frame must never wait behind a write that the worker is slow to read,
     // or the pool's lock (held while queuing) would stall every worker behind one full socket.
     private readonly Lock _queueLock = new();
@@ -38,8 +45,10 @@ internal sealed class WorkerConnection : IDisposable
     private Thread? _reader;
     private int _disposed;
 
-    private WorkerConnection(Process process, WorkerOutput output, SafeUnixSocket socket, WorkerStatus status, IWorkerListener listener, long maxFrame)
+    private WorkerConnection(Process process, WorkerOutput output, SafeUnixSocket socket, WorkerStatus status, IWorkerListener listener, long maxFrame, TimeSpan frameTimeout)
     {
+        _frameTimeout = frameTimeout;
+        _frameTimer = new Timer(static state => ((WorkerConnection)state!).CheckPartialFrame(), this, Timeout.Infinite, Timeout.Infinite);
         _process = process;
         Output = output;
         _socket = socket;
@@ -146,7 +155,7 @@ internal sealed class WorkerConnection : IDisposable
             process.Dispose();
             throw;
         }
-        var connection = new WorkerConnection(process, output, socket, status, listener, settings.MaxMessageSize);
+        var connection = new WorkerConnection(process, output, socket, status, listener, settings.MaxMessageSize, settings.FrameTimeout);
         connection.Send(Protocol.Frame(FrameType.Init, writer =>
         {
             writer.WriteString(status.Path);
@@ -248,6 +257,7 @@ internal sealed class WorkerConnection : IDisposable
                     var body = new PayloadReader(bytes);
                     _listener.OnFrame(this, type, ref body);
                 }
+                TrackPartialFrame(frames);
                 // Work assigned while handling this batch of results leaves in one write.
                 Flush();
             }
@@ -269,6 +279,61 @@ internal sealed class WorkerConnection : IDisposable
             }
             _listener.OnDisconnected(this, protocolError);
         }
+    }
+
+    /// <summary>
+    /// Starts the frame timer when a frame is left incomplete. A worker that sends part of a frame and
+    /// then nothing (a false length prefix, a task writing on the control socket, a process stuck
+    /// halfway through a send) would otherwise hold its task, and the buffer of what came, for good:
+    /// the reader cannot tell a slow frame from one that never ends, so a frame must complete within
+    /// the frame time-out of its first bytes, or the worker is killed.
+    /// </summary>
+    private void TrackPartialFrame(FrameBuffer frames)
+    {
+        if (frames.Pending == 0)
+        {
+            Volatile.Write(ref _partialSince, 0);
+            return;
+        }
+        Volatile.Write(ref _partialLength, frames.PendingLength);
+        Volatile.Write(ref _partialArrived, frames.Pending);
+        if (Volatile.Read(ref _partialSince) == 0)
+        {
+            Volatile.Write(ref _partialSince, Stopwatch.GetTimestamp());
+            try
+            {
+                _frameTimer.Change(_frameTimeout, Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    /// <summary>The frame timer: kills the worker if the frame in progress has been incomplete for the frame time-out.</summary>
+    private void CheckPartialFrame()
+    {
+        long since = Volatile.Read(ref _partialSince);
+        if (since == 0 || Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+        TimeSpan waited = Stopwatch.GetElapsedTime(since);
+        if (waited < _frameTimeout)
+        {
+            // A later frame in progress than the one this timer was started for.
+            try
+            {
+                _frameTimer.Change(_frameTimeout - waited, Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+            return;
+        }
+        long length = Volatile.Read(ref _partialLength);
+        string declared = length > 0 ? $"of {length:N0} bytes" : "whose length never arrived";
+        Kill($"it sent an incomplete frame {declared} ({Volatile.Read(ref _partialArrived):N0} arrived) and did not complete it within {_frameTimeout.TotalSeconds:0.###} s");
     }
 
     /// <summary>
@@ -397,6 +462,7 @@ internal sealed class WorkerConnection : IDisposable
         {
             KillQuietly(_process);
         }
+        _frameTimer.Dispose();
         // Shut down first: closing alone would not wake the reader thread blocked in recv.
         Libc.Shutdown(_socket);
         _socket.Dispose();

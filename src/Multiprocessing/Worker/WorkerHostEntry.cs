@@ -60,8 +60,16 @@ internal static class WorkerExitCodes
 /// Two threads that trade the roles of reader and executor (see <see cref="Loop"/>): one always
 /// reads frames, one runs units in order and writes their results.
 /// </summary>
-internal sealed class WorkerRuntime(SafeUnixSocket socket)
+internal sealed class WorkerRuntime
 {
+    private readonly SafeUnixSocket _socket;
+
+    public WorkerRuntime(SafeUnixSocket socket)
+    {
+        _socket = socket;
+        _results = new ResultFrames(_output, FlushOutput);
+    }
+
     /// <summary>Set to 1 in a worker's environment (tests only) to batch the results of every unit, however long it took.</summary>
     public const string BatchAlwaysVariable = "MP_WORKER_BATCH_ALWAYS";
 
@@ -72,6 +80,7 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
     private readonly object _queueLock = new();
     private readonly Lock _sendLock = new();
     private readonly PayloadWriter _output = new(64 * 1024);
+    private readonly ResultFrames _results;
     private WorkerStatus? _status;
     private CodecProvider _codecs = CodecProvider.Default;
     private bool _reportMemory;
@@ -178,7 +187,7 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
     /// <summary>Receives once and dispatches every complete frame; false at end of stream.</summary>
     private bool ReadOnce()
     {
-        if (!_frames.Receive(socket))
+        if (!_frames.Receive(_socket))
         {
             return false;
         }
@@ -236,6 +245,7 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
     {
         _status = WorkerStatus.Open(reader.ReadRequiredString());
         _frames.MaxFrame = reader.Read<long>();
+        _results.MaxFrame = _frames.MaxFrame;
         string? serializerType = reader.ReadString();
         _reportMemory = reader.Read<bool>();
         bool hasInitializer = reader.Read<bool>();
@@ -262,7 +272,7 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
         }
         catch (Exception e)
         {
-            SendNow(Protocol.Frame(FrameType.InitFailed, w => Protocol.WriteError(w, ErrorKind.TaskThrew, 0, e is System.Reflection.TargetInvocationException { InnerException: { } inner } ? inner : e)));
+            SendNow(Protocol.Frame(FrameType.InitFailed, w => Protocol.WriteError(w, ErrorKind.TaskThrew, 0, e is System.Reflection.TargetInvocationException { InnerException: { } inner } ? inner : e, _frames.MaxFrame)));
             return;
         }
         SendNow(Protocol.Frame(FrameType.Ready));
@@ -445,7 +455,7 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
                     // may be writing the next frame beyond them, so those bytes are sent from the journal.
                     try
                     {
-                        Libc.SendAll(socket, status.Journal);
+                        Libc.SendAll(_socket, status.Journal);
                     }
                     catch (IOException)
                     {
@@ -464,19 +474,16 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
         WorkerStatus status = _status ?? throw new InvalidDataException("a Run frame before Init");
         long first = _itemsStarted;
         long started = Stopwatch.GetTimestamp();
-        int frame;
-        int headerEnd;
         lock (_sendLock)
         {
-            frame = Protocol.BeginFrame(_output, FrameType.Result);
-            new ResultHeader(command.Sequence, ResultStatus.Ok, 0, 0).Write(_output);
-            headerEnd = _output.Position;
+            _results.Begin(command.Sequence);
         }
         // The executor is the only writer of results, so the buffer is ours while the items run;
-        // the send lock is only taken by the flush that happens between units.
+        // the send lock is only taken by the flushes between units, and by one that sends a
+        // PartialResult frame when the unit's results outgrow a frame (see ResultFrames).
         (ErrorKind Kind, int Item, Exception Error)? failure = method switch
         {
-            Invoker invoker => invoker.Run(command.Items.AsSpan(0, command.ItemsLength), command.Count, first, status, command.Cancellation!.Token, _output),
+            Invoker invoker => invoker.Run(command.Items.AsSpan(0, command.ItemsLength), command.Count, first, status, command.Cancellation!.Token, _results),
             Exception e => (ErrorKind.MethodNotResolved, 0, e),
             _ => (ErrorKind.MethodNotResolved, 0, new InvalidDataException($"method {command.MethodId} was never registered")),
         };
@@ -487,15 +494,13 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
             ResultStatus outcome = ResultStatus.Ok;
             if (failure is { } f)
             {
-                _output.Truncate(headerEnd);
+                _results.DiscardResults();
                 bool cancelled = f.Error is OperationCanceledException && command.Cancellation!.IsCancellationRequested;
                 outcome = cancelled ? ResultStatus.Cancelled : ResultStatus.Error;
-                Protocol.WriteError(_output, f.Kind, f.Item, f.Error);
+                Protocol.WriteError(_output, f.Kind, f.Item, f.Error, _frames.MaxFrame, (f.Error as ResultTooLargeException)?.Size ?? 0);
             }
             _lastUnitTicks = Stopwatch.GetTimestamp() - started;
-            new ResultHeader(command.Sequence, outcome, _lastUnitTicks, _reportMemory ? ProcFs.PrivateResidentBytes() : 0L)
-                .WriteAt(_output.Buffer, frame + Protocol.HeaderSize);
-            Protocol.EndFrame(_output, frame);
+            _results.End(outcome, _lastUnitTicks, _reportMemory ? ProcFs.PrivateResidentBytes() : 0L);
         }
     }
 
@@ -506,7 +511,7 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
         lock (_sendLock)
         {
             int frame = Protocol.BeginFrame(_output, FrameType.Result);
-            new ResultHeader(command.Sequence, ResultStatus.Cancelled, 0, 0).Write(_output);
+            new ResultHeader(command.Sequence, ResultStatus.Cancelled, 0, 0, 0).Write(_output);
             Protocol.EndFrame(_output, frame);
         }
     }
@@ -521,7 +526,7 @@ internal sealed class WorkerRuntime(SafeUnixSocket socket)
             }
             try
             {
-                Libc.SendAll(socket, _output.Buffer.AsSpan(_sent, _output.Position - _sent));
+                Libc.SendAll(_socket, _output.Buffer.AsSpan(_sent, _output.Position - _sent));
             }
             catch (IOException)
             {

@@ -119,4 +119,11 @@ internal static class WorkerLauncher
 }
 
 /// <summary>How worker processes are started; <paramref name="OutputLogger"/> receives their console output (null: this process's console).</summary>
-internal sealed record WorkerSettings(bool EnableDiagnostics, IReadOnlyDictionary<string, string?> Environment, TimeSpan StartTimeout, long MaxMessageSize, Microsoft.Extensions.Logging.ILogger? OutputLogger = null);
+internal sealed record WorkerSettings(bool EnableDiagnostics, IReadOnlyDictionary<string, string?> Environment, TimeSpan StartTimeout, long MaxMessageSize, Microsoft.Extensions.Logging.ILogger? OutputLogger = null)
+{
+    /// <summary>How long a frame from a worker may stay incomplete once its first bytes arrived before the worker is killed (see <see cref="WorkerConnection"/>).</summary>
+    public TimeSpan FrameTimeout { get; init; } = DefaultFrameTimeout;
+
+    /// <summary>Long enough for a frame of the largest MaxMessageSize to cross a loaded machine; short enough that a worker stuck halfway through a frame does not hold its task for good.</summary>
+    public static readonly TimeSpan DefaultFrameTimeout = TimeSpan.FromSeconds(30);
+}

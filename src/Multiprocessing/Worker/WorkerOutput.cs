@@ -10,7 +10,8 @@ namespace Multiprocessing.Worker;
 /// (a stack overflow, a fatal error).
 /// </summary>
 /// <remarks>
-/// Lines are handed on as the reader threads receive them, never buffered here, so a worker that
+/// Lines are handed on as the reader threads receive them, never buffered here beyond the line being
+/// read (at most <see cref="MaxLine"/> characters of it), so a worker that
 /// crashes loses nothing it managed to write: the readers deliver the last, unterminated line at
 /// end of file, and the pool waits for them to drain (<see cref="WaitForDrain"/>) before it
 /// reports the crash. Each pipe is read by a thread of its own with blocking reads rather than by
@@ -22,7 +23,24 @@ internal sealed class WorkerOutput
 {
     private const int KeptLines = 400;
 
+    /// <summary>Most characters of error output kept for crash reports, whatever the lines' lengths.</summary>
+    private const int KeptChars = 256 * 1024;
+
+    /// <summary>
+    /// Longest piece of a line handed on: output without newlines (a progress bar, a binary dump)
+    /// would otherwise grow one line in this process without bound, and reach nobody until the worker
+    /// ended. A longer line goes out in pieces, each but the last marked with <see cref="ContinuedMark"/>.
+    /// </summary>
+    public const int MaxLine = 64 * 1024;
+
+    /// <summary>Most characters of one line in <see cref="RecentErrors"/>: its end.</summary>
+    private const int MaxExcerptLine = 1024;
+
+    /// <summary>Ends a piece of a line longer than <see cref="MaxLine"/>: the line goes on in the next piece.</summary>
+    public const string ContinuedMark = " [continued]";
+
     private readonly Queue<string> _recentErrors = new();
+    private int _recentChars;
     private readonly Lock _lock = new();
     private readonly string _prefix;
     private readonly int _processId;
@@ -104,6 +122,11 @@ internal sealed class WorkerOutput
                 else
                 {
                     line.Append(chars[i]);
+                    if (line.Length >= MaxLine)
+                    {
+                        Deliver(line.Append(ContinuedMark).ToString(), error);
+                        line.Clear();
+                    }
                 }
             }
             if (read == 0)
@@ -124,9 +147,10 @@ internal sealed class WorkerOutput
             lock (_lock)
             {
                 _recentErrors.Enqueue(text);
-                if (_recentErrors.Count > KeptLines)
+                _recentChars += text.Length;
+                while (_recentErrors.Count > KeptLines || (_recentChars > KeptChars && _recentErrors.Count > 1))
                 {
-                    _recentErrors.Dequeue();
+                    _recentChars -= _recentErrors.Dequeue().Length;
                 }
             }
         }
@@ -166,7 +190,8 @@ internal sealed class WorkerOutput
             string[] lines = _recentErrors.Where(l => !string.IsNullOrWhiteSpace(l)).ToArray();
             int header = Array.FindLastIndex(lines, l => s_crashHeaders.Any(h => l.StartsWith(h, StringComparison.Ordinal)));
             IEnumerable<string> excerpt = header >= 0 ? lines.Skip(header).Take(maxLines) : lines.TakeLast(maxLines);
-            return string.Join(Environment.NewLine, excerpt);
+            // A line's end says most (where the output stopped); a crash report is no place for a megabyte of it.
+            return string.Join(Environment.NewLine, excerpt.Select(l => l.Length <= MaxExcerptLine ? l : string.Concat("...", l.AsSpan(l.Length - MaxExcerptLine))));
         }
     }
 }
