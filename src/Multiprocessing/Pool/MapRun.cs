@@ -430,19 +430,37 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
 }
 
 /// <summary>The caller's side of one <c>SubmitAsync</c>.</summary>
-internal sealed class SubmitOwner<TResult>(Codec<TResult> results) : TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously), IWorkItemOwner
+internal sealed class SubmitOwner<TResult>(Codec<TResult> results, ProcessPool pool) : TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously), IWorkItemOwner
 {
     public CancellationTokenRegistration Registration;
+    private int _ended;
 
     public void OnResult(WorkItem item, ref PayloadReader reader, long elapsedTicks)
     {
         Registration.Unregister();
-        TrySetResult(results.Read(ref reader));
+        try
+        {
+            TrySetResult(results.Read(ref reader));
+        }
+        finally
+        {
+            Ended();
+        }
     }
 
     public void OnError(WorkItem item, Exception error)
     {
         Registration.Unregister();
         TrySetException(error);
+        Ended();
+    }
+
+    /// <summary>Tells the pool, once, that this submit is over (see <see cref="ProcessPool.CloseAsync"/>).</summary>
+    public void Ended()
+    {
+        if (Interlocked.Exchange(ref _ended, 1) == 0)
+        {
+            pool.EndOperation();
+        }
     }
 }
