@@ -27,6 +27,16 @@ namespace Multiprocessing;
 /// started run elsewhere, and the pool replaces the worker. If this process dies, its workers
 /// see their control channel close and exit.
 /// </para>
+/// <para>
+/// Stopping is this process's decision. A service manager or a terminal that signals the whole
+/// process group (systemd's default KillMode=control-group, <c>docker stop</c>, Ctrl+C) reaches the
+/// workers too; they ignore SIGINT and SIGQUIT and wait for this process to stop them on SIGTERM,
+/// so running tasks finish when the application closes or disposes the pool (the generic host
+/// does that on SIGTERM), and a plain console application that exits takes its workers with it.
+/// A worker sent SIGTERM on its own still goes: if the pool does not stop it within 10 seconds,
+/// it finishes its running task, leaves, and is replaced. <see cref="CloseAsync"/> lets queued
+/// tasks finish too; <see cref="DisposeAsync"/> fails them.
+/// </para>
 /// </remarks>
 /// <example>
 /// <code>
