@@ -217,7 +217,10 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <typeparam name="T">The item type.</typeparam>
     /// <typeparam name="TResult">The result type.</typeparam>
     /// <param name="func">A static method, or a lambda that captures nothing.</param>
-    /// <param name="items">The input; read lazily, at most <see cref="MapOptions.LookAhead"/> items ahead.</param>
+    /// <param name="items">
+    /// The input; read lazily, at most <see cref="MapOptions.LookAhead"/> items ahead. If it throws, the items
+    /// read before then still run, and the map then fails with the input's exception.
+    /// </param>
     /// <param name="options">Chunk size, look-ahead and progress.</param>
     /// <param name="cancellationToken">Cancels the map: the task is cancelled at once and running chunks are cancelled in the workers.</param>
     /// <returns>One result per item, in input order.</returns>
@@ -298,7 +301,8 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// Runs <paramref name="func"/> on every item and yields results as they are ready, in input order
     /// (<see cref="MapOptions.Ordered"/>, the default) or as they finish, like Python's <c>imap</c> and
     /// <c>imap_unordered</c>. The input is read lazily with a bounded look-ahead, so an endless input
-    /// works and memory stays flat. Leaving the loop early cancels the rest.
+    /// works and memory stays flat. Leaving the loop early cancels the rest. If the input throws (or
+    /// an item cannot be sent), the results of every item before it are yielded first, then that exception.
     /// </summary>
     /// <typeparam name="T">The item type.</typeparam>
     /// <typeparam name="TResult">The result type.</typeparam>
