@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Runtime.Serialization;
 using System.Threading.Channels;
 using Multiprocessing.Serialization;
@@ -37,6 +38,10 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
     private long _itemsInFlight;
     private long _completed;
     private bool _producerDone;
+    // Why the input ended early (it threw, or an item could not be sent). It ends the map only
+    // after every chunk read before it has been delivered, so that the caller sees the results of
+    // all earlier items, in order, and then this; delivered at once, it overtook results in flight.
+    private Exception? _inputError;
     private TaskCompletionSource? _capacity;
     private int _resumeChunks;
     private long _resumeItems;
@@ -101,6 +106,15 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
                     }
                 }
             }
+            Exception? inputError;
+            lock (_lock)
+            {
+                inputError = _inputError;
+            }
+            if (inputError is not null)
+            {
+                ExceptionDispatchInfo.Throw(inputError);
+            }
         }
         finally
         {
@@ -149,6 +163,7 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
         // chunk must not wait unsent behind it, so each of its chunks is sent at once.
         bool burst = _total is not null;
         int unsent = 0;
+        Exception? inputError = null;
         try
         {
             bool exhausted = false;
@@ -164,29 +179,39 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
                 int count = 0;
                 while (count < size)
                 {
-                    bool more = items is not null ? items.MoveNext() : await asyncItems!.MoveNextAsync().ConfigureAwait(false);
+                    int itemStart = writer.Position;
+                    bool more;
+                    T value;
+                    try
+                    {
+                        more = items is not null ? items.MoveNext() : await asyncItems!.MoveNextAsync().ConfigureAwait(false);
+                        value = more ? (items is not null ? items.Current : asyncItems!.Current) : default!;
+                    }
+                    catch (Exception e) when (!(e is OperationCanceledException && _stop.IsCancellationRequested))
+                    {
+                        inputError = e;
+                        break;
+                    }
                     if (!more)
                     {
                         exhausted = true;
                         break;
                     }
-                    T value = items is not null ? items.Current : asyncItems!.Current;
-                    try
+                    inputError = WriteItem(writer, value, firstItem + count);
+                    if (inputError is not null)
                     {
-                        _arguments.Write(writer, value);
-                    }
-                    catch (Exception e) when (e is not SerializationException and not OutOfMemoryException)
-                    {
-                        throw new SerializationException(
-                            $"Item {firstItem + count} ({TypeNames.Display(typeof(T))}) cannot be sent to a worker process: {e.Message} Pass plain data (primitives, strings, arrays, records) or register an IWorkerSerializer.", e);
-                    }
-                    if (writer.Position > _maxMessage)
-                    {
-                        throw new InvalidOperationException(
-                            $"Item {firstItem + count} makes a message of {writer.Position:N0} bytes, above the pool's MaxMessageSize of {_maxMessage:N0}. Raise MaxMessageSize, or keep large data out of the message (a file path, a shared memory segment).");
+                        // Only the items before the one that failed go: the chunk ends where it began.
+                        writer.Truncate(itemStart);
+                        break;
                     }
                     count++;
                     _stop.Token.ThrowIfCancellationRequested();
+                }
+                if (inputError is not null)
+                {
+                    // The items read before the failure are still mapped: the caller gets their
+                    // results first, then this error (see Finish).
+                    exhausted = true;
                 }
                 if (count == 0)
                 {
@@ -219,10 +244,7 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
         }
         catch (Exception e)
         {
-            lock (_lock)
-            {
-                Deliver(new Outcome(firstItem, null, e));
-            }
+            inputError ??= e;
         }
         finally
         {
@@ -240,13 +262,11 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
             }
             catch (Exception e)
             {
-                lock (_lock)
-                {
-                    Deliver(new Outcome(firstItem, null, e));
-                }
+                inputError ??= e;
             }
             lock (_lock)
             {
+                _inputError = inputError;
                 _producerDone = true;
                 if (_outstanding.Count == 0)
                 {
@@ -254,6 +274,22 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
                 }
             }
         }
+    }
+
+    /// <summary>Serialises one item into the chunk; the error that refuses it, or null.</summary>
+    private Exception? WriteItem(PayloadWriter writer, T value, long index)
+    {
+        try
+        {
+            _arguments.Write(writer, value);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return e as SerializationException ?? new SerializationException(
+                $"Item {index} ({TypeNames.Display(typeof(T))}) cannot be sent to a worker process: {e.Message} Pass plain data (primitives, strings, arrays, records) or register an IWorkerSerializer.", e);
+        }
+        return writer.Position <= _maxMessage ? null : new InvalidOperationException(
+            $"Item {index} makes a message of {writer.Position:N0} bytes, above the pool's MaxMessageSize of {_maxMessage:N0}. Raise MaxMessageSize, or keep large data out of the message (a file path, a shared memory segment).");
     }
 
     private int NextChunkSize()
@@ -338,12 +374,16 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
         }
     }
 
-    /// <summary>Every chunk is in and the input is exhausted. Under the lock.</summary>
+    /// <summary>Every chunk is in and the input is exhausted, or failed (<see cref="_inputError"/>). Under the lock.</summary>
     private void Finish()
     {
         if (_sink is null)
         {
             _outcomes.Writer.TryComplete();
+        }
+        else if (_inputError is not null)
+        {
+            _sunk!.TrySetException(_inputError);
         }
         else
         {
@@ -400,9 +440,10 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
 }
 
 /// <summary>The caller's side of one <c>SubmitAsync</c>.</summary>
-internal sealed class SubmitOwner<TResult>(Codec<TResult> results) : TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously), IWorkItemOwner
+internal sealed class SubmitOwner<TResult>(Codec<TResult> results, ProcessPool pool) : TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously), IWorkItemOwner
 {
     public CancellationTokenRegistration Registration;
+    private int _ended;
 
     /// <summary>Never called: one result is never split (the pool refuses a PartialResult frame for a one-item unit).</summary>
     public void OnPartialResult(WorkItem item, ref PayloadReader results, int count) =>
@@ -411,12 +452,29 @@ internal sealed class SubmitOwner<TResult>(Codec<TResult> results) : TaskComplet
     public void OnResult(WorkItem item, ref PayloadReader reader, long elapsedTicks)
     {
         Registration.Unregister();
-        TrySetResult(results.Read(ref reader));
+        try
+        {
+            TrySetResult(results.Read(ref reader));
+        }
+        finally
+        {
+            Ended();
+        }
     }
 
     public void OnError(WorkItem item, Exception error)
     {
         Registration.Unregister();
         TrySetException(error);
+        Ended();
+    }
+
+    /// <summary>Tells the pool, once, that this submit is over (see <see cref="ProcessPool.CloseAsync"/>).</summary>
+    public void Ended()
+    {
+        if (Interlocked.Exchange(ref _ended, 1) == 0)
+        {
+            pool.EndOperation();
+        }
     }
 }

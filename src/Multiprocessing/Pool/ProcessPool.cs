@@ -27,6 +27,16 @@ namespace Multiprocessing;
 /// started run elsewhere, and the pool replaces the worker. If this process dies, its workers
 /// see their control channel close and exit.
 /// </para>
+/// <para>
+/// Stopping is this process's decision. A service manager or a terminal that signals the whole
+/// process group (systemd's default KillMode=control-group, <c>docker stop</c>, Ctrl+C) reaches the
+/// workers too; they ignore SIGINT and SIGQUIT and wait for this process to stop them on SIGTERM,
+/// so running tasks finish when the application closes or disposes the pool (the generic host
+/// does that on SIGTERM), and a plain console application that exits takes its workers with it.
+/// A worker sent SIGTERM on its own still goes: if the pool does not stop it within 10 seconds,
+/// it finishes its running task, leaves, and is replaced. <see cref="CloseAsync"/> lets queued
+/// tasks finish too; <see cref="DisposeAsync"/> fails them.
+/// </para>
 /// </remarks>
 /// <example>
 /// <code>
@@ -42,6 +52,10 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     private readonly WorkerSettings _settings;
     private readonly TaskMethod? _initializer;
     private int _nextMethodId;
+    // Submits and maps the caller has started and not yet seen end; CloseAsync waits for zero.
+    private int _operations;
+    private TaskCompletionSource? _closing;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Starts a pool with one worker per processor.</summary>
     /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
@@ -132,6 +146,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Cancels the task: the returned task is cancelled at once; the worker's token (if the method takes one) is cancelled.</param>
     /// <returns>The method's result.</returns>
     /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     /// <exception cref="SerializationException">The argument cannot be serialised.</exception>
     /// <exception cref="WorkerException">The method threw (in the returned task).</exception>
     /// <exception cref="WorkerCrashedException">The worker died while running it (in the returned task).</exception>
@@ -163,6 +178,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Cancels the task.</param>
     /// <returns>A task that completes when the method has run.</returns>
     /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     /// <exception cref="SerializationException">The argument cannot be serialised.</exception>
     public Task SubmitAsync<T>(Action<T> action, T argument, CancellationToken cancellationToken = default) =>
         SubmitCore<T, Unit>(action, argument, cancellationToken);
@@ -185,6 +201,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Cancels the task.</param>
     /// <returns>The method's result.</returns>
     /// <exception cref="ArgumentException">The delegate captures state or its result type cannot cross a process boundary.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     public Task<TResult> SubmitAsync<TResult>(Func<TResult> func, CancellationToken cancellationToken = default) =>
         SubmitCore<NoArgument, TResult>(func, default, cancellationToken);
 
@@ -201,11 +218,15 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <typeparam name="T">The item type.</typeparam>
     /// <typeparam name="TResult">The result type.</typeparam>
     /// <param name="func">A static method, or a lambda that captures nothing.</param>
-    /// <param name="items">The input; read lazily, at most <see cref="MapOptions.LookAhead"/> items ahead.</param>
+    /// <param name="items">
+    /// The input; read lazily, at most <see cref="MapOptions.LookAhead"/> items ahead. If it throws, the items
+    /// read before then still run, and the map then fails with the input's exception.
+    /// </param>
     /// <param name="options">Chunk size, look-ahead and progress.</param>
     /// <param name="cancellationToken">Cancels the map: the task is cancelled at once and running chunks are cancelled in the workers.</param>
     /// <returns>One result per item, in input order.</returns>
     /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     /// <exception cref="WorkerException">A task threw; <see cref="WorkerException.ItemIndex"/> says which item (in the returned task).</exception>
     /// <exception cref="WorkerCrashedException">A worker died while running an item (in the returned task).</exception>
     /// <exception cref="SerializationException">An item or result cannot be serialised (in the returned task).</exception>
@@ -236,6 +257,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Cancels the map.</param>
     /// <returns>A task that completes when every item has been processed.</returns>
     /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     public Task MapAsync<T>(Action<T> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
         MapCore<T, Unit>(action, items, options, cancellationToken);
 
@@ -256,6 +278,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Cancels the map.</param>
     /// <returns>One result per item, in input order.</returns>
     /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     /// <exception cref="WorkerException">A task threw.</exception>
     /// <exception cref="WorkerCrashedException">A worker died while running an item.</exception>
     public TResult[] Map<T, TResult>(Func<T, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
@@ -268,6 +291,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <param name="options">Chunk size, look-ahead and progress.</param>
     /// <param name="cancellationToken">Cancels the map.</param>
     /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     /// <exception cref="WorkerException">A task threw.</exception>
     public void Map<T>(Action<T> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
         MapCore<T, Unit>(action, items, options, cancellationToken).GetAwaiter().GetResult();
@@ -278,7 +302,8 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// Runs <paramref name="func"/> on every item and yields results as they are ready, in input order
     /// (<see cref="MapOptions.Ordered"/>, the default) or as they finish, like Python's <c>imap</c> and
     /// <c>imap_unordered</c>. The input is read lazily with a bounded look-ahead, so an endless input
-    /// works and memory stays flat. Leaving the loop early cancels the rest.
+    /// works and memory stays flat. Leaving the loop early cancels the rest. If the input throws (or
+    /// an item cannot be sent), the results of every item before it are yielded first, then that exception.
     /// </summary>
     /// <typeparam name="T">The item type.</typeparam>
     /// <typeparam name="TResult">The result type.</typeparam>
@@ -288,6 +313,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Cancels the map.</param>
     /// <returns>The results.</returns>
     /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
+    /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     /// <exception cref="WorkerException">A task threw (when its result is reached).</exception>
     public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
         StreamCore<T, TResult>(func, items, null, options, cancellationToken);
@@ -333,7 +359,8 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
             throw new ArgumentException($"The argument serialises to {writer.Position:N0} bytes, above the pool's MaxMessageSize of {_options.MaxMessageSize:N0}. Raise MaxMessageSize, or keep large data out of the message (a file path, a shared memory segment).", nameof(argument));
         }
         Protocol.EndRun(writer, 1);
-        var owner = new SubmitOwner<TResult>(_codecs.Get<TResult>());
+        BeginOperation();
+        var owner = new SubmitOwner<TResult>(_codecs.Get<TResult>(), this);
         var item = new WorkItem(method, writer.Buffer, writer.Position, 1, firstItem: -1, owner);
         if (cancellationToken.CanBeCanceled)
         {
@@ -341,6 +368,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
             {
                 if (owner.TrySetCanceled(cancellationToken))
                 {
+                    owner.Ended();
                     Abandon(item);
                 }
             });
@@ -354,10 +382,27 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     {
         ArgumentNullException.ThrowIfNull(items);
         RegisteredMethod method = Register<T, TResult>(func, nameof(func));
-        return cancellationToken.IsCancellationRequested ? Task.FromCanceled<TResult[]>(cancellationToken) : MapCoreAsync<T, TResult>(method, items, options, cancellationToken);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<TResult[]>(cancellationToken);
+        }
+        BeginOperation();
+        return MapCoreAsync<T, TResult>(method, items, options, cancellationToken);
     }
 
     private async Task<TResult[]> MapCoreAsync<T, TResult>(RegisteredMethod method, IEnumerable<T> items, MapOptions? options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await MapAllAsync<T, TResult>(method, items, options, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    private async Task<TResult[]> MapAllAsync<T, TResult>(RegisteredMethod method, IEnumerable<T> items, MapOptions? options, CancellationToken cancellationToken)
     {
         long? total = items.TryGetNonEnumeratedCount(out int count) ? count : null;
         var run = new MapRun<T, TResult>(this, method, _codecs, options, total, _options.MaxTasksPerWorker, _options.MaxMessageSize, cancellationToken);
@@ -383,18 +428,59 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         }
         RegisteredMethod method = Register<T, TResult>(func, nameof(func));
         ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfClosing();
         return Stream<T, TResult>(method, items, asyncItems, options, cancellationToken);
     }
 
     private async IAsyncEnumerable<TResult> Stream<T, TResult>(RegisteredMethod method, IEnumerable<T>? items, IAsyncEnumerable<T>? asyncItems, MapOptions? options, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var run = new MapRun<T, TResult>(this, method, _codecs, options, null, _options.MaxTasksPerWorker, _options.MaxMessageSize, cancellationToken);
-        await foreach ((long _, TResult[] values) in run.ChunksAsync(items?.GetEnumerator(), asyncItems?.GetAsyncEnumerator(cancellationToken), options?.Ordered ?? true).ConfigureAwait(false))
+        // Counted from the first read, not from the call: a stream nobody enumerates must not hold up CloseAsync.
+        BeginOperation();
+        try
         {
-            foreach (TResult value in values)
+            var run = new MapRun<T, TResult>(this, method, _codecs, options, null, _options.MaxTasksPerWorker, _options.MaxMessageSize, cancellationToken);
+            await foreach ((long _, TResult[] values) in run.ChunksAsync(items?.GetEnumerator(), asyncItems?.GetAsyncEnumerator(cancellationToken), options?.Ordered ?? true).ConfigureAwait(false))
             {
-                yield return value;
+                foreach (TResult value in values)
+                {
+                    yield return value;
+                }
             }
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>Counts a submit or map the caller started; refuses it once <see cref="CloseAsync"/> was called.</summary>
+    /// <exception cref="InvalidOperationException">The pool is closing.</exception>
+    private void BeginOperation()
+    {
+        Interlocked.Increment(ref _operations);
+        if (Volatile.Read(ref _closing) is not null)
+        {
+            EndOperation();
+            ThrowIfClosing();
+        }
+    }
+
+    /// <summary>A submit or map has ended (its task completed, or its stream was left); the last one lets a pending close go on.</summary>
+    internal void EndOperation()
+    {
+        // Decrement, then read: with CloseAsync's store-then-read, one of the two sees the other.
+        if (Interlocked.Decrement(ref _operations) == 0)
+        {
+            Volatile.Read(ref _closing)?.TrySetResult();
+        }
+    }
+
+    private void ThrowIfClosing()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (Volatile.Read(ref _closing) is not null)
+        {
+            throw new InvalidOperationException("The pool is closing (CloseAsync was called): it takes no new work. Submit before closing it, or to another pool.");
         }
     }
 
@@ -427,8 +513,66 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     // ----- Lifetime -----
 
     /// <summary>
+    /// Closes the pool gracefully, like Python's <c>Pool.close()</c> followed by <c>join()</c>, or
+    /// <c>Executor.shutdown(wait=True)</c>: the pool takes no new work, lets every task already
+    /// submitted finish (queued and running ones, and the rest of maps already under way), then
+    /// stops its workers normally.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// From the call on, <c>SubmitAsync</c>, <c>MapAsync</c>, <c>Map</c> and <c>MapStreamAsync</c>
+    /// throw <see cref="InvalidOperationException"/> (the pool is closing); once the close has
+    /// completed they throw <see cref="ObjectDisposedException"/>, and <see cref="DisposeAsync"/>
+    /// returns at once. While the pool drains, tasks fail or are cancelled as usual and a worker
+    /// that dies is replaced. A streaming map whose caller stops reading holds the close up, as its
+    /// remaining results are still wanted: leave or cancel the loop to let it go.
+    /// </para>
+    /// <para>
+    /// If <paramref name="cancellationToken"/> is cancelled before the work has finished, the close
+    /// falls back to <see cref="DisposeAsync"/>: tasks still queued fail with
+    /// <see cref="ObjectDisposedException"/>, running ones get up to
+    /// <see cref="ProcessPoolOptions.ShutdownTimeout"/>, and this method throws
+    /// <see cref="OperationCanceledException"/> once the workers have stopped.
+    /// </para>
+    /// </remarks>
+    /// <param name="cancellationToken">Stops waiting for the work and disposes the pool instead.</param>
+    /// <returns>A task that completes when every submitted task has finished and every worker process has exited.</returns>
+    /// <exception cref="ObjectDisposedException">The pool was disposed before the call.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first; the pool has been disposed.</exception>
+    public async Task CloseAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        TaskCompletionSource idle = Interlocked.CompareExchange(ref _closing, created, null) ?? created;
+        if (Volatile.Read(ref _operations) == 0)
+        {
+            idle.TrySetResult();
+        }
+        try
+        {
+            await idle.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await DisposeAsync().ConfigureAwait(false);
+            await _stopped.Task.ConfigureAwait(false);
+            throw;
+        }
+        await DisposeAsync().ConfigureAwait(false);
+        // A second caller's DisposeAsync returns at once; every caller returns when the workers are gone.
+        await _stopped.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>The blocking twin of <see cref="CloseAsync"/>.</summary>
+    /// <param name="cancellationToken">Stops waiting for the work and disposes the pool instead.</param>
+    /// <exception cref="ObjectDisposedException">The pool was disposed before the call.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first; the pool has been disposed.</exception>
+    public void Close(CancellationToken cancellationToken = default) => CloseAsync(cancellationToken).GetAwaiter().GetResult();
+
+    /// <summary>
     /// Stops the pool: queued tasks fail with <see cref="ObjectDisposedException"/>, running ones get
     /// up to <see cref="ProcessPoolOptions.ShutdownTimeout"/> to finish, then every worker is stopped.
+    /// To let queued tasks finish first, call <see cref="CloseAsync"/>.
     /// </summary>
     /// <returns>A task that completes when every worker process has exited.</returns>
     public async ValueTask DisposeAsync()
@@ -490,6 +634,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
             connection.Dispose();
         }
         _lifetime.Dispose();
+        _stopped.TrySetResult();
     }
 
     /// <summary>The blocking twin of <see cref="DisposeAsync"/>.</summary>

@@ -5,7 +5,7 @@ using Multiprocessing.Serialization;
 namespace Multiprocessing.Worker;
 
 /// <summary>A worker process just started (or the reason it could not be): either <see cref="Process"/> with its output and expectation, or <see cref="Error"/>.</summary>
-internal sealed record LaunchedWorker(Process? Process, WorkerOutput? Output, ConnectionListener.Expectation? Expectation, WorkerStartException? Error);
+internal sealed record LaunchedWorker(ChildProcess? Process, WorkerOutput? Output, ConnectionListener.Expectation? Expectation, WorkerStartException? Error);
 
 /// <summary>Receives what a worker sends. Called on the connection's reader thread.</summary>
 internal interface IWorkerListener
@@ -24,7 +24,7 @@ internal sealed class WorkerConnection : IDisposable
 {
     private const int CoalesceLimit = 16 * 1024;
 
-    private readonly Process _process;
+    private readonly ChildProcess _process;
     private readonly SafeUnixSocket _socket;
     private readonly IWorkerListener _listener;
     private readonly long _maxFrame;
@@ -45,7 +45,7 @@ internal sealed class WorkerConnection : IDisposable
     private Thread? _reader;
     private int _disposed;
 
-    private WorkerConnection(Process process, WorkerOutput output, SafeUnixSocket socket, WorkerStatus status, IWorkerListener listener, long maxFrame, TimeSpan frameTimeout)
+    private WorkerConnection(ChildProcess process, WorkerOutput output, SafeUnixSocket socket, WorkerStatus status, IWorkerListener listener, long maxFrame, TimeSpan frameTimeout)
     {
         _frameTimeout = frameTimeout;
         _frameTimer = new Timer(static state => ((WorkerConnection)state!).CheckPartialFrame(), this, Timeout.Infinite, Timeout.Infinite);
@@ -73,7 +73,7 @@ internal sealed class WorkerConnection : IDisposable
 
     /// <summary>Starts a worker process; <see cref="ConnectAsync"/> then waits for it to connect.</summary>
     /// <exception cref="WorkerStartException">The process could not be started.</exception>
-    public static (Process Process, WorkerOutput Output, ConnectionListener.Expectation Expectation) Launch(WorkerSettings settings)
+    public static (ChildProcess Process, WorkerOutput Output, ConnectionListener.Expectation Expectation) Launch(WorkerSettings settings)
     {
         LaunchedWorker launched = LaunchMany(settings, 1)[0];
         return launched.Error is null ? (launched.Process!, launched.Output!, launched.Expectation!) : throw launched.Error;
@@ -88,12 +88,14 @@ internal sealed class WorkerConnection : IDisposable
     public static LaunchedWorker[] LaunchMany(WorkerSettings settings, int count)
     {
         var launched = new LaunchedWorker[count];
+        var started = new Process?[count];
         for (int i = 0; i < count; i++)
         {
             ConnectionListener.Expectation expectation = ConnectionListener.Shared.Expect();
             try
             {
-                launched[i] = new LaunchedWorker(WorkerLauncher.Start(expectation, settings), null, expectation, null);
+                started[i] = WorkerLauncher.Start(expectation, settings);
+                launched[i] = new LaunchedWorker(null, null, expectation, null);
             }
             catch (Exception e)
             {
@@ -103,9 +105,10 @@ internal sealed class WorkerConnection : IDisposable
         }
         for (int i = 0; i < count; i++)
         {
-            if (launched[i].Process is { } process)
+            if (started[i] is { } process)
             {
-                launched[i] = launched[i] with { Output = WorkerOutput.Attach(process, settings.OutputLogger) };
+                var child = new ChildProcess(process);
+                launched[i] = launched[i] with { Process = child, Output = child.AttachOutput(settings.OutputLogger) };
             }
         }
         // Off this thread: binding costs milliseconds the first time, which the workers' own start-up hides.
@@ -115,7 +118,7 @@ internal sealed class WorkerConnection : IDisposable
 
     /// <summary>Waits for a launched worker to connect, sends it its Init frame and starts reading what it sends.</summary>
     /// <exception cref="WorkerStartException">The process exited or did not connect in time.</exception>
-    public static async Task<WorkerConnection> ConnectAsync(Process process, WorkerOutput output, ConnectionListener.Expectation expectation, WorkerSettings settings, IWorkerListener listener, Action<PayloadWriter> writeInit, CancellationToken cancellationToken)
+    public static async Task<WorkerConnection> ConnectAsync(ChildProcess process, WorkerOutput output, ConnectionListener.Expectation expectation, WorkerSettings settings, IWorkerListener listener, Action<PayloadWriter> writeInit, CancellationToken cancellationToken)
     {
         SafeUnixSocket socket;
         using (expectation)
@@ -139,7 +142,7 @@ internal sealed class WorkerConnection : IDisposable
             catch
             {
                 // Not disposed here: a WorkerProcess still reports this process's exit code.
-                KillQuietly(process);
+                process.Kill();
                 throw;
             }
         }
@@ -151,7 +154,7 @@ internal sealed class WorkerConnection : IDisposable
         catch
         {
             socket.Dispose();
-            KillQuietly(process);
+            process.Kill();
             process.Dispose();
             throw;
         }
@@ -271,7 +274,7 @@ internal sealed class WorkerConnection : IDisposable
             if (protocolError is not null)
             {
                 KillReason ??= "it broke the control protocol: " + protocolError;
-                KillQuietly(_process);
+                _process.Kill();
             }
             if (protocolError is null)
             {
@@ -344,14 +347,7 @@ internal sealed class WorkerConnection : IDisposable
     /// </summary>
     private void DeliverJournal(long lastResult)
     {
-        try
-        {
-            if (!_process.WaitForExit(TimeSpan.FromSeconds(5)))
-            {
-                return;
-            }
-        }
-        catch (InvalidOperationException)
+        if (!_process.WaitForExit(TimeSpan.FromSeconds(5)))
         {
             return;
         }
@@ -390,44 +386,24 @@ internal sealed class WorkerConnection : IDisposable
     public void Kill(string reason)
     {
         KillReason ??= reason;
-        KillQuietly(_process);
+        _process.Kill();
         Libc.Shutdown(_socket);
     }
 
     /// <summary>Waits (bounded) for the process to end and returns its exit code, or null if it is still running.</summary>
     public int? WaitForExitCode(TimeSpan timeout)
     {
-        try
-        {
-            if (!_process.WaitForExit(timeout))
-            {
-                return null;
-            }
-            // Let the forwarded output drain, so a crash report includes the worker's last lines.
-            // A grandchild holding the pipe must not stall us.
-            Output.WaitForDrain(TimeSpan.FromSeconds(1));
-            return _process.ExitCode;
-        }
-        catch (InvalidOperationException)
+        if (!_process.WaitForExit(timeout))
         {
             return null;
         }
+        // Let the forwarded output drain, so a crash report includes the worker's last lines.
+        // A grandchild holding the pipe must not stall us.
+        Output.WaitForDrain(TimeSpan.FromSeconds(1));
+        return _process.ExitCode;
     }
 
-    public bool HasExited => HasProcessExited(_process);
-
-    /// <summary>Whether <paramref name="process"/> has exited; a disposed one has.</summary>
-    public static bool HasProcessExited(Process process)
-    {
-        try
-        {
-            return process.HasExited;
-        }
-        catch (InvalidOperationException)
-        {
-            return true;
-        }
-    }
+    public bool HasExited => _process.HasExited;
 
     public async Task WaitForExitAsync(CancellationToken cancellationToken)
     {
@@ -435,20 +411,9 @@ internal sealed class WorkerConnection : IDisposable
         {
             await _process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (InvalidOperationException)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            // Already disposed: the process was waited for then.
-        }
-    }
-
-    private static void KillQuietly(Process process)
-    {
-        try
-        {
-            process.Kill();
-        }
-        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
-        {
+            // Disposed: the process was waited for then.
         }
     }
 
@@ -458,10 +423,7 @@ internal sealed class WorkerConnection : IDisposable
         {
             return;
         }
-        if (!HasExited)
-        {
-            KillQuietly(_process);
-        }
+        _process.Kill();
         _frameTimer.Dispose();
         // Shut down first: closing alone would not wake the reader thread blocked in recv.
         Libc.Shutdown(_socket);

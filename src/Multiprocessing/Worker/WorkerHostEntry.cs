@@ -24,6 +24,8 @@ internal static class WorkerHostEntry
             Console.Error.WriteLine("Multiprocessing.WorkerHost is started by the Multiprocessing library; it is not a program to run by hand.");
             return WorkerExitCodes.Usage;
         }
+        // Before anything slow: a stop signal to the whole group may come while this worker starts.
+        StopSignals.Register();
         // Children this worker starts must not mistake themselves for workers.
         Environment.SetEnvironmentVariable(WorkerLauncher.SocketVariable, null);
         Environment.SetEnvironmentVariable(WorkerLauncher.TokenVariable, null);
@@ -57,6 +59,93 @@ internal static class WorkerExitCodes
 }
 
 /// <summary>
+/// What a worker does with the signals that stop a program. A service manager (systemd's default
+/// KillMode=control-group, docker stop) and a terminal's Ctrl+C send them to the whole process
+/// group: the application and its workers at once. The application decides how to stop (a host
+/// closes its pool and lets running tasks finish); a worker that died of the signal would fail the
+/// task it was running, and the pool would report a crash during an orderly stop.
+/// </summary>
+/// <remarks>
+/// So SIGINT and SIGQUIT are ignored, as Python's pool workers ignore SIGINT: the parent's stop, or
+/// its exit (the control channel closes), ends the worker. SIGTERM is left to the parent too, at
+/// first; but a worker sent SIGTERM on its own, by someone who wants that process gone, still
+/// goes: if its parent has not stopped it within <see cref="Grace"/>, it finishes the unit it is
+/// running, sends the results, and exits with code 0 (the pool runs the units it had not started on
+/// other workers and replaces it). A second SIGTERM ends it at once.
+/// </remarks>
+internal static class StopSignals
+{
+    /// <summary>Milliseconds; set in a worker's environment (tests) to shorten <see cref="Grace"/>.</summary>
+    public const string GraceVariable = "MP_WORKER_SIGTERM_GRACE_MS";
+
+    private static readonly Lock s_lock = new();
+    private static PosixSignalRegistration[]? s_registrations;
+    private static Timer? s_grace;
+    private static Action? s_leave;
+    private static bool s_leaveDue;
+    private static int s_terms;
+
+    /// <summary>How long a worker sent SIGTERM waits for its parent to stop it before it leaves by itself.</summary>
+    public static TimeSpan Grace { get; } =
+        int.TryParse(Environment.GetEnvironmentVariable(GraceVariable), out int ms) && ms >= 0 ? TimeSpan.FromMilliseconds(ms) : TimeSpan.FromSeconds(10);
+
+    public static void Register()
+    {
+        s_registrations =
+        [
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal),
+            PosixSignalRegistration.Create(PosixSignal.SIGQUIT, OnSignal),
+        ];
+    }
+
+    /// <summary>Sets what leaving means once the worker runs (finish the unit, then exit); until then it exits at once.</summary>
+    public static void OnLeave(Action leave)
+    {
+        bool due;
+        lock (s_lock)
+        {
+            s_leave = leave;
+            due = s_leaveDue;
+        }
+        if (due)
+        {
+            leave();
+        }
+    }
+
+    private static void OnSignal(PosixSignalContext context)
+    {
+        context.Cancel = true;
+        if (context.Signal != PosixSignal.SIGTERM)
+        {
+            return;
+        }
+        if (Interlocked.Increment(ref s_terms) > 1)
+        {
+            Libc.ExitImmediately(128 + 15);
+        }
+        s_grace = new Timer(static _ => Leave(), null, Grace, Timeout.InfiniteTimeSpan);
+    }
+
+    private static void Leave()
+    {
+        Action? leave;
+        lock (s_lock)
+        {
+            s_leaveDue = true;
+            leave = s_leave;
+        }
+        if (leave is null)
+        {
+            // Not connected yet: no unit runs, nobody is owed a result.
+            Libc.ExitImmediately(WorkerExitCodes.Normal);
+        }
+        leave?.Invoke();
+    }
+}
+
+/// <summary>
 /// Two threads that trade the roles of reader and executor (see <see cref="Loop"/>): one always
 /// reads frames, one runs units in order and writes their results.
 /// </summary>
@@ -87,6 +176,8 @@ internal sealed class WorkerRuntime
     private Command? _current;
     private bool _executing;
     private bool _readerWanted;
+    // A SIGTERM's grace passed without the parent stopping this worker (see StopSignals): no unit starts any more.
+    private bool _leaving;
     private readonly FrameBuffer _frames = new(int.MaxValue);
     private long _itemsStarted;
     private readonly object _exitGate = new();
@@ -130,6 +221,7 @@ internal sealed class WorkerRuntime
         // The main thread only waits for a WorkerProcess's end, so that it can return from Main
         // whichever loop thread runs the Shutdown (the other may be inside a blocking receive).
         new Thread(() => Loop(reader: false)) { IsBackground = true, Name = "mp worker" }.Start();
+        StopSignals.OnLeave(Leave);
         new Thread(() => Loop(reader: true)) { IsBackground = true, Name = "mp worker reader" }.Start();
         lock (_exitGate)
         {
@@ -329,9 +421,14 @@ internal sealed class WorkerRuntime
             Command? command = null;
             object? method = null;
             bool cancelled = false;
+            bool leaving = false;
             lock (_queueLock)
             {
-                if (_queue.TryDequeue(out command))
+                if (_leaving)
+                {
+                    leaving = true;
+                }
+                else if (_queue.TryDequeue(out command))
                 {
                     cancelled = _cancelled.Remove(command.Sequence);
                     _methods.TryGetValue(command.MethodId, out method);
@@ -342,12 +439,16 @@ internal sealed class WorkerRuntime
                     }
                 }
             }
+            if (leaving)
+            {
+                LeaveNow();
+            }
             if (command is null)
             {
                 FlushOutput();
                 lock (_queueLock)
                 {
-                    if (_queue.Count == 0)
+                    if (_queue.Count == 0 && !_leaving)
                     {
                         _executing = false;
                         return;
@@ -551,6 +652,35 @@ internal sealed class WorkerRuntime
             _output.WriteBytes(frame);
         }
         FlushOutput();
+    }
+
+    /// <summary>The grace after a SIGTERM passed (see <see cref="StopSignals"/>): leave after the unit that runs, or now if none does.</summary>
+    private void Leave()
+    {
+        lock (_queueLock)
+        {
+            _leaving = true;
+            if (_executing)
+            {
+                return; // the executor leaves before its next unit
+            }
+        }
+        LeaveNow();
+    }
+
+    private void LeaveNow()
+    {
+        FlushOutput();
+        try
+        {
+            SendNow(Protocol.Frame(FrameType.Fatal, w => w.WriteString(
+                $"it was sent SIGTERM and its parent did not stop it within {StopSignals.Grace.TotalSeconds:0.###} s, so it finished its task and left")));
+        }
+        catch (IOException)
+        {
+        }
+        Channels.WriterRetirement.RetireAll();
+        Libc.ExitImmediately(WorkerExitCodes.Normal);
     }
 
     private void Fatal(string message)

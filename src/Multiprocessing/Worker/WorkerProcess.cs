@@ -30,7 +30,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
 {
     private static readonly WorkerSettings s_settings = new(false, new Dictionary<string, string?>(), TimeSpan.FromSeconds(60), 1L << 30);
 
-    private readonly Process _process;
+    private readonly ChildProcess _process;
     private readonly WorkerOutput _output;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _methodName;
@@ -49,7 +49,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
         Protocol.EndRun(run, count);
         byte[] runFrame = run.ToArray();
         Protocol.StampRun(runFrame, 1, 1);
-        (Process process, WorkerOutput output, ConnectionListener.Expectation expectation) = WorkerConnection.Launch(s_settings);
+        (ChildProcess process, WorkerOutput output, ConnectionListener.Expectation expectation) = WorkerConnection.Launch(s_settings);
         _process = process;
         _output = output;
         Id = process.Id;
@@ -60,10 +60,10 @@ public class WorkerProcess : IDisposable, IWorkerListener
     public int Id { get; }
 
     /// <summary>Whether the process has exited.</summary>
-    public bool HasExited => WorkerConnection.HasProcessExited(_process);
+    public bool HasExited => _process.HasExited;
 
     /// <summary>The exit code once the process has exited (0: the method returned, 1: it threw, 128 + N: signal N ended it); null while it runs.</summary>
-    public int? ExitCode => HasExited ? _process.ExitCode : null;
+    public int? ExitCode => _process.ExitCode;
 
     /// <summary>Completes when the method has returned; faults with <see cref="WorkerException"/> or <see cref="WorkerCrashedException"/>.</summary>
     public Task Completion => _completion.Task;
@@ -108,7 +108,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
         return 1;
     };
 
-    private async Task ConnectAsync(Process process, WorkerOutput output, ConnectionListener.Expectation expectation, byte[] register, byte[] run)
+    private async Task ConnectAsync(ChildProcess process, WorkerOutput output, ConnectionListener.Expectation expectation, byte[] register, byte[] run)
     {
         try
         {
@@ -141,9 +141,17 @@ public class WorkerProcess : IDisposable, IWorkerListener
     /// <summary>Waits for the process to exit.</summary>
     /// <param name="cancellationToken">Stops waiting (the process keeps running).</param>
     /// <returns>A task that completes when the process has exited.</returns>
+    /// <exception cref="ObjectDisposedException">This object was disposed before the process's end was seen.</exception>
     public async Task WaitForExitAsync(CancellationToken cancellationToken = default)
     {
-        await _process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(WorkerProcess));
+        }
         // Then its last lines: everything it printed has been forwarded when this completes (unless
         // a grandchild inherited its output and keeps it open, which must not keep us waiting).
         try
@@ -169,13 +177,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
         }
         else
         {
-            try
-            {
-                _process.Kill();
-            }
-            catch (InvalidOperationException)
-            {
-            }
+            _process.Kill();
         }
     }
 
@@ -250,16 +252,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
         }
         else
         {
-            try
-            {
-                if (!_process.HasExited)
-                {
-                    _process.Kill();
-                }
-            }
-            catch (InvalidOperationException)
-            {
-            }
+            _process.Kill();
             _process.Dispose();
         }
         GC.SuppressFinalize(this);
