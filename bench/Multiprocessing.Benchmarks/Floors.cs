@@ -53,7 +53,7 @@ internal static class Floors
         }
         catch (Win32Exception)
         {
-            return (null, $"the C floor `{name}` is absent: no C compiler (`cc`) to build bench/floors/{name}.c");
+            return (null, $"the C floor `{name}` is absent: no C compiler (`cc`) to build {Path.GetRelativePath(SideBySide.Repository.FindRoot(), source)}");
         }
         catch (InvalidOperationException e)
         {
