@@ -35,17 +35,18 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
     ];
 
     /// <summary>
-    /// What each group took on the 2-core machine the suite is developed on (full run 2026-12-01;
-    /// --quick runs of 2026-12-06), for the estimate of the time left before a group has run here.
-    /// Once groups have finished, the estimate is scaled by how long they took against these.
+    /// About what each group takes on the idle 2-core machine the suite is developed on (full: the
+    /// run of 2026-12-01; --quick: about 1.5 min in all), for the estimate of the time left before
+    /// a group has run here. Once groups have finished, or the running one is slower than its
+    /// figure, the estimate is scaled by how long they took against these.
     /// </summary>
     internal static readonly Dictionary<string, (double Quick, double Full)> TypicalTimes = new()
     {
-        ["pool"] = (45, 75),
-        ["sharedmem"] = (35, 540),
-        ["locks"] = (30, 160),
-        ["channels"] = (40, 330),
-        ["speedup"] = (10, 20),
+        ["pool"] = (35, 75),
+        ["sharedmem"] = (25, 540),
+        ["locks"] = (15, 160),
+        ["channels"] = (15, 330),
+        ["speedup"] = (5, 20),
     };
 
     /// <summary>The hand-written page that explains a group's shortfalls.</summary>
@@ -282,6 +283,7 @@ internal sealed class SuiteProgress(IReadOnlyList<string> groups, bool quick, St
     private double _typicalDone;
     private double _actualDone;
     private string? _current;
+    private bool _currentDone;
 
     /// <summary>The running group's place, 1-based; 0 before the first.</summary>
     public int Current => _current is null ? 0 : _order.IndexOf(_current) + 1;
@@ -293,6 +295,7 @@ internal sealed class SuiteProgress(IReadOnlyList<string> groups, bool quick, St
     public void Start(string name)
     {
         _current = name;
+        _currentDone = false;
         _group.Restart();
     }
 
@@ -301,23 +304,25 @@ internal sealed class SuiteProgress(IReadOnlyList<string> groups, bool quick, St
     {
         _typicalDone += TypicalOf(name);
         _actualDone += elapsed.TotalSeconds;
+        _currentDone = true;
     }
 
     /// <summary>The estimate of the time left, in seconds: the groups not yet finished at their typical time times the pace so far, less what the running group has had.</summary>
     public double SecondsLeft()
     {
         double pace = _typicalDone > 0 ? _actualDone / _typicalDone : 1;
-        int next = _current is null ? 0 : _order.IndexOf(_current);
-        if (_current is not null && _group.Elapsed.TotalSeconds > TypicalOf(_current) * pace)
+        int next = _current is null ? 0 : _order.IndexOf(_current) + (_currentDone ? 1 : 0);
+        bool running = _current is not null && !_currentDone;
+        if (running && _current is { } current && _group.Elapsed.TotalSeconds > TypicalOf(current) * pace)
         {
             // The running group is already slower than the pace so far: the machine is, too.
-            pace = (_actualDone + _group.Elapsed.TotalSeconds) / (_typicalDone + TypicalOf(_current));
+            pace = (_actualDone + _group.Elapsed.TotalSeconds) / (_typicalDone + TypicalOf(current));
         }
         double left = 0;
         for (int i = next; i < _order.Count; i++)
         {
             double expected = TypicalOf(_order[i]) * pace;
-            left += i == next && _current is not null ? Math.Max(0, expected - _group.Elapsed.TotalSeconds) : expected;
+            left += i == next && running ? Math.Max(0, expected - _group.Elapsed.TotalSeconds) : expected;
         }
         return left;
     }
