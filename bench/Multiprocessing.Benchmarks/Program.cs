@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using BenchmarkDotNet.Running;
 using Multiprocessing.Benchmarks.Locks;
+using Multiprocessing.Benchmarks.Results;
 using Multiprocessing.Benchmarks.SideBySide;
 
 namespace Multiprocessing.Benchmarks;
@@ -11,6 +12,8 @@ namespace Multiprocessing.Benchmarks;
 /// <c>sharedmem [--quick]</c>: shared memory against CPython (handing data to a task; PSS of N workers reading 1 GiB).
 /// <c>locks [--quick]</c>: SharedLock hand-off and uncontended cost against CPython and the C futex floor.
 /// <c>channels [--quick]</c>: SharedChannel and Pipe against CPython's Queue, SimpleQueue and Pipe and the C ring floor (<c>channels profile</c>: where a message's time goes).
+/// <c>list-modes</c>: the modes above that <c>mp bench</c> runs, one a line.
+/// Every mode writes its results as JSON to the file its <c>--json</c> names (records in bench/Shared/RunnerResults.cs).
 /// Anything else goes to BenchmarkDotNet's switcher (<c>--filter *</c>, <c>--list flat</c>, …).
 /// </summary>
 public static class Program
@@ -19,7 +22,10 @@ public static class Program
     {
         switch (args.FirstOrDefault())
         {
-            case "sidebyside":
+            case RunnerModes.ListCommand:
+                Console.WriteLine(string.Join('\n', RunnerModes.All));
+                return 0;
+            case SideBySideRunner.Command:
                 return await SideBySideRunner.RunAsync(args[1..]).ConfigureAwait(false);
             case StartOnce.Command:
                 return await StartOnce.RunAsync().ConfigureAwait(false);

@@ -23,7 +23,7 @@ internal static class ChannelReport
         md.AppendLine(Inv($"* Load average (1 min) at the start of each round: {string.Join(", ", r.RoundLoads)}. The machine is shared with other work; read the min/max and the per-round figures, and compare only within a round."));
         md.AppendLine(Inv($"* Runtimes: {RuntimeInformation.FrameworkDescription}; CPython {python?.Version ?? "(not run)"} ({python?.Python ?? "-"}, start method {python?.StartMethod ?? "-"}); C floor {floor?.Program ?? "(not run)"}"));
         md.AppendLine(Inv($"* Library source: {source}"));
-        md.AppendLine(Inv($"* Command: `dotnet run -c Release --project bench/Multiprocessing.Benchmarks -- channels{(settings.Arguments.Length > 0 ? " " + settings.Arguments : "")}` (total {elapsed.TotalSeconds:0} s)"));
+        md.AppendLine(Inv($"* Command: `dotnet run -c Release --project bench/Multiprocessing.Benchmarks -- channels{(settings.Common.Arguments.Length > 0 ? " " + settings.Common.Arguments : "")}` (total {elapsed.TotalSeconds:0} s)"));
         md.AppendLine(Inv($"* Sizes: {settings.SmallMessages:N0} small messages or {settings.LargeMessages:N0} messages of 64 KiB per run, split evenly over the producers, the same counts on both sides; the C floor moves {settings.FloorMessages:N0} 8-byte messages. {settings.Rounds} rounds; in each cell our runs and the peers' runs alternate, ours first in odd rounds and theirs first in even ones. Figures are median [min – max] over rounds; ratios are of medians, with the range of the per-round ratios in brackets."));
         md.AppendLine(Inv($"* Timing: from the first producer passing a start barrier (every producer and consumer process, started and warmed up, waits on it) to the last consumer seeing the channel completed (ours: the last producer to finish completes it; CPython: sentinels after every producer has flushed). Process start is outside the clock on both sides. Ours warm up for {settings.WarmupMs} ms on a second channel of the same type first, so the JIT has tiered up; CPython needs no warm-up. MB/s counts payload bytes (8, 100 or 65,536 per message; 1 MB = 10⁶ bytes)."));
         md.AppendLine("* The CPython record runs (a pickled dict) are measured once per round, in the quote100 cell, and stand beside both of our 100-byte records.");
@@ -90,7 +90,6 @@ internal static class ChannelReport
 
     private static void AppendTarget(StringBuilder md, ChannelSettings settings, ChannelResults r)
     {
-        // The first table keeps the columns `mp bench` reads (Cell, Ours (…), Ours msgs/s, CPython Queue, Ratio, Met).
         md.AppendLine(Inv($"## DESIGN target: SharedChannel small messages ≥ {Target:0}× CPython `multiprocessing.Queue`"));
         md.AppendLine();
         md.AppendLine("Like for like: messages the consumers received per second, same clock, same counts, same processes.");
@@ -105,10 +104,7 @@ internal static class ChannelReport
                 var cell = new ChannelCell(payload, pairs);
                 IReadOnlyList<double> queue = r.Get(cell, "cpython queue");
                 IReadOnlyList<double> putLoop = r.Get(cell, "cpython queue put loop");
-                string? best = new[] { "ours channel-readall", "ours channel-drain" }
-                    .Where(i => r.Get(cell, i).Count > 0)
-                    .OrderByDescending(i => Summary.Of([.. r.Get(cell, i)])!.Value.Median)
-                    .FirstOrDefault();
+                string? best = BestConsumer(r, cell);
                 if (best is null || queue.Count == 0)
                 {
                     continue;
@@ -132,6 +128,63 @@ internal static class ChannelReport
         md.Append(others);
         md.AppendLine();
     }
+
+    /// <summary>
+    /// The comparisons <c>mp bench</c> shows: the DESIGN target's rows (the best consumer style
+    /// against CPython's Queue, small payloads) and our 8-byte 1 → 1 rows against the C ring floor.
+    /// </summary>
+    public static Results.RunnerResults ToResults(ChannelSettings settings, ChannelResults r)
+    {
+        var rows = new List<Results.ResultRow>();
+        string target = Inv($"≥ {Target:0}× CPython `multiprocessing.Queue`");
+        foreach (int pairs in settings.Topologies)
+        {
+            foreach (string payload in settings.Payloads.Where(p => !ChannelPayloads.IsLarge(p)))
+            {
+                var cell = new ChannelCell(payload, pairs);
+                IReadOnlyList<double> queue = r.Get(cell, "cpython queue");
+                string? best = BestConsumer(r, cell);
+                if (best is null || queue.Count == 0)
+                {
+                    continue;
+                }
+                double median = Summary.Of([.. r.Get(cell, best)])!.Value.Median;
+                double ratio = median / Summary.Of([.. queue])!.Value.Median;
+                string name = Inv($"{payload}, {pairs}→{pairs}");
+                rows.Add(new Results.ResultRow(name, $"Small messages through a `SharedChannel`, {name} ({ImplLabel(best).Replace("**", "", StringComparison.Ordinal)}), msgs/s (median)",
+                    Rate(median), "CPython `multiprocessing.Queue`", Rate(Summary.Of([.. queue])!.Value.Median), RatioText(r.Get(cell, best), queue), ratio, target,
+                    double.IsNaN(ratio) ? "n/a" : ratio >= Target ? "yes" : "no"));
+            }
+        }
+        List<Results.ResultRow> targetRows = [.. rows];
+        if (settings.Payloads.Contains(LongPayload.Name) && settings.Topologies.Contains(1))
+        {
+            var cell = new ChannelCell(LongPayload.Name, 1);
+            string heading = "1 producer → 1 consumer";
+            IReadOnlyList<double> floor = r.Get(cell, "floor futex");
+            foreach (string impl in ChannelRunner.OurImplementations.Select(i => "ours " + i).Where(i => r.Get(cell, i).Count > 0))
+            {
+                IReadOnlyList<double> values = r.Get(cell, impl);
+                double? ratio = floor.Count > 0 ? Summary.Of([.. values])!.Value.Median / Summary.Of([.. floor])!.Value.Median : null;
+                rows.Add(new Results.ResultRow(heading, $"{ImplLabel(impl).Replace("**", "", StringComparison.Ordinal)}, {PayloadLabel(LongPayload.Name, impl)} payload, {heading} (msgs/s)", RateText(values),
+                    floor.Count > 0 ? $"{ImplLabel("floor futex")}, {PayloadLabel(LongPayload.Name, "floor futex")}" : "C shared-memory ring floor (futex)",
+                    floor.Count > 0 ? RateText(floor) : "n/a",
+                    ratio is double v ? v.ToString(v >= 0.1 ? "0.00" : "0.0000", CultureInfo.InvariantCulture) + "×" : "n/a", ratio, "", ""));
+            }
+        }
+        Results.ResultChart? chart = targetRows.Count == 0 ? null : new Results.ResultChart(
+            "SharedChannel small messages: ours ÷ CPython Queue (medians)", "payload, producers → consumers", "ours ÷ CPython Queue", [.. targetRows.Select(t => t.Id)],
+            [new Results.ResultSeries("ours ÷ CPython Queue", [.. targetRows.Select(t => t.RatioValue ?? double.NaN)]), new Results.ResultSeries("DESIGN target", [.. targetRows.Select(_ => Target)], Dashed: true)],
+            Line: false);
+        return new Results.RunnerResults { Mode = ChannelRunner.Command, Rows = rows, Chart = chart };
+    }
+
+    /// <summary>The faster of our two SharedChannel consumer styles in <paramref name="cell"/> (by median), or null if neither ran.</summary>
+    private static string? BestConsumer(ChannelResults r, ChannelCell cell) =>
+        new[] { "ours channel-readall", "ours channel-drain" }
+            .Where(i => r.Get(cell, i).Count > 0)
+            .OrderByDescending(i => Summary.Of([.. r.Get(cell, i)])!.Value.Median)
+            .FirstOrDefault();
 
     private static void AppendWaits(StringBuilder md, ChannelSettings settings, ChannelResults r)
     {

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -14,10 +15,9 @@ namespace Multiprocessing.Benchmarks.SideBySide;
 /// </summary>
 internal static class ChannelRunner
 {
-    public const string Command = "channels";
+    public const string Command = Results.RunnerModes.Channels;
 
     private const string Usage =
-        "channels [--quick] [--rounds N] [--only PAYLOAD[,PAYLOAD]] [--small N] [--python PATH] [--floors DIR] [--out FILE | --no-write]\n" +
         "channels run IMPL PAYLOAD PAIRS COUNT [--warmup MS] [--capacity N]   (IMPL: channel-readall | channel-drain | pipe-drain | pipe-readall | channel-spin; prints one JSON line)\n" +
         "channels profile [--count N]";
 
@@ -39,16 +39,13 @@ internal static class ChannelRunner
         ChannelSettings? settings = ChannelSettings.Parse(args);
         if (settings is null)
         {
-            Console.Error.WriteLine("usage: " + Usage);
+            Console.Error.WriteLine("or:    " + Usage);
             return 2;
         }
         var total = Stopwatch.StartNew();
-        ChannelPythonPeer? python = File.Exists(settings.Python) && File.Exists(settings.PeerScript) ? new ChannelPythonPeer(settings.Python, settings.PeerScript) : null;
-        if (python is null)
-        {
-            Log($"CPython peer unavailable ({settings.Python} or {settings.PeerScript} missing): CPython rows will be n/a.");
-        }
-        RingFloor? floor = await RingFloor.PrepareAsync(settings.FloorsDirectory, Log).ConfigureAwait(false);
+        ChannelPythonPeer? python = settings.Common.HasPython(Log, "CPython rows will be n/a") ? new ChannelPythonPeer(settings.Common.Python, settings.Common.PeerScript) : null;
+        (string? floorProgram, string? floorAbsent) = await Floors.PrepareAsync(settings.Common.FloorSources, "ring_spsc", Log, "floor rows will be n/a").ConfigureAwait(false);
+        RingFloor? floor = floorProgram is null ? null : new RingFloor(floorProgram);
         var results = new ChannelResults(settings) { LoadAtStart = ProcessCensus.LoadAverage() };
 
         for (int round = 0; round < settings.Rounds; round++)
@@ -108,10 +105,10 @@ internal static class ChannelRunner
         total.Stop();
         results.LoadAtEnd = ProcessCensus.LoadAverage();
         results.WireBytes = ChannelProfile.WireBytes();
-        string report = ChannelReport.Build(settings, results, python, floor, total.Elapsed, await DescribeSourceAsync(settings.RepositoryRoot).ConfigureAwait(false));
+        string report = ChannelReport.Build(settings, results, python, floor, total.Elapsed, await settings.Common.DescribeSourceAsync("src", " (not in the channel code this measures)").ConfigureAwait(false));
         Console.WriteLine();
         Console.WriteLine(report);
-        if (settings.OutputFile is string file)
+        if (settings.Common.OutputFile is string file)
         {
             Directory.CreateDirectory(Path.GetDirectoryName(file)!);
             // The profile findings below the marker are written by hand: a new run keeps them.
@@ -122,6 +119,7 @@ internal static class ChannelRunner
             await File.WriteAllTextAsync(file, report).ConfigureAwait(false);
             Log($"Written to {file}");
         }
+        await settings.Common.WriteJsonAsync(ChannelReport.ToResults(settings, results) with { Notes = Floors.Notes(floorAbsent) }).ConfigureAwait(false);
         return 0;
     }
 
@@ -326,20 +324,6 @@ internal static class ChannelRunner
         }
     }
 
-    private static async Task<string> DescribeSourceAsync(string root)
-    {
-        try
-        {
-            ChildOutput head = await ChildProcess.RunCheckedAsync("git", ["-C", root, "log", "-1", "--format=%h %cI %s"], TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-            ChildOutput dirty = await ChildProcess.RunCheckedAsync("git", ["-C", root, "status", "--porcelain", "--", "src"], TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-            return $"commit {head.FirstLine.Trim()}" + (dirty.StandardOutput.Trim().Length > 0 ? ", with uncommitted changes in src/ (not in the channel code this measures)" : "");
-        }
-        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or TimeoutException)
-        {
-            return "unknown (git not available)";
-        }
-    }
-
     public static void Log(string message) =>
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{DateTime.Now:HH:mm:ss}] {message}"));
 }
@@ -394,33 +378,10 @@ internal sealed class ChannelPythonPeer(string python, string script)
 
 internal sealed record PythonRun(double MessagesPerSecond, double PutLoopPerSecond, int WireBytes);
 
-/// <summary>The C floor: ../shared/floors/ring_spsc, 8-byte messages through a shared-memory ring between two processes.</summary>
+/// <summary>The C floor: bench/floors/ring_spsc, 8-byte messages through a shared-memory ring between two processes.</summary>
 internal sealed partial class RingFloor(string program)
 {
     public string Program { get; } = program;
-
-    public static async Task<RingFloor?> PrepareAsync(string directory, Action<string> log)
-    {
-        string program = Path.Combine(directory, "ring_spsc");
-        if (!File.Exists(program) && File.Exists(Path.Combine(directory, "ring_spsc.c")))
-        {
-            log($"Building {program} ...");
-            try
-            {
-                await ChildProcess.RunCheckedAsync("make", ["-C", directory, "ring_spsc"], TimeSpan.FromMinutes(1)).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
-            {
-                log($"Could not build the floor: {e.Message}");
-            }
-        }
-        if (File.Exists(program))
-        {
-            return new RingFloor(program);
-        }
-        log($"C floor unavailable ({program} missing): floor rows will be n/a.");
-        return null;
-    }
 
     /// <summary>Messages per second.</summary>
     public async Task<double> RunAsync(long count, bool futex)
@@ -486,7 +447,6 @@ internal sealed class ChannelResults(ChannelSettings settings)
 /// <summary>Sizes and paths of a channel run.</summary>
 internal sealed record ChannelSettings
 {
-    public bool Quick { get; init; }
     public int Rounds { get; init; } = 5;
     public long SmallMessages { get; init; } = 500_000;
     public long LargeMessages { get; init; } = 20_000;
@@ -494,69 +454,50 @@ internal sealed record ChannelSettings
     public int WarmupMs { get; init; } = 1000;
     public IReadOnlyList<string> Payloads { get; init; } = ChannelPayloads.All;
     public IReadOnlyList<int> Topologies { get; init; } = [1, 4];
-    public required string Python { get; init; }
-    public required string PeerScript { get; init; }
-    public required string FloorsDirectory { get; init; }
-    public string? OutputFile { get; init; }
-    public required string Arguments { get; init; }
-    public required string RepositoryRoot { get; init; }
+    public required RunnerArguments Common { get; init; }
 
     public static ChannelSettings? Parse(string[] args)
     {
-        string root = Repository.FindRoot();
-        bool quick = args.Contains("--quick");
-        var settings = new ChannelSettings
+        var command = new RunnerCommand(ChannelRunner.Command, "channel_peer.py", "SharedChannel and Pipe against CPython's Queue, SimpleQueue and Pipe and the C ring floor.");
+        var only = new Option<string[]?>("--only")
         {
-            Quick = quick,
-            Python = "/usr/bin/python3",
-            PeerScript = Path.Combine(root, "bench", "python", "channel_peer.py"),
-            FloorsDirectory = Path.GetFullPath(Path.Combine(root, "..", "shared", "floors")),
-            OutputFile = Path.Combine(root, "docs", "benchmarks", "channels.md"),
-            Arguments = string.Join(' ', args),
-            RepositoryRoot = root,
+            Description = $"Payloads to run (comma-separated): {string.Join(", ", ChannelPayloads.All)}.",
+            HelpName = "PAYLOAD[,PAYLOAD]",
+            CustomParser = result =>
+            {
+                string[] names = result.Tokens.Count == 1 ? result.Tokens[0].Value.Split(',') : [];
+                if (names.Length == 0 || !names.All(ChannelPayloads.All.Contains))
+                {
+                    result.AddError($"--only: choose from {string.Join(", ", ChannelPayloads.All)}.");
+                }
+                return names;
+            },
         };
-        if (quick)
+        var small = new Option<long?>("--small") { Description = "Small messages per run (default 500,000).", HelpName = "N" };
+        small.Validators.Add(r => { if (r.GetValueOrDefault<long?>() is <= 0) { r.AddError("--small: give a positive number."); } });
+        command.Options.Add(only);
+        command.Options.Add(small);
+        if (command.ParseCommon(args, "channels.md", quickWritesPage: false, out ParseResult parsed) is not { } common)
+        {
+            return null;
+        }
+        var settings = new ChannelSettings { Common = common };
+        if (common.Quick)
         {
             // One round of everything, small counts: a smoke test of the whole matrix, not a measurement.
             // Three payloads (the 100-byte struct takes the 8-byte path's code), 50,000 small messages: under a minute.
             settings = settings with
             {
-                Rounds = 1, SmallMessages = 50_000, LargeMessages = 2_000, FloorMessages = 5_000_000, WarmupMs = 150, OutputFile = null,
+                Rounds = 1, SmallMessages = 50_000, LargeMessages = 2_000, FloorMessages = 5_000_000, WarmupMs = 150,
                 Payloads = [LongPayload.Name, OrderPayload.Name, BlobPayload.Name],
             };
         }
-        for (int i = 0; i < args.Length; i++)
+        return settings with
         {
-            string? Next() => i + 1 < args.Length ? args[++i] : null;
-            switch (args[i])
-            {
-                case "--quick":
-                    break;
-                case "--rounds" when int.TryParse(Next(), CultureInfo.InvariantCulture, out int rounds) && rounds > 0:
-                    settings = settings with { Rounds = rounds };
-                    break;
-                case "--only" when Next() is string only && only.Split(',') is var names && names.All(ChannelPayloads.All.Contains):
-                    settings = settings with { Payloads = names };
-                    break;
-                case "--small" when long.TryParse(Next(), CultureInfo.InvariantCulture, out long small) && small > 0:
-                    settings = settings with { SmallMessages = small };
-                    break;
-                case "--python" when Next() is string python:
-                    settings = settings with { Python = python };
-                    break;
-                case "--floors" when Next() is string floors:
-                    settings = settings with { FloorsDirectory = Path.GetFullPath(floors) };
-                    break;
-                case "--out" when Next() is string file:
-                    settings = settings with { OutputFile = Path.GetFullPath(file) };
-                    break;
-                case "--no-write":
-                    settings = settings with { OutputFile = null };
-                    break;
-                default:
-                    return null;
-            }
-        }
-        return settings;
+            Rounds = common.Rounds ?? settings.Rounds,
+            // An array option not given reads as an empty array, not null.
+            Payloads = parsed.GetValue(only) is { Length: > 0 } payloads ? payloads : settings.Payloads,
+            SmallMessages = parsed.GetValue(small) ?? settings.SmallMessages,
+        };
     }
 }

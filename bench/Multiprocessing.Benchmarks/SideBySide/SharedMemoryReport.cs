@@ -38,9 +38,9 @@ internal static class SharedMemoryReport
         md.AppendLine();
         md.AppendLine(Inv($"* Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC"));
         md.AppendLine(Inv($"* Machine: nproc {Environment.ProcessorCount}, CPU {CpuModel()}, kernel {Kernel()}, {r.MemoryAtStart} at start; /dev/shm {DevShm()}; transparent huge pages for shmem: {Thp()}"));
-        md.AppendLine(Inv($"* Runtimes: {RuntimeInformation.FrameworkDescription}; {r.PythonVersion ?? "CPython (not run)"} ({s.Python}), stdlib multiprocessing with the fork start method"));
+        md.AppendLine(Inv($"* Runtimes: {RuntimeInformation.FrameworkDescription}; {r.PythonVersion ?? "CPython (not run)"} ({s.Common.Python}), stdlib multiprocessing with the fork start method"));
         md.AppendLine(Inv($"* Library source: {source}"));
-        md.AppendLine(Inv($"* Command: `dotnet run -c Release --project bench/Multiprocessing.Benchmarks -- sharedmem{(s.Arguments.Length > 0 ? " " + s.Arguments : "")}` (total {elapsed.TotalMinutes:0.0} min). Ours runs as `Multiprocessing.Benchmarks sharedmem child handoff|memory …`, CPython as `python3 bench/python/shared_peer.py handoff|memory …`, each a fresh process per run."));
+        md.AppendLine(Inv($"* Command: `dotnet run -c Release --project bench/Multiprocessing.Benchmarks -- sharedmem{(s.Common.Arguments.Length > 0 ? " " + s.Common.Arguments : "")}` (total {elapsed.TotalMinutes:0.0} min). Ours runs as `Multiprocessing.Benchmarks sharedmem child handoff|memory …`, CPython as `python3 bench/python/shared_peer.py handoff|memory …`, each a fresh process per run."));
         md.AppendLine(Inv($"* Load average (1, 5, 15 min) at start: {r.LoadAtStart}; at end: {r.LoadAtEnd}. The machine is shared and noisy: read the [min – max] ranges."));
         md.AppendLine();
 
@@ -290,6 +290,99 @@ internal static class SharedMemoryReport
         md.AppendLine();
         md.AppendLine("</details>");
         md.AppendLine();
+    }
+
+    /// <summary>
+    /// The comparisons <c>mp bench</c> shows, from the same figures as the page: hand-off (1a, 1b),
+    /// the constant-time check (1d), total PSS against its bound (2b) and a copy per worker (2a).
+    /// </summary>
+    public static Results.RunnerResults ToResults(SharedMemoryResults r, string handWritten)
+    {
+        SharedMemorySettings s = r.Settings;
+        var rows = new List<Results.ResultRow>();
+        Results.ResultChart? chart = null;
+        if (!s.SkipHandoff)
+        {
+            foreach (long size in s.Sizes)
+            {
+                rows.Add(Compare("1a", $"Hand a {SharedMemoryRunner.Units(size)} `SharedArray<double>` to a task, touch one element: first call (worker maps it), round trip (ms)",
+                    Ours(r, size, "shared_touch_first_ms"), "CPython `shared_memory` by name, first call", Py(r, size, "shm_touch_first_ms")));
+                rows.Add(Compare("1a", "The same, later calls (already mapped) (ms)",
+                    Ours(r, size, "shared_touch_ms"), "CPython `shared_memory`, later calls (attach + close each)", Py(r, size, "shm_touch_ms")));
+            }
+            foreach (long size in s.Sizes)
+            {
+                rows.Add(Compare("1b", $"Hand a {SharedMemoryRunner.Units(size)} `double[]` to a task (serialised into the message), later calls (ms)",
+                    Ours(r, size, "copy_touch_ms"), "CPython pickled numpy array, later calls", Py(r, size, "pickle_touch_ms")));
+            }
+            long smallest = s.Sizes.Min();
+            long[] larger = [.. s.Sizes.Where(z => z != smallest)];
+            string sizes = string.Join(", ", larger.Select(z => $"{SharedMemoryRunner.Units(z)} ÷ {SharedMemoryRunner.Units(smallest)}"));
+            foreach ((string series, string key, string pyKey) in new[] { ("first call", "shared_touch_first_ms", "shm_touch_first_ms"), ("later calls", "shared_touch_ms", "shm_touch_ms") })
+            {
+                bool met = larger.All(size => Summary.Of(Ours(r, size, key)) is { } big && Summary.Of(Ours(r, smallest, key)) is { } small && big.Median / small.Median <= ConstantRatio);
+                rows.Add(new Results.ResultRow("1d", $"Ours `SharedArray`, {series}: time at the larger size ÷ time at the smallest ({sizes})",
+                    string.Join("; ", larger.Select(size => Ratio(Ours(r, size, key), Ours(r, smallest, key)))),
+                    $"CPython `shared_memory`, {series}", string.Join("; ", larger.Select(size => Ratio(Py(r, size, pyKey), Py(r, smallest, pyKey)))), "", null,
+                    "constant time, independent of size (report: ratio ≤ 1.5)", met ? "yes" : "no"));
+            }
+        }
+        if (!s.SkipMemory)
+        {
+            string data = SharedMemoryRunner.Units(s.MemoryBytes);
+            double dataMiB = s.MemoryBytes / MiB;
+            List<double> Total(string side, string mode, int n) => [.. Runs(r, side, mode, n).Select(x => x.TotalHeld / MiB)];
+            foreach (int n in s.WorkerCounts)
+            {
+                List<MemoryRun> ours = Runs(r, "ours", "shared", n);
+                List<MemoryRun> shm = Runs(r, "cpython", "shm", n);
+                Summary? idle = Summary.Of([.. ours.Select(x => x.IdleWorker / MiB)]);
+                string bound = idle is { } i ? Inv($"{Slack * (dataMiB + n * i.Median):0}") : "n/a";
+                string verdict = "n/a";
+                if (idle is not null && ours.Count > 0)
+                {
+                    verdict = Verdict(ours.Select(x => x.TotalHeld / MiB <= Slack * (dataMiB + n * x.IdleWorker / MiB))).Replace("**", "", StringComparison.Ordinal);
+                    if (verdict != "yes")
+                    {
+                        string without = Verdict(ours.Select(x => (x.TotalHeld - x.IdleParent) / MiB <= Slack * (dataMiB + n * x.IdleWorker / MiB))).Replace("**", "", StringComparison.Ordinal);
+                        verdict += $" ({without} without the parent's own pre-data PSS)";
+                    }
+                }
+                rows.Add(Compare(Inv($"2b N={n}"), Inv($"{n} worker(s) each reading one shared {data} `SharedArray`: total PSS, parent + workers (MiB)"),
+                    Total("ours", "shared", n), "CPython `shared_memory`, same layout", Total("cpython", "shm", n), "0") with
+                {
+                    Target = Inv($"≤ {data} + N × idle worker PSS ({Cell(idle, "0.0")} MiB) + 5 % = {bound} MiB"),
+                    Met = verdict,
+                });
+            }
+            foreach (int n in s.WorkerCounts)
+            {
+                rows.Add(Compare(Inv($"2a N={n}"), Inv($"{n} worker(s) each loading its own {data} copy: total PSS (MiB)"),
+                    Total("ours", "copied", n), "ours, one shared `SharedArray` (above)", Total("ours", "shared", n), "0"));
+            }
+            (string Side, string Mode, string Label)[] cases =
+            [
+                ("ours", "shared", "Ours: one SharedArray"),
+                ("ours", "copied", "Ours: a double[] per worker"),
+                ("cpython", "numpy", "CPython: numpy after fork"),
+                ("cpython", "shm", "CPython: shared_memory"),
+                ("cpython", "list", "CPython: list after fork"),
+            ];
+            chart = new Results.ResultChart($"Total PSS of N workers each reading a {data} dataset", "workers (N)", "total PSS, parent + workers (MiB)",
+                [.. s.WorkerCounts.Select(n => n.ToString(CultureInfo.InvariantCulture))],
+                [.. cases.Select(c => new Results.ResultSeries(c.Label, [.. s.WorkerCounts.Select(n => Summary.Of(Total(c.Side, c.Mode, n)) is { } t ? t.Median : double.NaN)]))],
+                Line: true);
+        }
+        return new Results.RunnerResults { Mode = SharedMemoryRunner.Command, Rows = rows, Chart = chart, HandWrittenNotes = handWritten.Trim() };
+    }
+
+    /// <summary>A row of ours beside a peer, each the median [min – max] of its runs; ratio of the medians, as the suite's report writes ratios it computes.</summary>
+    private static Results.ResultRow Compare(string id, string measure, List<double> ours, string peer, List<double> peerValues, string format = "")
+    {
+        double? ratio = Summary.Of(ours) is { } o && Summary.Of(peerValues) is { } p && p.Median != 0 ? o.Median / p.Median : null;
+        string ratioText = format.Length == 0 ? Ratio(ours, peerValues)
+            : ratio is double v ? v.ToString(v >= 0.1 ? "0.00" : "0.0000", CultureInfo.InvariantCulture) + "×" : "n/a";
+        return new Results.ResultRow(id, measure, Cell(ours, format), peer, Cell(peerValues, format), ratioText, ratio, "", "");
     }
 
     /// <summary>"yes" when every run met the bound, "**no**" when none did, "k of n runs" otherwise.</summary>

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -15,11 +16,7 @@ namespace Multiprocessing.Benchmarks.SideBySide;
 /// </summary>
 internal static class SharedMemoryRunner
 {
-    public const string Command = "sharedmem";
-
-    private const string Usage =
-        "sharedmem [--quick] [--rounds N] [--mem-rounds N] [--sizes B,B,…] [--workers N,N,…] [--mem-bytes B] " +
-        "[--skip-handoff] [--skip-memory] [--python PATH] [--raw FILE] [--out FILE | --no-write]";
+    public const string Command = Results.RunnerModes.SharedMemory;
 
     private static readonly TimeSpan s_childTimeout = TimeSpan.FromMinutes(10);
 
@@ -32,15 +29,10 @@ internal static class SharedMemoryRunner
         SharedMemorySettings? settings = SharedMemorySettings.Parse(args);
         if (settings is null)
         {
-            Console.Error.WriteLine("usage: " + Usage);
             return 2;
         }
         var total = Stopwatch.StartNew();
-        bool python = File.Exists(settings.Python) && File.Exists(settings.PeerScript);
-        if (!python)
-        {
-            Log($"CPython peer unavailable ({settings.Python} or {settings.PeerScript} missing): CPython columns will be n/a.");
-        }
+        bool python = settings.Common.HasPython(Log);
         var results = new SharedMemoryResults(settings) { LoadAtStart = ProcessCensus.LoadAverage(), MemoryAtStart = Meminfo.Describe() };
         Log($"Memory at start: {results.MemoryAtStart}");
         (string self, string[] selfArgs) = SelfCommand();
@@ -64,7 +56,7 @@ internal static class SharedMemoryRunner
                     !python ? null : async () =>
                     {
                         await WaitForMemoryAsync(settings.Sizes.Max() * 5, "CPython's handoff round").ConfigureAwait(false);
-                        JsonElement json = await RunJsonAsync(settings.Python, [settings.PeerScript, "handoff", "--sizes", sizes,
+                        JsonElement json = await RunJsonAsync(settings.Common.Python, [settings.Common.PeerScript, "handoff", "--sizes", sizes,
                             "--touch-repeats", Inv(settings.TouchRepeats), "--repeats", Inv(settings.Repeats), "--settle", (settings.SettleMs / 1000.0).ToString(CultureInfo.InvariantCulture)]).ConfigureAwait(false);
                         results.HandoffPython.Add(json);
                         LogHandoff("CPython", json, "shm_touch_first_ms", "shm_touch_ms", "pickle_touch_ms");
@@ -97,7 +89,7 @@ internal static class SharedMemoryRunner
 
         total.Stop();
         results.LoadAtEnd = ProcessCensus.LoadAverage();
-        string report = SharedMemoryReport.Build(results, total.Elapsed, await DescribeSourceAsync(settings.RepositoryRoot).ConfigureAwait(false));
+        string report = SharedMemoryReport.Build(results, total.Elapsed, await settings.Common.DescribeSourceAsync("src/Multiprocessing").ConfigureAwait(false));
         Console.WriteLine();
         Console.WriteLine(report);
         if (settings.RawFile is string raw)
@@ -112,13 +104,16 @@ internal static class SharedMemoryRunner
             await File.WriteAllTextAsync(raw, JsonSerializer.Serialize(all)).ConfigureAwait(false);
             Log($"Raw figures written to {raw}");
         }
-        if (settings.OutputFile is string file)
+        string handWritten = "";
+        if (settings.Common.OutputFile is string file)
         {
             Directory.CreateDirectory(Path.GetDirectoryName(file)!);
             string kept = File.Exists(file) ? SharedMemoryReport.HandWritten(await File.ReadAllTextAsync(file).ConfigureAwait(false)) : "";
             await File.WriteAllTextAsync(file, report + kept).ConfigureAwait(false);
             Log($"Written to {file}{(kept.Length > 0 ? " (the hand-written notes below its marker kept)" : "")}");
+            handWritten = kept;
         }
+        await settings.Common.WriteJsonAsync(SharedMemoryReport.ToResults(results, handWritten)).ConfigureAwait(false);
         return results.Failures.Count == 0 ? 0 : 1;
     }
 
@@ -141,7 +136,7 @@ internal static class SharedMemoryRunner
         {
             JsonElement json = side == "ours"
                 ? await RunJsonAsync(self, [.. selfArgs, Command, SharedMemoryChild.Command, "memory", "--mode", mode, "--workers", Inv(workers), "--bytes", Inv(bytes)]).ConfigureAwait(false)
-                : await RunJsonAsync(settings.Python, [settings.PeerScript, "memory", "--mode", mode, "--workers", Inv(workers), "--bytes", Inv(bytes)]).ConfigureAwait(false);
+                : await RunJsonAsync(settings.Common.Python, [settings.Common.PeerScript, "memory", "--mode", mode, "--workers", Inv(workers), "--bytes", Inv(bytes)]).ConfigureAwait(false);
             MemoryRun run = MemoryRun.From(side, json);
             results.Memory.Add(run);
             Log(Inv($"    total PSS {run.TotalHeld / RollupMemory.MiB:0} MiB (parent {run.ParentHeld / RollupMemory.MiB:0}, workers {string.Join(" ", run.WorkersHeld.Select(w => (w / RollupMemory.MiB).ToString("0", CultureInfo.InvariantCulture)))}); idle worker {run.IdleWorker / RollupMemory.MiB:0.0} MiB; read in {run.ReadMs:0} ms"));
@@ -204,20 +199,6 @@ internal static class SharedMemoryRunner
         return Path.GetFileNameWithoutExtension(process) == "dotnet"
             ? (process, [typeof(Program).Assembly.Location])
             : (process, []);
-    }
-
-    private static async Task<string> DescribeSourceAsync(string root)
-    {
-        try
-        {
-            ChildOutput head = await ChildProcess.RunCheckedAsync("git", ["-C", root, "log", "-1", "--format=%h %cI %s"], TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-            ChildOutput dirty = await ChildProcess.RunCheckedAsync("git", ["-C", root, "status", "--porcelain", "--", "src/Multiprocessing"], TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-            return $"commit {head.FirstLine.Trim()}" + (dirty.StandardOutput.Trim().Length > 0 ? ", with uncommitted changes in src/Multiprocessing/" : "");
-        }
-        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or TimeoutException)
-        {
-            return "unknown (git not available)";
-        }
     }
 
     public static string Units(long bytes) => bytes switch
@@ -319,7 +300,6 @@ internal sealed class SharedMemoryResults(SharedMemorySettings settings)
 /// <summary>Sizes, counts and paths of a <c>sharedmem</c> run.</summary>
 internal sealed record SharedMemorySettings
 {
-    public bool Quick { get; init; }
     public int Rounds { get; init; } = 5;
     public int MemoryRounds { get; init; } = 3;
     public int TouchRepeats { get; init; } = 100;
@@ -331,98 +311,72 @@ internal sealed record SharedMemorySettings
     public bool ProbeLimit { get; init; } = true;
     public bool SkipHandoff { get; init; }
     public bool SkipMemory { get; init; }
-    public required string Python { get; init; }
-    public required string PeerScript { get; init; }
-    public string? OutputFile { get; init; }
+    public required RunnerArguments Common { get; init; }
     public string? RawFile { get; init; }
-    public required string Arguments { get; init; }
-    public required string RepositoryRoot { get; init; }
 
     public static SharedMemorySettings? Parse(string[] args)
     {
-        string root = Repository.FindRoot();
-        bool quick = args.Contains("--quick");
-        var settings = new SharedMemorySettings
+        var command = new RunnerCommand(SharedMemoryRunner.Command, "shared_peer.py", "Shared memory against CPython: handing data to a task; PSS of N workers reading one dataset.");
+        var memRounds = new Option<int?>("--mem-rounds") { Description = "Runs per memory case (default 3).", HelpName = "N" };
+        var sizes = new Option<long[]?>("--sizes") { Description = "Hand-off sizes in bytes (default 1 MiB, 100 MiB, 1 GiB).", HelpName = "B,B,…", CustomParser = r => ParseList(r, long.Parse, v => v >= 4096 && v % 8 == 0 && v / 8 <= Array.MaxLength) };
+        var workers = new Option<int[]?>("--workers") { Description = "Worker counts of the memory cases (default 1,2,4,8).", HelpName = "N,N,…", CustomParser = r => ParseList(r, int.Parse, v => v is > 0 and <= 64) };
+        var memBytes = new Option<long?>("--mem-bytes") { Description = "The dataset of the memory cases (default 1 GiB).", HelpName = "B" };
+        var skipHandoff = new Option<bool>("--skip-handoff") { Description = "Leave out section 1." };
+        var skipMemory = new Option<bool>("--skip-memory") { Description = "Leave out section 2." };
+        var raw = new Option<string?>("--raw") { Description = "Write every run's JSON there.", HelpName = "FILE" };
+        memRounds.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is <= 0) { r.AddError("--mem-rounds: give a positive number."); } });
+        memBytes.Validators.Add(r => { if (r.GetValueOrDefault<long?>() is < 1 << 20) { r.AddError("--mem-bytes: give at least 1 MiB (1048576)."); } });
+        foreach (Option option in new Option[] { memRounds, sizes, workers, memBytes, skipHandoff, skipMemory, raw })
         {
-            Quick = quick,
-            Python = "/usr/bin/python3",
-            PeerScript = Path.Combine(root, "bench", "python", "shared_peer.py"),
-            // A quick run is a smoke test: it never overwrites the figures of a full sitting.
-            OutputFile = quick ? null : Path.Combine(root, "docs", "benchmarks", "shared-memory.md"),
-            Arguments = string.Join(' ', args),
-            RepositoryRoot = root,
-        };
-        if (quick)
+            command.Options.Add(option);
+        }
+        // A quick run is a smoke test: it never overwrites the figures of a full sitting.
+        if (command.ParseCommon(args, "shared-memory.md", quickWritesPage: false, out ParseResult parsed) is not { } common)
+        {
+            return null;
+        }
+        var settings = new SharedMemorySettings { Common = common };
+        if (common.Quick)
         {
             settings = settings with
             {
                 Rounds = 3, MemoryRounds = 1, TouchRepeats = 50, Repeats = 1, SettleMs = 200, Sizes = [1L << 20, 32L << 20], WorkerCounts = [1, 2], MemoryBytes = 128L << 20, ProbeLimit = false,
             };
         }
-        for (int i = 0; i < args.Length; i++)
+        settings = settings with
         {
-            string? Next() => i + 1 < args.Length ? args[++i] : null;
-            switch (args[i])
-            {
-                case "--quick":
-                    break;
-                case "--rounds" when int.TryParse(Next(), CultureInfo.InvariantCulture, out int rounds) && rounds > 0:
-                    settings = settings with { Rounds = rounds };
-                    break;
-                case "--mem-rounds" when int.TryParse(Next(), CultureInfo.InvariantCulture, out int memRounds) && memRounds > 0:
-                    settings = settings with { MemoryRounds = memRounds };
-                    break;
-                case "--sizes" when ParseList(Next(), long.Parse) is { Length: > 0 } sizes && sizes.All(s => s >= 4096 && s % 8 == 0 && s / 8 <= Array.MaxLength):
-                    settings = settings with { Sizes = sizes, ProbeLimit = settings.ProbeLimit && sizes.Max() >= 1L << 30 };
-                    break;
-                case "--workers" when ParseList(Next(), int.Parse) is { Length: > 0 } counts && counts.All(c => c is > 0 and <= 64):
-                    settings = settings with { WorkerCounts = counts };
-                    break;
-                case "--mem-bytes" when long.TryParse(Next(), CultureInfo.InvariantCulture, out long bytes) && bytes >= 1 << 20:
-                    settings = settings with { MemoryBytes = bytes };
-                    break;
-                case "--skip-handoff":
-                    settings = settings with { SkipHandoff = true };
-                    break;
-                case "--skip-memory":
-                    settings = settings with { SkipMemory = true };
-                    break;
-                case "--python" when Next() is string python:
-                    settings = settings with { Python = python };
-                    break;
-                case "--out" when Next() is string file:
-                    settings = settings with { OutputFile = Path.GetFullPath(file) };
-                    break;
-                case "--raw" when Next() is string rawFile:
-                    settings = settings with { RawFile = Path.GetFullPath(rawFile) };
-                    break;
-                case "--no-write":
-                    settings = settings with { OutputFile = null };
-                    break;
-                default:
-                    return null;
-            }
+            Rounds = common.Rounds ?? settings.Rounds,
+            MemoryRounds = parsed.GetValue(memRounds) ?? settings.MemoryRounds,
+            WorkerCounts = parsed.GetValue(workers) is { Length: > 0 } counts ? counts : settings.WorkerCounts,
+            MemoryBytes = parsed.GetValue(memBytes) ?? settings.MemoryBytes,
+            SkipHandoff = parsed.GetValue(skipHandoff),
+            SkipMemory = parsed.GetValue(skipMemory),
+            RawFile = parsed.GetValue(raw) is { } rawFile ? Path.GetFullPath(rawFile) : null,
+        };
+        // An array option not given reads as an empty array, not null.
+        if (parsed.GetValue(sizes) is { Length: > 0 } handoffSizes)
+        {
+            settings = settings with { Sizes = handoffSizes, ProbeLimit = settings.ProbeLimit && handoffSizes.Max() >= 1L << 30 };
         }
         return settings;
     }
 
-    private static T[]? ParseList<T>(string? text, Func<string, IFormatProvider, T> parse)
+    /// <summary>A comma-separated list of numbers each of which passes <paramref name="valid"/>; null with an error otherwise.</summary>
+    private static T[]? ParseList<T>(System.CommandLine.Parsing.ArgumentResult result, Func<string, IFormatProvider, T> parse, Func<T, bool> valid)
     {
-        if (text is null)
-        {
-            return null;
-        }
+        string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
         try
         {
-            return [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => parse(s, CultureInfo.InvariantCulture))];
+            T[] values = [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => parse(s, CultureInfo.InvariantCulture))];
+            if (values.Length > 0 && values.All(valid))
+            {
+                return values;
+            }
         }
-        catch (FormatException)
+        catch (Exception e) when (e is FormatException or OverflowException)
         {
-            return null;
         }
-        catch (OverflowException)
-        {
-            return null;
-        }
+        result.AddError($"{((System.CommandLine.Parsing.OptionResult)result.Parent!).Option.Name}: '{text}' is not a valid list.");
+        return null;
     }
 }

@@ -9,9 +9,12 @@ internal static class SideBySideReport
 {
     private const double BudgetIdleMiB = 15;
 
-    public static string Build(SideBySideSettings settings, SideBySideResults r, PythonPeer? python, PipeFloor? floor, TimeSpan elapsed, string source)
+    public static string Build(SideBySideSettings settings, SideBySideResults r, PythonPeer? python, PipeFloor? floor, TimeSpan elapsed, string source, List<Results.ResultRow> rows)
     {
         var md = new StringBuilder();
+        void Row(StringBuilder md, string id, string what, List<double> ours, string peerName, List<double> peer, Func<double, string> format,
+            string target, Func<double, bool>? ratioMeets, Func<double, bool>? oursMeets = null, bool paired = true) =>
+            rows.Add(SideBySideReport.Row(md, id, what, ours, peerName, peer, format, target, ratioMeets, oursMeets, paired));
         string pythonName = python is null ? "CPython (not run)" : $"CPython {python.Version ?? "?"}";
         md.AppendLine("# Process pool: Multiprocessing for .NET beside CPython multiprocessing and the C floor");
         md.AppendLine();
@@ -19,7 +22,7 @@ internal static class SideBySideReport
         md.AppendLine(Inv($"* Machine: nproc {Environment.ProcessorCount}, CPU {CpuModel()}, kernel {Kernel()}, {MemTotal()}"));
         md.AppendLine(Inv($"* Runtimes: {RuntimeInformation.FrameworkDescription}; {pythonName} ({python?.Python ?? "-"}), stdlib multiprocessing.Pool; C floor {floor?.Program ?? "(not run)"}"));
         md.AppendLine(Inv($"* Library source: {source}"));
-        md.AppendLine(Inv($"* Command: `dotnet run -c Release --project bench/Multiprocessing.Benchmarks -- sidebyside{(settings.Arguments.Length > 0 ? " " + settings.Arguments : "")}` (total {elapsed.TotalSeconds:0} s)"));
+        md.AppendLine(Inv($"* Command: `dotnet run -c Release --project bench/Multiprocessing.Benchmarks -- sidebyside{(settings.Common.Arguments.Length > 0 ? " " + settings.Common.Arguments : "")}` (total {elapsed.TotalSeconds:0} s)"));
         md.AppendLine(Inv($"* Method: {Workers} workers on both sides. Each measurement alternates our run and the peers' runs round by round (ours first in odd rounds, the peers first in even ones), {settings.Rounds} rounds for (a), (a'), (b); {settings.StartRounds} for (c); {settings.IdleRounds} pools of 2 workers for (d). Figures are the median [min – max] over rounds; a ratio is ours ÷ peer of the medians, with the range of the per-round ratios in brackets."));
         md.AppendLine("* Our (a), (a') and (b) run on one warm pool (started, method registered, warmed with one map and 1,000 submits); CPython's run on a fresh `Pool(2)` per round, warmed with a small map or 1,000 `apply_async` calls before the clock starts.");
         md.AppendLine();
@@ -92,7 +95,7 @@ internal static class SideBySideReport
 
     private const int Workers = 2;
 
-    private static void Row(StringBuilder md, string id, string what, List<double> ours, string peerName, List<double> peer, Func<double, string> format,
+    private static Results.ResultRow Row(StringBuilder md, string id, string what, List<double> ours, string peerName, List<double> peer, Func<double, string> format,
         string target, Func<double, bool>? ratioMeets, Func<double, bool>? oursMeets = null, bool paired = true)
     {
         Summary? o = Summary.Of(ours);
@@ -119,6 +122,7 @@ internal static class SideBySideReport
             met = o is { } value ? (oursMeets(value.Median) ? "yes" : "**no**") : "n/a";
         }
         md.AppendLine(Inv($"| {id} | {what} | {Describe(o, format)} | {peerName} | {Describe(p, format)} | {ratio} | {target} | {met} |"));
+        return new Results.ResultRow(id, what, Describe(o, format), peerName, Describe(p, format), ratio, ratioValue, target, met.Replace("**", "", StringComparison.Ordinal));
     }
 
     private static string Range(List<int> values) =>

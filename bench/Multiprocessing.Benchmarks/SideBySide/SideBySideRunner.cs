@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 
@@ -12,24 +13,19 @@ namespace Multiprocessing.Benchmarks.SideBySide;
 internal static class SideBySideRunner
 {
     private const int Workers = 2;
-    private const string Usage =
-        "sidebyside [--quick] [--rounds N] [--python PATH] [--floors DIR] [--out FILE | --no-write]";
+    public const string Command = Results.RunnerModes.Pool;
 
     public static async Task<int> RunAsync(string[] args)
     {
         SideBySideSettings? settings = SideBySideSettings.Parse(args);
         if (settings is null)
         {
-            Console.Error.WriteLine("usage: " + Usage);
             return 2;
         }
         var total = Stopwatch.StartNew();
-        PythonPeer? python = File.Exists(settings.Python) && File.Exists(settings.PeerScript) ? new PythonPeer(settings.Python, settings.PeerScript) : null;
-        if (python is null)
-        {
-            Log($"CPython peer unavailable ({settings.Python} or {settings.PeerScript} missing): CPython columns will be n/a.");
-        }
-        PipeFloor? floor = await PrepareFloorAsync(settings.FloorsDirectory).ConfigureAwait(false);
+        PythonPeer? python = settings.Common.HasPython(Log) ? new PythonPeer(settings.Common.Python, settings.Common.PeerScript) : null;
+        (string? floorProgram, string? floorAbsent) = await Floors.PrepareAsync(settings.Common.FloorSources, "pipe_pingpong", Log).ConfigureAwait(false);
+        PipeFloor? floor = floorProgram is null ? null : new PipeFloor(floorProgram);
         var results = new SideBySideResults(settings) { LoadAtStart = ProcessCensus.LoadAverage() };
 
         Log($"Warm pool of {Workers} workers for (a), (a') and (b) ...");
@@ -152,15 +148,17 @@ internal static class SideBySideRunner
 
         total.Stop();
         results.LoadAtEnd = ProcessCensus.LoadAverage();
-        string report = SideBySideReport.Build(settings, results, python, floor, total.Elapsed, await DescribeSourceAsync(settings.RepositoryRoot).ConfigureAwait(false));
+        var rows = new List<Results.ResultRow>();
+        string report = SideBySideReport.Build(settings, results, python, floor, total.Elapsed, await settings.Common.DescribeSourceAsync("src").ConfigureAwait(false), rows);
         Console.WriteLine();
         Console.WriteLine(report);
-        if (settings.OutputFile is string file)
+        if (settings.Common.OutputFile is string file)
         {
             Directory.CreateDirectory(Path.GetDirectoryName(file)!);
             await File.WriteAllTextAsync(file, report).ConfigureAwait(false);
             Log($"Written to {file}");
         }
+        await settings.Common.WriteJsonAsync(new Results.RunnerResults { Mode = Command, Rows = rows, Notes = Floors.Notes(floorAbsent) }).ConfigureAwait(false);
         return 0;
     }
 
@@ -262,44 +260,6 @@ internal static class SideBySideRunner
             : (process, [StartOnce.Command]);
     }
 
-    /// <summary>The commit the library was built from, and whether src/ had uncommitted changes.</summary>
-    private static async Task<string> DescribeSourceAsync(string root)
-    {
-        try
-        {
-            ChildOutput head = await ChildProcess.RunCheckedAsync("git", ["-C", root, "log", "-1", "--format=%h %cI %s"], TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-            ChildOutput dirty = await ChildProcess.RunCheckedAsync("git", ["-C", root, "status", "--porcelain", "--", "src"], TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-            return $"commit {head.FirstLine.Trim()}" + (dirty.StandardOutput.Trim().Length > 0 ? ", with uncommitted changes in src/" : "");
-        }
-        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or TimeoutException)
-        {
-            return "unknown (git not available)";
-        }
-    }
-
-    private static async Task<PipeFloor?> PrepareFloorAsync(string directory)
-    {
-        string program = Path.Combine(directory, "pipe_pingpong");
-        if (!File.Exists(program) && File.Exists(Path.Combine(directory, "pipe_pingpong.c")))
-        {
-            Log($"Building {program} ...");
-            try
-            {
-                await ChildProcess.RunCheckedAsync("make", ["-C", directory, "pipe_pingpong"], TimeSpan.FromMinutes(1)).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
-            {
-                Log($"Could not build the floor: {e.Message}");
-            }
-        }
-        if (File.Exists(program))
-        {
-            return new PipeFloor(program);
-        }
-        Log($"C floor unavailable ({program} missing): floor columns will be n/a.");
-        return null;
-    }
-
     private static void Log(string message) =>
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{DateTime.Now:HH:mm:ss}] {message}"));
 }
@@ -351,7 +311,6 @@ internal sealed class SideBySideResults(SideBySideSettings settings)
 /// <summary>Sizes and paths of a side-by-side run.</summary>
 internal sealed record SideBySideSettings
 {
-    public bool Quick { get; init; }
     public int Rounds { get; init; } = 5;
     public int StartRounds { get; init; } = 7;
     public int IdleRounds { get; init; } = 3;
@@ -361,59 +320,22 @@ internal sealed record SideBySideSettings
     public int FloorRoundTrips { get; init; } = 100_000;
     public bool SpawnThroughput { get; init; } = true;
     public TimeSpan Settle { get; init; } = TimeSpan.FromMilliseconds(500);
-    public required string Python { get; init; }
-    public required string PeerScript { get; init; }
-    public required string FloorsDirectory { get; init; }
-    public string? OutputFile { get; init; }
-    public required string Arguments { get; init; }
-    public required string RepositoryRoot { get; init; }
+    public required RunnerArguments Common { get; init; }
 
     public static SideBySideSettings? Parse(string[] args)
     {
-        string root = Repository.FindRoot();
-        bool quick = args.Contains("--quick");
-        var settings = new SideBySideSettings
+        var command = new RunnerCommand(SideBySideRunner.Command, "pool_peer.py", "The pool against CPython's multiprocessing.Pool and the C pipe floor, interleaved.");
+        if (command.ParseCommon(args, "pool.md", quickWritesPage: true, out ParseResult parsed) is not { } common)
         {
-            Quick = quick,
-            Python = "/usr/bin/python3",
-            PeerScript = Path.Combine(root, "bench", "python", "pool_peer.py"),
-            FloorsDirectory = Path.GetFullPath(Path.Combine(root, "..", "shared", "floors")),
-            OutputFile = Path.Combine(root, "docs", "benchmarks", "pool.md"),
-            Arguments = string.Join(' ', args),
-            RepositoryRoot = root,
-        };
-        if (quick)
+            return null;
+        }
+        var settings = new SideBySideSettings { Common = common };
+        if (common.Quick)
         {
             // Same sizes where CPython is quick, fewer rounds, and CPython's slow paths (about 25k
             // tasks/s and 250 us round trips here) shortened so the whole run stays near a minute.
             settings = settings with { Rounds = 3, StartRounds = 3, IdleRounds = 2, RoundTrips = 5_000, FloorRoundTrips = 20_000, SpawnThroughput = false };
         }
-        for (int i = 0; i < args.Length; i++)
-        {
-            string? Next() => i + 1 < args.Length ? args[++i] : null;
-            switch (args[i])
-            {
-                case "--quick":
-                    break;
-                case "--rounds" when int.TryParse(Next(), CultureInfo.InvariantCulture, out int rounds) && rounds > 0:
-                    settings = settings with { Rounds = rounds, StartRounds = rounds };
-                    break;
-                case "--python" when Next() is string python:
-                    settings = settings with { Python = python };
-                    break;
-                case "--floors" when Next() is string floors:
-                    settings = settings with { FloorsDirectory = Path.GetFullPath(floors) };
-                    break;
-                case "--out" when Next() is string file:
-                    settings = settings with { OutputFile = Path.GetFullPath(file) };
-                    break;
-                case "--no-write":
-                    settings = settings with { OutputFile = null };
-                    break;
-                default:
-                    return null;
-            }
-        }
-        return settings;
+        return common.Rounds is int rounds ? settings with { Rounds = rounds, StartRounds = rounds } : settings;
     }
 }

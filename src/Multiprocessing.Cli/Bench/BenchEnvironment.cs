@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
-using System.Text.RegularExpressions;
 using Multiprocessing.Interop;
 
 namespace Multiprocessing.Cli.Bench;
@@ -17,8 +16,8 @@ internal sealed partial record BenchRepository(string Root)
     /// <summary>The runner's Release build.</summary>
     public string BenchDll => Path.Combine(BenchProject, "bin", "Release", "net10.0", "Multiprocessing.Benchmarks.dll");
 
-    /// <summary>The C floors (a sibling of the repository, as DESIGN.md lays it out).</summary>
-    public string FloorsDirectory => Path.GetFullPath(Path.Combine(Root, "..", "shared", "floors"));
+    /// <summary>The C floors' sources; the runner builds them into its output folder.</summary>
+    public string FloorsDirectory => Path.Combine(Root, "bench", "floors");
 
     /// <summary>The folder holding Multiprocessing.slnx above the working directory or above this program, or null when <c>mp</c> runs outside a clone.</summary>
     public static BenchRepository? Find()
@@ -34,43 +33,6 @@ internal sealed partial record BenchRepository(string Root)
             }
         }
         return null;
-    }
-
-    /// <summary>
-    /// Whether the runner's source dispatches <paramref name="mode"/> (<c>case "locks":</c> in
-    /// Program.cs, or a runner whose <c>Command</c> constant is the mode and which Program.cs
-    /// names). A mode it does not know would fall through to BenchmarkDotNet, so it is never started.
-    /// </summary>
-    public bool HasMode(string mode)
-    {
-        string program = Path.Combine(BenchProject, "Program.cs");
-        if (!File.Exists(program))
-        {
-            return false;
-        }
-        string text = File.ReadAllText(program);
-        if (text.Contains($"case \"{mode}\"", StringComparison.Ordinal))
-        {
-            return true;
-        }
-        foreach (string file in Directory.EnumerateFiles(BenchProject, "*.cs", SearchOption.AllDirectories))
-        {
-            if (file.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ||
-                file.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
-            {
-                continue;
-            }
-            string source = File.ReadAllText(file);
-            foreach (Match m in CommandConstant().Matches(source).Where(m => m.Groups["mode"].Value == mode))
-            {
-                // The class that declares the constant: the last class declared before it.
-                if (ClassName().Matches(source[..m.Index]).LastOrDefault() is { } cls && text.Contains($"case {cls.Groups["name"].Value}.Command", StringComparison.Ordinal))
-                {
-                    return true;
-                }
-            }
-        }
-        return false;
     }
 
     /// <summary>The latest write time (UTC) of the sources the runner is built from: its project, the library, the shared build files.</summary>
@@ -97,20 +59,6 @@ internal sealed partial record BenchRepository(string Root)
         }
         return newest;
     }
-
-    /// <summary>Whether the built runner knows <paramref name="mode"/>: the mode's name is in its string literals (UTF-16).</summary>
-    public static bool BuildHasMode(string dll, string mode)
-    {
-        byte[] bytes = File.ReadAllBytes(dll);
-        byte[] needle = Encoding.Unicode.GetBytes(mode);
-        return bytes.AsSpan().IndexOf(needle) >= 0;
-    }
-
-    [GeneratedRegex("""const\s+string\s+Command\s*=\s*"(?<mode>[a-z]+)"\s*;""")]
-    private static partial Regex CommandConstant();
-
-    [GeneratedRegex(@"\bclass\s+(?<name>[A-Za-z_][A-Za-z0-9_]*)")]
-    private static partial Regex ClassName();
 
     /// <summary>The commit checked out, and whether src/ has uncommitted changes.</summary>
     public async Task<string> DescribeSourceAsync(CancellationToken cancellationToken)

@@ -3,7 +3,7 @@ namespace Multiprocessing.Cli.Bench;
 /// <summary>
 /// One comparison in the suite's report: our figure beside one peer's, the ratio, and the
 /// DESIGN.md section 5 target where one applies. Figures are kept as the text the group's own
-/// report gave them ("median [min – max]"), so nothing is rounded twice.
+/// report gave them ("median [min – max]"), so nothing is rounded twice; the ratio also as a number.
 /// </summary>
 /// <param name="Id">Short key of the workload within its group, such as "(b)" or "2b N=2".</param>
 /// <param name="Measure">What was measured, with its unit.</param>
@@ -11,9 +11,10 @@ namespace Multiprocessing.Cli.Bench;
 /// <param name="Peer">Who the peer is (CPython …, the C floor …).</param>
 /// <param name="PeerFigure">The peer's figure: median [min – max], or n/a / peer missing.</param>
 /// <param name="Ratio">Ours ÷ peer of the medians, with the per-round range where the group reports one.</param>
+/// <param name="RatioValue">Ours ÷ peer of the medians as a number, or NaN when there is none.</param>
 /// <param name="Target">The DESIGN.md section 5 target of this row; empty when the row has none.</param>
 /// <param name="Met">"yes", "no", "partly: …" or "n/a"; empty when the row has no target.</param>
-internal sealed record BenchRow(string Id, string Measure, string Ours, string Peer, string PeerFigure, string Ratio, string Target, string Met)
+internal sealed record BenchRow(string Id, string Measure, string Ours, string Peer, string PeerFigure, string Ratio, double RatioValue, string Target, string Met)
 {
     /// <summary>Whether the row has a target that was not met, or met only in some runs ("no", "no (…)", "2 of 3 runs", "partly …").</summary>
     public bool IsGap
@@ -24,14 +25,11 @@ internal sealed record BenchRow(string Id, string Measure, string Ours, string P
             {
                 return false;
             }
-            string met = BenchText.Plain(Met);
+            string met = Met.Trim();
             return met.Equals("no", StringComparison.OrdinalIgnoreCase) || met.StartsWith("no ", StringComparison.OrdinalIgnoreCase)
                 || met.StartsWith("partly", StringComparison.OrdinalIgnoreCase) || met.EndsWith(" runs", StringComparison.Ordinal);
         }
     }
-
-    /// <summary>The leading number of <see cref="Ratio"/> ("8.51× [7.28 – 9.24]" → 8.51), or NaN.</summary>
-    public double RatioValue => BenchText.LeadingNumber(Ratio);
 }
 
 /// <summary>How a group ended.</summary>
@@ -77,16 +75,13 @@ internal sealed class GroupResult(string name, string title)
     /// <summary>The comparisons.</summary>
     public List<BenchRow> Rows { get; } = [];
 
-    /// <summary>Tables copied as they are from the group's report (for a group without a dedicated reader).</summary>
-    public List<MarkdownTable> CopiedTables { get; } = [];
-
     /// <summary>The command that produced the figures.</summary>
     public string Command { get; set; } = "";
 
     /// <summary>Wall time of the group.</summary>
     public TimeSpan Elapsed { get; set; }
 
-    /// <summary>The group's own full report, as it wrote it (kept for the gap explanations).</summary>
+    /// <summary>The group's own full report (its markdown page), as it wrote it, shown at the end of the suite's report.</summary>
     public string RawReport { get; set; } = "";
 
     /// <summary>Where the group's full report was saved next to the suite's, or null.</summary>
@@ -100,39 +95,4 @@ internal sealed class GroupResult(string name, string title)
 
     /// <summary>Explanations of shortfalls from the group's own documents, keyed by row id; "" for the group as a whole.</summary>
     public Dictionary<string, string> GapExplanations { get; } = [];
-}
-
-/// <summary>Small text helpers shared by the readers.</summary>
-internal static class BenchText
-{
-    /// <summary>The first number in <paramref name="text"/> ("16.39 M [..]" → 16.39, "**no**" → NaN); k and M suffixes right after it are applied.</summary>
-    public static double LeadingNumber(string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        int start = 0;
-        while (start < text.Length && !(char.IsAsciiDigit(text[start]) || (text[start] is '-' or '+' && start + 1 < text.Length && char.IsAsciiDigit(text[start + 1]))))
-        {
-            if (text[start] == '[')
-            {
-                return double.NaN;
-            }
-            start++;
-        }
-        int end = start + 1;
-        while (end < text.Length && (char.IsAsciiDigit(text[end]) || text[end] is '.' or ','))
-        {
-            end++;
-        }
-        if (start >= text.Length || !double.TryParse(text[start..end].Replace(",", "", StringComparison.Ordinal), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double value))
-        {
-            return double.NaN;
-        }
-        string rest = text[end..].TrimStart();
-        return rest.StartsWith("M ", StringComparison.Ordinal) || rest == "M" ? value * 1e6
-            : rest.StartsWith("k ", StringComparison.Ordinal) || rest == "k" ? value * 1e3
-            : value;
-    }
-
-    /// <summary>"**no**" → "no"; trims emphasis and spaces.</summary>
-    public static string Plain(string text) => text.Replace("**", "", StringComparison.Ordinal).Trim();
 }

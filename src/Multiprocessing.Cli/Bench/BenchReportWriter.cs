@@ -71,7 +71,7 @@ internal sealed partial class BenchReportWriter(BenchOptions options, BenchRepos
         {
             md.AppendLine("* " + BuildNote);
         }
-        md.AppendLine($"* C floors: `{repository.FloorsDirectory}` (built with `make` by the groups that need them)");
+        md.AppendLine($"* C floors: `{repository.FloorsDirectory}` (built with `cc` into the benchmark runner's output folder by the groups that need them; absent without a C compiler)");
         md.AppendLine("* Method: the groups run one after another, each benchmark mode as a child process of `mp bench` (one process tree, one sitting). Inside each group our runs and the peers' alternate round by round, so drift hits both. " +
             "A figure is the median [min – max] over rounds; a ratio is ours ÷ peer of the medians (with the range of per-round ratios where the group reports it). " +
             "For rates (items/s, tasks/s, speed-up) higher is better; for times and memory lower is better; the target column says which way each row counts.");
@@ -125,18 +125,6 @@ internal sealed partial class BenchReportWriter(BenchOptions options, BenchRepos
                 foreach (BenchRow r in g.Rows.Where(r => r.Ours.Length > 0))
                 {
                     md.AppendLine($"| {Esc(r.Id)} | {Esc(r.Measure)} | {Esc(r.Ours)} | {Esc(r.Peer)} | {Esc(r.PeerFigure)} | {Esc(r.Ratio)} | {Esc(r.Target)} | {(r.IsGap ? $"**{Esc(r.Met)}**" : Esc(r.Met))} |");
-                }
-                md.AppendLine();
-            }
-            foreach (MarkdownTable table in g.CopiedTables)
-            {
-                md.AppendLine($"From the group's report, \"{table.Heading}\":");
-                md.AppendLine();
-                md.AppendLine("| " + string.Join(" | ", table.Header) + " |");
-                md.AppendLine("|" + string.Concat(table.Header.Select(_ => "---|")));
-                foreach (IReadOnlyList<string> row in table.Rows)
-                {
-                    md.AppendLine("| " + string.Join(" | ", row) + " |");
                 }
                 md.AppendLine();
             }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Multiprocessing.Benchmarks.Results;
 
 namespace Multiprocessing.Cli.Bench;
 
@@ -18,20 +19,44 @@ internal sealed record BenchOptions(bool Quick, string OutputFile, IReadOnlyList
 
 /// <summary>
 /// Runs the groups one after another (each benchmark mode as a child process of this one, so the
-/// whole suite is one process tree and one sitting), reads their reports, and writes the suite's
-/// report and charts. It measures and reports; it never judges a figure by a time limit.
+/// whole suite is one process tree and one sitting), reads the results each mode writes as JSON
+/// (--json), and writes the suite's report and charts. It measures and reports; it never judges a figure by a time limit.
 /// </summary>
 internal sealed class BenchSuite(BenchRepository repository, BenchOptions options, TextWriter log)
 {
     /// <summary>The groups in suite order, with the benchmark mode that runs each (null: run in-process).</summary>
     public static readonly IReadOnlyList<(string Name, string? Mode, string Title)> AllGroups =
     [
-        ("pool", "sidebyside", "Process pool: tiny-task map, submit round trip, start, idle memory"),
-        ("sharedmem", "sharedmem", "Shared memory: handing data to a task, N workers reading one dataset"),
-        ("locks", "locks", "Locks: SharedLock hand-off between two processes"),
-        ("channels", "channels", "Channels: SharedChannel small messages between processes"),
+        ("pool", RunnerModes.Pool, "Process pool: tiny-task map, submit round trip, start, idle memory"),
+        ("sharedmem", RunnerModes.SharedMemory, "Shared memory: handing data to a task, N workers reading one dataset"),
+        ("locks", RunnerModes.Locks, "Locks: SharedLock hand-off between two processes"),
+        ("channels", RunnerModes.Channels, "Channels: SharedChannel small messages between processes"),
         ("speedup", null, "CPU-bound speed-up: pool vs Parallel.For vs CPython Pool"),
     ];
+
+    /// <summary>
+    /// About what each group takes on the idle 2-core machine the suite is developed on (full: the
+    /// run of 2026-12-01; --quick: about 1.5 min in all), for the estimate of the time left before
+    /// a group has run here. Once groups have finished, or the running one is slower than its
+    /// figure, the estimate is scaled by how long they took against these.
+    /// </summary>
+    internal static readonly Dictionary<string, (double Quick, double Full)> TypicalTimes = new()
+    {
+        ["pool"] = (35, 75),
+        ["sharedmem"] = (25, 540),
+        ["locks"] = (15, 160),
+        ["channels"] = (15, 330),
+        ["speedup"] = (5, 20),
+    };
+
+    /// <summary>The hand-written page that explains a group's shortfalls.</summary>
+    private static readonly Dictionary<string, string> GapsPages = new()
+    {
+        ["pool"] = "pool-gaps.md",
+        ["sharedmem"] = "shared-memory-gaps.md",
+        ["locks"] = "locks-gaps.md",
+        ["channels"] = "channels-gaps.md",
+    };
 
     /// <summary>
     /// Options added to a mode's own --quick where that alone takes minutes: the channel matrix runs
@@ -63,12 +88,15 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
         var results = new List<GroupResult>();
         string? runner = null;
         string? runnerNote = null;
+        IReadOnlyList<string> modes = [];
         bool needsRunner = AllGroups.Any(g => g.Mode is not null && options.Groups.Contains(g.Name));
         if (needsRunner)
         {
             (runner, runnerNote) = await PrepareRunnerAsync(cancellationToken).ConfigureAwait(false);
+            modes = runner is null ? [] : await ListModesAsync(runner, cancellationToken).ConfigureAwait(false);
         }
         string temp = Directory.CreateTempSubdirectory("mp-bench-").FullName;
+        _progress = new SuiteProgress(options.Groups, options.Quick, total);
         try
         {
             foreach ((string name, string? mode, string title) in AllGroups)
@@ -81,7 +109,8 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
                     group.Notes.Add("Not run (left out with --only).");
                     continue;
                 }
-                Log($"== {name}: {title}");
+                _progress.Start(name);
+                Log($"== group {_progress.Current} of {_progress.Count}, {name}: {title}");
                 var clock = Stopwatch.StartNew();
                 try
                 {
@@ -92,7 +121,7 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
                     }
                     else
                     {
-                        await RunModeAsync(group, mode, runner, runnerNote, temp, cancellationToken).ConfigureAwait(false);
+                        await RunModeAsync(group, mode, runner, runnerNote, modes, temp, cancellationToken).ConfigureAwait(false);
                     }
                 }
                 catch (Exception e) when (e is InvalidOperationException or IOException or System.Text.Json.JsonException or KeyNotFoundException
@@ -103,12 +132,14 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
                     Log($"   {name} failed: {e.Message.ReplaceLineEndings(" ")}");
                 }
                 group.Elapsed = clock.Elapsed;
+                _progress.Finish(name, group.Elapsed);
                 Log(string.Create(CultureInfo.InvariantCulture, $"   {name}: {group.Status}, {group.Elapsed.TotalSeconds:0} s"));
             }
         }
         finally
         {
             Directory.Delete(temp, recursive: true);
+            _progress = null;
         }
         total.Stop();
         var writer = new BenchReportWriter(options, repository, machine, source, started, loadAtStart, MachineInfo.LoadAverage(), total.Elapsed) { BuildNote = _buildNote };
@@ -116,15 +147,8 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
         return results;
     }
 
-    private async Task RunModeAsync(GroupResult group, string mode, string? runner, string? runnerNote, string temp, CancellationToken cancellationToken)
+    private async Task RunModeAsync(GroupResult group, string mode, string? runner, string? runnerNote, IReadOnlyList<string> modes, string temp, CancellationToken cancellationToken)
     {
-        if (!repository.HasMode(mode))
-        {
-            group.Status = GroupStatus.NotAvailable;
-            group.Notes.Add($"Not measured: the benchmark runner (bench/Multiprocessing.Benchmarks/Program.cs) has no `{mode}` mode in this checkout yet.");
-            Log($"   no `{mode}` mode in the benchmark runner: not measured");
-            return;
-        }
         if (runner is null)
         {
             group.Status = GroupStatus.Failed;
@@ -135,29 +159,33 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
         {
             group.Notes.Add(runnerNote);
         }
-        if (!BenchRepository.BuildHasMode(runner, mode))
+        if (!modes.Contains(mode))
         {
             // An unknown mode would fall through to BenchmarkDotNet's switcher: never start it.
-            group.Status = GroupStatus.Failed;
-            group.Notes.Add($"Not measured: the runner's source has a `{mode}` mode but the build that could be run does not.");
+            group.Status = GroupStatus.NotAvailable;
+            group.Notes.Add($"Not measured: the benchmark runner that could be run has no `{mode}` mode (its `{RunnerModes.ListCommand}` does not list it).");
+            Log($"   no `{mode}` mode in the benchmark runner: not measured");
             return;
         }
         string? page = options.UpdateGroupReports ? GroupReports.GetValueOrDefault(mode) : null;
         string reportFile = page is not null ? Path.Combine(repository.Root, page) : Path.Combine(temp, mode + ".md");
-        List<string> arguments = [runner, mode];
+        string resultsFile = Path.Combine(temp, mode + ".json");
+        List<string> shown = [mode];
         if (options.Quick)
         {
-            arguments.Add("--quick");
+            shown.Add("--quick");
             if (QuickExtras.TryGetValue(mode, out string[]? extras))
             {
-                arguments.AddRange(extras);
+                shown.AddRange(extras);
                 group.Notes.Add($"`--quick` runs this group with `{string.Join(' ', extras)}` as well, to keep the suite within a few minutes.");
             }
         }
-        arguments.AddRange(["--out", reportFile]);
-        group.Command = $"dotnet bench/Multiprocessing.Benchmarks/bin/Release/net10.0/Multiprocessing.Benchmarks.dll {string.Join(' ', arguments.Skip(1).SkipLast(1))} {page ?? "<temporary file>"}";
-        TimeSpan timeout = options.Quick ? TimeSpan.FromMinutes(5) : TimeSpan.FromMinutes(90);
-        ChildResult result = await ChildRunner.RunAsync("dotnet", arguments, repository.Root, timeout, line => Log("   " + StripTime(line)), cancellationToken).ConfigureAwait(false);
+        shown.Add("--out");
+        group.Command = $"dotnet bench/Multiprocessing.Benchmarks/bin/Release/net10.0/Multiprocessing.Benchmarks.dll {string.Join(' ', shown)} {page ?? "<temporary file>"}";
+        // Generous: a busy machine can take several times as long as an idle one; the limit only stops a hung mode.
+        TimeSpan timeout = options.Quick ? TimeSpan.FromMinutes(20) : TimeSpan.FromMinutes(90);
+        ChildResult result = await ChildRunner.RunAsync("dotnet", [runner, .. shown, reportFile, "--json", resultsFile], repository.Root, timeout,
+            line => Log("   " + StripTime(line)), cancellationToken).ConfigureAwait(false);
         if (result.TimedOut)
         {
             throw new TimeoutException($"`{mode}` did not finish within {timeout.TotalMinutes:0} min and was stopped.");
@@ -167,35 +195,25 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
             string last = result.Error.Trim().Split('\n').LastOrDefault()?.Trim() ?? "";
             throw new InvalidOperationException($"`{mode}` exited with code {result.ExitCode}: {last}");
         }
+        if (!File.Exists(resultsFile))
+        {
+            throw new InvalidOperationException($"`{mode}` wrote no results file (--json).");
+        }
         group.RawReport = File.Exists(reportFile) ? await File.ReadAllTextAsync(reportFile, cancellationToken).ConfigureAwait(false) : result.Output;
-        if (group.RawReport.Trim().Length == 0)
+        RunnerResultReader.Apply(group, await RunnerResultsFile.ReadAsync(resultsFile, cancellationToken).ConfigureAwait(false));
+        if (GapsPages.TryGetValue(group.Name, out string? gaps))
         {
-            throw new InvalidOperationException($"`{mode}` wrote no report.");
+            RunnerResultReader.ReadGapsPage(group, Path.Combine(repository.Root, "docs", "benchmarks", gaps), "benchmarks/" + gaps);
         }
-        string docs = Path.Combine(repository.Root, "docs", "benchmarks");
-        switch (group.Name)
-        {
-            case "pool":
-                ReportReaders.ReadPool(group);
-                ReportReaders.ReadGapsPage(group, Path.Combine(docs, "pool-gaps.md"), "benchmarks/pool-gaps.md");
-                break;
-            case "sharedmem":
-                ReportReaders.ReadSharedMemory(group);
-                ReportReaders.ReadGapsPage(group, Path.Combine(docs, "shared-memory-gaps.md"), "benchmarks/shared-memory-gaps.md");
-                break;
-            case "locks":
-                ReportReaders.ReadLocks(group);
-                ReportReaders.ReadGapsPage(group, Path.Combine(docs, "locks-gaps.md"), "benchmarks/locks-gaps.md");
-                break;
-            case "channels":
-                ReportReaders.ReadChannels(group);
-                ReportReaders.ReadGapsPage(group, Path.Combine(docs, "channels-gaps.md"), "benchmarks/channels-gaps.md");
-                break;
-            default:
-                ReportReaders.ReadGeneric(group);
-                ReportReaders.ReadGapsPage(group, Path.Combine(docs, group.Name + "-gaps.md"), $"benchmarks/{group.Name}-gaps.md");
-                break;
-        }
+    }
+
+    /// <summary>The modes the built runner has (it lists them itself); none if it cannot say.</summary>
+    private async Task<IReadOnlyList<string>> ListModesAsync(string runner, CancellationToken cancellationToken)
+    {
+        ChildResult result = await ChildRunner.RunAsync("dotnet", [runner, RunnerModes.ListCommand], repository.Root, TimeSpan.FromMinutes(2), null, cancellationToken).ConfigureAwait(false);
+        string[] modes = result.ExitCode == 0 ? result.Output.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) : [];
+        // A runner too old to know the command falls through to BenchmarkDotNet, which prints no mode names.
+        return [.. modes.Where(RunnerModes.All.Contains)];
     }
 
     /// <summary>Builds the runner (unless --no-build) and returns its dll, or null and why not.</summary>
@@ -238,12 +256,85 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
     private static string StripTime(string line) =>
         line.Length > 11 && line[0] == '[' && line[9] == ']' && line[3] == ':' ? line[11..] : line;
 
+    private SuiteProgress? _progress;
+
+    /// <summary>A line of the log, stamped with the time and, while a group runs, where the suite is ("2/5 sharedmem 3:05, ~4:10 left").</summary>
     private void Log(string message)
     {
         lock (log)
         {
-            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{DateTime.Now:HH:mm:ss}] {message}"));
+            string where = _progress?.Stamp() is { } stamp ? $" [{stamp}]" : "";
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{DateTime.Now:HH:mm:ss}]{where} {message}"));
             log.Flush();
         }
+    }
+}
+
+/// <summary>
+/// Where a run of the suite is: which group of how many, the time so far, and an estimate of the
+/// time left from each group's typical time, scaled by how the groups that finished compared with theirs.
+/// </summary>
+internal sealed class SuiteProgress(IReadOnlyList<string> groups, bool quick, Stopwatch total)
+{
+    private static readonly Dictionary<string, (double Quick, double Full)> Typical = BenchSuite.TypicalTimes;
+
+    private readonly List<string> _order = [.. BenchSuite.AllGroups.Select(g => g.Name).Where(groups.Contains)];
+    private readonly Stopwatch _group = new();
+    private double _typicalDone;
+    private double _actualDone;
+    private string? _current;
+    private bool _currentDone;
+
+    /// <summary>The running group's place, 1-based; 0 before the first.</summary>
+    public int Current => _current is null ? 0 : _order.IndexOf(_current) + 1;
+
+    /// <summary>Groups to run.</summary>
+    public int Count => _order.Count;
+
+    /// <summary>A group starts.</summary>
+    public void Start(string name)
+    {
+        _current = name;
+        _currentDone = false;
+        _group.Restart();
+    }
+
+    /// <summary>A group ended after <paramref name="elapsed"/>.</summary>
+    public void Finish(string name, TimeSpan elapsed)
+    {
+        _typicalDone += TypicalOf(name);
+        _actualDone += elapsed.TotalSeconds;
+        _currentDone = true;
+    }
+
+    /// <summary>The estimate of the time left, in seconds: the groups not yet finished at their typical time times the pace so far, less what the running group has had.</summary>
+    public double SecondsLeft()
+    {
+        double pace = _typicalDone > 0 ? _actualDone / _typicalDone : 1;
+        int next = _current is null ? 0 : _order.IndexOf(_current) + (_currentDone ? 1 : 0);
+        bool running = _current is not null && !_currentDone;
+        if (running && _current is { } current && _group.Elapsed.TotalSeconds > TypicalOf(current) * pace)
+        {
+            // The running group is already slower than the pace so far: the machine is, too.
+            pace = (_actualDone + _group.Elapsed.TotalSeconds) / (_typicalDone + TypicalOf(current));
+        }
+        double left = 0;
+        for (int i = next; i < _order.Count; i++)
+        {
+            double expected = TypicalOf(_order[i]) * pace;
+            left += i == next && running ? Math.Max(0, expected - _group.Elapsed.TotalSeconds) : expected;
+        }
+        return left;
+    }
+
+    /// <summary>"2/5 sharedmem 3:05, ~4:10 left" while a group runs; null otherwise.</summary>
+    public string? Stamp() => _current is null ? null : $"{Current}/{Count} {_current} {Clock(total.Elapsed.TotalSeconds)}, ~{Clock(SecondsLeft())} left";
+
+    private double TypicalOf(string name) => Typical.TryGetValue(name, out (double Quick, double Full) t) ? (quick ? t.Quick : t.Full) : 60;
+
+    private static string Clock(double seconds)
+    {
+        var time = TimeSpan.FromSeconds(Math.Round(seconds));
+        return time.TotalHours >= 1 ? time.ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture) : time.ToString(@"m\:ss", CultureInfo.InvariantCulture);
     }
 }

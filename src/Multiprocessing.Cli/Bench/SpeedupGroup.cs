@@ -1,15 +1,15 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Multiprocessing.Cli.Experiments;
 using Multiprocessing.Cli.Jobs;
 using Multiprocessing.Cli.Output;
 
 namespace Multiprocessing.Cli.Bench;
 
 /// <summary>
-/// The CPU-bound speed-up group, run in this process: counting primes by trial division in
-/// [0, size), split into ranges, serially and then on 1..N workers, on a <see cref="ProcessPool"/>,
-/// with an in-process <see cref="Parallel.For(int, int, ParallelOptions, Action{int})"/>, and with
+/// The CPU-bound speed-up group, run in this process: the speed-up experiment's job
+/// (<see cref="SpeedupJob"/>: primes by trial division in [0, size), split into ranges) serially
+/// and then on 1..N workers, on a <see cref="ProcessPool"/>, with an in-process <c>Parallel.For</c>, and with
 /// CPython's <c>multiprocessing.Pool</c> (bench/python/speedup_peer.py, the same algorithm, sizes and
 /// ranges). Rounds alternate ours and CPython's; every count is checked against the serial one.
 /// </summary>
@@ -34,8 +34,9 @@ internal static class SpeedupGroup
     /// <summary>Runs the group and fills <paramref name="group"/>.</summary>
     public static async Task RunAsync(GroupResult group, Settings settings, string python, string? peerScript, Action<string> log, CancellationToken cancellationToken)
     {
-        NumberRange[] ranges = PrimeCounting.Split(settings.Size, settings.Ranges);
-        int[] expected = [.. ranges.Select(PrimeCounting.Count)];
+        var job = new SpeedupJob(settings.Size, settings.Ranges);
+        NumberRange[] ranges = job.Ranges;
+        int[] expected = job.RunSerial(cancellationToken).Counts;
         var oursSerial = new List<double>();
         var pySerial = new List<double>();
         Dictionary<int, List<double>> pool = settings.Workers.ToDictionary(w => w, _ => new List<double>());
@@ -54,30 +55,23 @@ internal static class SpeedupGroup
         {
             foreach (int w in settings.Workers)
             {
-                var p = new ProcessPool(new ProcessPoolOptions { Workers = w, Initializer = PrimeCounting.WarmUp });
-                pools[w] = p;
-                await p.WaitForWorkersAsync(cancellationToken).ConfigureAwait(false);
-                await p.MapAsync(PrimeCounting.Count, ranges.Take(w).Select(r => r with { End = r.Start + 100 }), new MapOptions { ChunkSize = 1 }, cancellationToken).ConfigureAwait(false);
+                pools[w] = await SpeedupJob.StartPoolAsync(w, job, cancellationToken).ConfigureAwait(false);
             }
             for (int round = 0; round < settings.Rounds; round++)
             {
                 log($"speedup: round {round + 1}/{settings.Rounds}");
                 async Task Ours()
                 {
-                    var clock = Stopwatch.StartNew();
-                    int[] serial = [.. ranges.Select(PrimeCounting.Count)];
-                    oursSerial.Add(clock.Elapsed.TotalMilliseconds);
+                    (TimeSpan serialTime, int[] serial) = job.RunSerial(cancellationToken);
+                    oursSerial.Add(serialTime.TotalMilliseconds);
                     allAgree &= serial.AsSpan().SequenceEqual(expected);
                     foreach (int w in settings.Workers)
                     {
-                        int[] counts = new int[ranges.Length];
-                        clock.Restart();
-                        Parallel.For(0, ranges.Length, new ParallelOptions { MaxDegreeOfParallelism = w, CancellationToken = cancellationToken }, i => counts[i] = PrimeCounting.Count(ranges[i]));
-                        parallel[w].Add(clock.Elapsed.TotalMilliseconds);
+                        (TimeSpan parallelTime, int[] counts) = job.RunParallelFor(w, cancellationToken);
+                        parallel[w].Add(parallelTime.TotalMilliseconds);
                         allAgree &= counts.AsSpan().SequenceEqual(expected);
-                        clock.Restart();
-                        int[] pooled = await pools[w].MapAsync(PrimeCounting.Count, ranges, new MapOptions { ChunkSize = 1 }, cancellationToken).ConfigureAwait(false);
-                        pool[w].Add(clock.Elapsed.TotalMilliseconds);
+                        (TimeSpan poolTime, int[] pooled) = await job.RunOnPoolAsync(pools[w], cancellationToken).ConfigureAwait(false);
+                        pool[w].Add(poolTime.TotalMilliseconds);
                         allAgree &= pooled.AsSpan().SequenceEqual(expected);
                     }
                 }
@@ -132,15 +126,15 @@ internal static class SpeedupGroup
             "The same job takes CPython tens of times longer than .NET, so ours measures the parallel overhead on a far shorter job: a speed-up ratio below 1 can be that fixed overhead, not worse scaling.");
 
         string peerMissing = havePython ? "n/a" : "peer missing";
-        group.Rows.Add(new BenchRow("serial", "Serial job in one process, wall time (ms)", Fmt(oursSerial), "CPython, serial", Fmt(pySerial, peerMissing), RatioOfMedians(oursSerial, pySerial), "", ""));
+        group.Rows.Add(new BenchRow("serial", "Serial job in one process, wall time (ms)", Fmt(oursSerial), "CPython, serial", Fmt(pySerial, peerMissing), RatioOfMedians(oursSerial, pySerial), RatioValue(oursSerial, pySerial), "", ""));
         foreach (int w in settings.Workers)
         {
             List<double> oursUp = SpeedUps(oursSerial, pool[w]);
             List<double> parUp = SpeedUps(oursSerial, parallel[w]);
             List<double> pyUp = SpeedUps(pySerial, pyPool[w]);
-            group.Rows.Add(new BenchRow(Inv($"{w} worker(s)"), Inv($"Speed-up of `ProcessPool.MapAsync` with {w} worker(s) (×)"), Fmt(oursUp), "CPython `Pool.map`, fork", Fmt(pyUp, peerMissing), RatioOfMedians(oursUp, pyUp), "", ""));
-            group.Rows.Add(new BenchRow(Inv($"{w} worker(s)"), "The same (×)", Fmt(oursUp), Inv($"in-process `Parallel.For`, {w} thread(s)"), Fmt(parUp), RatioOfMedians(oursUp, parUp), "", ""));
-            group.Rows.Add(new BenchRow(Inv($"{w} worker(s)"), "Wall time of the job on the pool (ms)", Fmt(pool[w]), "CPython `Pool.map`", Fmt(pyPool[w], peerMissing), RatioOfMedians(pool[w], pyPool[w]), "", ""));
+            group.Rows.Add(new BenchRow(Inv($"{w} worker(s)"), Inv($"Speed-up of `ProcessPool.MapAsync` with {w} worker(s) (×)"), Fmt(oursUp), "CPython `Pool.map`, fork", Fmt(pyUp, peerMissing), RatioOfMedians(oursUp, pyUp), RatioValue(oursUp, pyUp), "", ""));
+            group.Rows.Add(new BenchRow(Inv($"{w} worker(s)"), "The same (×)", Fmt(oursUp), Inv($"in-process `Parallel.For`, {w} thread(s)"), Fmt(parUp), RatioOfMedians(oursUp, parUp), RatioValue(oursUp, parUp), "", ""));
+            group.Rows.Add(new BenchRow(Inv($"{w} worker(s)"), "Wall time of the job on the pool (ms)", Fmt(pool[w]), "CPython `Pool.map`", Fmt(pyPool[w], peerMissing), RatioOfMedians(pool[w], pyPool[w]), RatioValue(pool[w], pyPool[w]), "", ""));
         }
         string[] categories = [.. settings.Workers.Select(w => Inv(w))];
         group.Chart = new BenchChart("CPU-bound speed-up (serial time ÷ parallel time, medians)", "workers", "speed-up (×)", categories,
@@ -168,8 +162,11 @@ internal static class SpeedupGroup
     private static string Fmt(List<double> values, string missing = "n/a") =>
         values.Count == 0 ? missing : $"{Num(Median(values))} [{Num(values.Min())} – {Num(values.Max())}]";
 
+    private static double RatioValue(List<double> ours, List<double> peer) =>
+        ours.Count > 0 && peer.Count > 0 && Median(peer) != 0 ? Median(ours) / Median(peer) : double.NaN;
+
     private static string RatioOfMedians(List<double> ours, List<double> peer) =>
-        ours.Count > 0 && peer.Count > 0 && Median(peer) != 0 ? Inv($"{Median(ours) / Median(peer):0.00}×") : "n/a";
+        RatioValue(ours, peer) is var ratio && double.IsFinite(ratio) ? Inv($"{ratio:0.00}×") : "n/a";
 
     private static string Num(double value) => value switch
     {

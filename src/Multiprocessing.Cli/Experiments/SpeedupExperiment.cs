@@ -24,9 +24,10 @@ public sealed record SpeedupRow(int Workers, TimeSpan StartTime, TimeSpan Elapse
 }
 
 /// <summary>
-/// The CPU-bound part of <c>mp demo</c>: the same prime-counting job run serially in this process,
-/// then on process pools of several sizes, timing each and checking that every run finds exactly
-/// what the serial run found.
+/// The CPU-bound speed-up experiment of <c>mp demo</c> and <c>mp bench</c>: the same prime-counting
+/// job run serially in this process, then on process pools of several sizes, timing each and
+/// checking that every run finds exactly what the serial run found. <c>mp bench</c> runs the same
+/// job through <see cref="SpeedupJob"/> in rounds, beside <c>Parallel.For</c> and CPython.
 /// </summary>
 public static class SpeedupExperiment
 {
@@ -39,45 +40,83 @@ public static class SpeedupExperiment
     public static async IAsyncEnumerable<SpeedupRow> RunAsync(SpeedupSettings settings, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        NumberRange[] ranges = PrimeCounting.Split(settings.Size, settings.Items);
+        var job = new SpeedupJob(settings.Size, settings.Items);
 
         // On a pool thread, so the caller's thread stays free to notice Ctrl+C while this runs.
-        (TimeSpan serial, int[] expected) = await Task.Run(() => RunSerial(ranges, cancellationToken), cancellationToken).ConfigureAwait(false);
+        (TimeSpan serial, int[] expected) = await Task.Run(() => job.RunSerial(cancellationToken), cancellationToken).ConfigureAwait(false);
         long primes = expected.Sum(c => (long)c);
         yield return new SpeedupRow(0, TimeSpan.Zero, serial, 1.0, primes, Agrees: true);
 
         foreach (int workers in settings.WorkerCounts)
         {
-            (TimeSpan start, TimeSpan elapsed, int[] counts) = await RunOnPoolAsync(workers, ranges, cancellationToken).ConfigureAwait(false);
+            var clock = Stopwatch.StartNew();
+            await using ProcessPool pool = await SpeedupJob.StartPoolAsync(workers, job, cancellationToken).ConfigureAwait(false);
+            TimeSpan start = clock.Elapsed;
+            (TimeSpan elapsed, int[] counts) = await job.RunOnPoolAsync(pool, cancellationToken).ConfigureAwait(false);
             yield return new SpeedupRow(workers, start, elapsed, serial / elapsed, counts.Sum(c => (long)c), counts.AsSpan().SequenceEqual(expected));
         }
     }
+}
 
-    private static (TimeSpan Elapsed, int[] Counts) RunSerial(NumberRange[] ranges, CancellationToken cancellationToken)
+/// <summary>
+/// The speed-up job: count the primes in [0, size) by trial division, split into ranges (one task
+/// each), and the ways to run it: serially, with an in-process <c>Parallel.For</c>, on a started pool.
+/// </summary>
+internal sealed class SpeedupJob(int size, int items)
+{
+    /// <summary>The ranges, one task each.</summary>
+    public NumberRange[] Ranges { get; } = PrimeCounting.Split(size, items);
+
+    /// <summary>Counts every range in this thread, one after another.</summary>
+    public (TimeSpan Elapsed, int[] Counts) RunSerial(CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        int[] counts = new int[ranges.Length];
-        for (int i = 0; i < ranges.Length; i++)
+        int[] counts = new int[Ranges.Length];
+        for (int i = 0; i < Ranges.Length; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            counts[i] = PrimeCounting.Count(ranges[i]);
+            counts[i] = PrimeCounting.Count(Ranges[i]);
         }
         return (clock.Elapsed, counts);
     }
 
-    private static async Task<(TimeSpan Start, TimeSpan Elapsed, int[] Counts)> RunOnPoolAsync(int workers, NumberRange[] ranges, CancellationToken cancellationToken)
+    /// <summary>Counts the ranges with <c>Parallel.For</c> on at most <paramref name="threads"/> threads of this process.</summary>
+    public (TimeSpan Elapsed, int[] Counts) RunParallelFor(int threads, CancellationToken cancellationToken)
+    {
+        int[] counts = new int[Ranges.Length];
+        NumberRange[] ranges = Ranges;
+        var clock = Stopwatch.StartNew();
+        Parallel.For(0, ranges.Length, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancellationToken }, i => counts[i] = PrimeCounting.Count(ranges[i]));
+        return (clock.Elapsed, counts);
+    }
+
+    /// <summary>A pool of <paramref name="workers"/>, started, its workers warmed up, and one tiny map run.</summary>
+    /// <exception cref="WorkerStartException">The workers could not start.</exception>
+    public static async Task<ProcessPool> StartPoolAsync(int workers, SpeedupJob job, CancellationToken cancellationToken)
+    {
+        var pool = new ProcessPool(new ProcessPoolOptions { Workers = workers, Initializer = PrimeCounting.WarmUp });
+        try
+        {
+            await pool.WaitForWorkersAsync(cancellationToken).ConfigureAwait(false);
+            // A tiny map first, so that this process's own first-use costs (JIT of the map path,
+            // first messages) count as start-up and not as the first pool size's wall time.
+            await pool.MapAsync(PrimeCounting.Count, job.Ranges.Take(workers).Select(r => r with { End = Math.Min(r.End, r.Start + 100) }), new MapOptions { ChunkSize = 1 }, cancellationToken).ConfigureAwait(false);
+            return pool;
+        }
+        catch
+        {
+            await pool.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Counts the ranges on <paramref name="pool"/>.</summary>
+    public async Task<(TimeSpan Elapsed, int[] Counts)> RunOnPoolAsync(ProcessPool pool, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = workers, Initializer = PrimeCounting.WarmUp });
-        await pool.WaitForWorkersAsync(cancellationToken).ConfigureAwait(false);
-        // One tiny map first, so that this process's own first-use costs (JIT of the map path,
-        // first messages) count as start-up and not as the first pool size's wall time.
-        await pool.MapAsync(PrimeCounting.Count, ranges.Take(1).Select(r => r with { End = r.Start }), new MapOptions { ChunkSize = 1 }, cancellationToken).ConfigureAwait(false);
-        TimeSpan start = clock.Elapsed;
-        clock.Restart();
         // Each range is a large task, so one range per message costs nothing measurable and
         // balances best: ranges of large numbers take longer than ranges of small ones.
-        int[] counts = await pool.MapAsync(PrimeCounting.Count, ranges, new MapOptions { ChunkSize = 1 }, cancellationToken).ConfigureAwait(false);
-        return (start, clock.Elapsed, counts);
+        int[] counts = await pool.MapAsync(PrimeCounting.Count, Ranges, new MapOptions { ChunkSize = 1 }, cancellationToken).ConfigureAwait(false);
+        return (clock.Elapsed, counts);
     }
 }

@@ -6,7 +6,8 @@ namespace Multiprocessing.Tests.Cli;
 /// <summary>
 /// <c>mp bench</c> run in-process: bad arguments are one-line usage errors, and the cheapest group
 /// (the in-process CPU-bound speed-up, with the CPython peer pointed at a missing interpreter so it
-/// takes seconds) writes a report with the machine header, a table and a chart. No timing is asserted.
+/// takes seconds) writes a report with the machine header, a table and a chart, and logs its progress
+/// on stderr. No timing is asserted.
 /// </summary>
 public sealed class BenchCommandTests : IDisposable
 {
@@ -71,5 +72,8 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Contains("](images/bench-speedup.svg)", text, StringComparison.Ordinal);
         XDocument svg = XDocument.Load(chart);
         Assert.Contains("ProcessPool", svg.ToString(), StringComparison.Ordinal);
+        // Its progress went to stderr (the log): which group of how many, the time so far and the time left.
+        Assert.Contains("== group 1 of 1, speedup: ", error.ToString(), StringComparison.Ordinal);
+        Assert.Matches(@"\[1/1 speedup \d+:\d\d, ~\d+:\d\d left\] speedup: round 1/", error.ToString());
     }
 }
