@@ -13,5 +13,11 @@ internal sealed class ProcessPoolHostedService(ProcessPool pool) : IHostedServic
     /// host's own shutdown time-out passes first, the host stops waiting; the disposal goes on, and
     /// any worker left is ended by its control channel closing when this process exits.
     /// </summary>
+    /// <remarks>
+    /// Queued tasks fail with <see cref="ObjectDisposedException"/> rather than run: a host that
+    /// stops (SIGTERM from a service manager) should not start new work. Call
+    /// <see cref="ProcessPool.CloseAsync"/> from an <c>IHostApplicationLifetime.ApplicationStopping</c>
+    /// handler to let queued tasks finish first.
+    /// </remarks>
     public Task StopAsync(CancellationToken cancellationToken) => pool.DisposeAsync().AsTask().WaitAsync(cancellationToken);
 }

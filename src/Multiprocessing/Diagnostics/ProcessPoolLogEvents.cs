@@ -26,7 +26,7 @@ public static class ProcessPoolLogEvents
     /// <summary>
     /// Information: a worker process was replaced on purpose and has exited. Fields: <c>ProcessId</c>,
     /// <c>Reason</c> (<c>MaxTasksPerWorker</c>, <c>WorkerMemoryLimit</c>, <c>TaskTimeout</c>,
-    /// <c>CancellationGracePeriod</c>), <c>TasksCompleted</c>, <c>ExitStatus</c>, <c>ExitCode</c>, <c>Signal</c>.
+    /// <c>CancellationGracePeriod</c>, <c>StopSignal</c>: the worker was sent SIGTERM and left on its own after its task), <c>TasksCompleted</c>, <c>ExitStatus</c>, <c>ExitCode</c>, <c>Signal</c>.
     /// </summary>
     public const int WorkerRecycled = 3;
 

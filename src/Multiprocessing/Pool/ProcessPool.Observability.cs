@@ -124,6 +124,7 @@ public sealed partial class ProcessPool
         RecycleReason.MaxTasksPerWorker => "max_tasks",
         RecycleReason.WorkerMemoryLimit => "memory_limit",
         RecycleReason.TaskTimeout => "task_timeout",
+        RecycleReason.StopSignal => "stop_signal",
         _ => "cancellation_timeout",
     };
 

@@ -172,6 +172,19 @@ public sealed partial class ProcessPool
             case FrameType.Fatal:
                 slot.FatalMessage = body.ReadString();
                 break;
+            case FrameType.Leaving:
+                // A planned end the worker chose (a stop signal its parent did not act on): take
+                // no more work there and start its replacement; its exit is logged as a recycle.
+                string? why = body.ReadString();
+                lock (_gate)
+                {
+                    slot.FatalMessage = why;
+                    if (slot.State is SlotState.Ready or SlotState.Retiring)
+                    {
+                        Retire(slot, RecycleReason.StopSignal);
+                    }
+                }
+                break;
             default:
                 throw new InvalidDataException($"unexpected frame type {(byte)type} from the worker");
         }

@@ -25,6 +25,9 @@ internal enum FrameType : byte
 
     /// <summary>Results of a unit so far, when the next would push its Result frame past the pool's MaxMessageSize; the unit's Result frame follows.</summary>
     PartialResult = 15,
+
+    /// <summary>The worker leaves on its own after a stop signal its parent did not act on; it exits normally once its results are sent.</summary>
+    Leaving = 16,
 }
 
 internal enum ResultStatus : byte

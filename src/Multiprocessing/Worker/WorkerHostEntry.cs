@@ -673,14 +673,13 @@ internal sealed class WorkerRuntime
         FlushOutput();
         try
         {
-            SendNow(Protocol.Frame(FrameType.Fatal, w => w.WriteString(
+            SendNow(Protocol.Frame(FrameType.Leaving, w => w.WriteString(
                 $"it was sent SIGTERM and its parent did not stop it within {StopSignals.Grace.TotalSeconds:0.###} s, so it finished its task and left")));
         }
         catch (IOException)
         {
         }
-        Channels.WriterRetirement.RetireAll();
-        Libc.ExitImmediately(WorkerExitCodes.Normal);
+        ProcessExitHooks.ExitNormally(WorkerExitCodes.Normal);
     }
 
     private void Fatal(string message)

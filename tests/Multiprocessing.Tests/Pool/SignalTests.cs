@@ -114,7 +114,13 @@ public sealed class SignalTests
         string marker = Path.Combine(Path.GetTempPath(), $"mp-sigterm-{Guid.NewGuid():N}");
         using var release = SharedEvent.Create(manualReset: true);
         // No grace: the worker leaves as soon as its task is done (the default waits 10 s for the parent).
-        var options = new ProcessPoolOptions { Workers = 1, WorkerEnvironment = new Dictionary<string, string?> { ["MP_WORKER_SIGTERM_GRACE_MS"] = "0" } };
+        using var logs = new Observability.LogCapture();
+        var options = new ProcessPoolOptions
+        {
+            Workers = 1,
+            WorkerEnvironment = new Dictionary<string, string?> { ["MP_WORKER_SIGTERM_GRACE_MS"] = "0" },
+            LoggerFactory = logs.CreateFactory(),
+        };
         await using var pool = new ProcessPool(options);
         try
         {
@@ -135,6 +141,11 @@ public sealed class SignalTests
             await Wait.UntilAsync(() => !Wait.ProcessExists(worker), $"worker {worker} left after its task");
             await Wait.UntilAsync(() => pool.WorkerProcessIds.Count == 1 && pool.WorkerProcessIds[0] != worker, "the pool replaced the worker");
             Assert.Equal(81, await pool.SubmitAsync(Tasks.Square, 9).WaitAsync(Bounds.Unexpected));
+            // A planned end, not a crash: logged as a recycle for the stop signal.
+            Observability.LogEntry recycled = await logs.WaitForAsync(
+                e => e.EventId.Id == ProcessPoolLogEvents.WorkerRecycled && Equals(e["ProcessId"], worker), $"worker {worker}'s recycle was logged");
+            Assert.Equal("StopSignal", recycled["Reason"]?.ToString());
+            Assert.DoesNotContain(logs.Entries, e => e.EventId.Id == ProcessPoolLogEvents.WorkerCrashed);
         }
         finally
         {
