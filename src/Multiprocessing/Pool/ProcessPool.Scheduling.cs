@@ -299,26 +299,8 @@ public sealed partial class ProcessPool
         }
     }
 
-    private Exception ToException(RemoteError error, WorkItem item, int processId)
-    {
-        long? index = item.ItemIndex(error.ItemIndex);
-        string where = index is null ? $"in worker process {processId}" : $"on item {index} in worker process {processId}";
-        string method = item.Method.Method.DisplayName;
-        return error.Kind switch
-        {
-            ErrorKind.TaskThrew => new WorkerException($"{method} threw {error.TypeName} {where}: {error.Message}", error.TypeName, error.Message, error.Details, processId, index),
-            ErrorKind.ResultNotSerializable => new SerializationException(
-                $"The result of {method} {where} could not be serialised to send back: {error.Message} Return plain data (primitives, arrays, records) or register an IWorkerSerializer.",
-                new WorkerException(error.Message, error.TypeName, error.Message, error.Details, processId, index)),
-            ErrorKind.ResultTooLarge => new SerializationException(
-                $"The result of {method}{(index is null ? "" : $" on item {index}")} is {error.Size:N0} bytes, over the pool's MaxMessageSize of {_options.MaxMessageSize:N0} bytes; return less, or raise MaxMessageSize, or put it in a SharedArray.",
-                new WorkerException(error.Message, error.TypeName, error.Message, error.Details, processId, index)),
-            ErrorKind.ArgumentNotReadable => new SerializationException(
-                $"The worker could not read the argument of {method} {where}: {error.Message}",
-                new WorkerException(error.Message, error.TypeName, error.Message, error.Details, processId, index)),
-            _ => new WorkerException($"The worker could not load {method}: {error.Message}", error.TypeName, error.Message, error.Details, processId, index),
-        };
-    }
+    private Exception ToException(RemoteError error, WorkItem item, int processId) =>
+        error.ToException(item.Method.Method.DisplayName, item.ItemIndex(error.ItemIndex), processId, _options.MaxMessageSize);
 
     /// <summary>Results delivered from dead workers' journals (a test hook: proves that path ran).</summary>
     internal long JournaledResultsForTesting => Interlocked.Read(ref _journaledResults);

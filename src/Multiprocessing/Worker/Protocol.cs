@@ -180,20 +180,6 @@ internal static class Protocol
         text.Length <= maxChars ? text : string.Concat(text.AsSpan(0, maxChars), $"... ({text.Length - maxChars:N0} characters cut)");
 }
 
-/// <summary>An error reported by a worker, as read from a frame; <c>Size</c> is the result's size for <see cref="ErrorKind.ResultTooLarge"/>.</summary>
-internal readonly record struct RemoteError(ErrorKind Kind, int ItemIndex, string TypeName, string Message, string Details, long Size = 0)
-{
-    public static RemoteError Read(ref PayloadReader reader)
-    {
-        var kind = (ErrorKind)reader.Read<byte>();
-        int item = reader.Read<int>();
-        string type = reader.ReadString() ?? "System.Exception";
-        string message = reader.ReadString() ?? "";
-        string details = reader.ReadString() ?? "";
-        return new(kind, item, type, message, details, kind == ErrorKind.ResultTooLarge ? reader.Read<long>() : 0);
-    }
-}
-
 /// <summary>
 /// The fixed part of a Result or PartialResult frame: which unit, how it ended, how long it ran, the
 /// worker's private memory, and how many results the frame holds (a unit's results may be spread

@@ -198,7 +198,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
             else
             {
                 RemoteError error = RemoteError.Read(ref body);
-                var exception = new WorkerException($"{_methodName} threw {error.TypeName} in worker process {connection.ProcessId}: {error.Message}", error.TypeName, error.Message, error.Details, connection.ProcessId, null);
+                Exception exception = error.ToException(_methodName, null, connection.ProcessId, s_settings.MaxMessageSize);
                 SetError(exception);
                 _completion.TrySetException(exception);
             }

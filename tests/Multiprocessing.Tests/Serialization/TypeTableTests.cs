@@ -387,6 +387,19 @@ public sealed class TypeTableTests(TypeTablePool fixture) : IClassFixture<TypeTa
     }
 
     [Fact]
+    public async Task WorkerProcess_ResultOfADerivedTypeWhereTheBaseIsDeclared_FailsWithTheSameExceptionAsThePool()
+    {
+        // One mapping from a worker's report to the public exception: a WorkerProcess and a pool
+        // give the same type and wording for the same fault.
+        SerializationException fromPool = await Assert.ThrowsAsync<SerializationException>(() => fixture.Pool.SubmitAsync(MakeDerived, 2).WaitAsync(Bounds.Unexpected));
+        using var child = WorkerProcess.Start(MakeDerived, 2);
+        SerializationException fromProcess = await Assert.ThrowsAsync<SerializationException>(() => child.Result.WaitAsync(Bounds.Unexpected));
+        string Wording(string message) => message[..message.IndexOf(" in worker process", StringComparison.Ordinal)];
+        Assert.Equal(Wording(fromPool.Message), Wording(fromProcess.Message));
+        await child.WaitForExitAsync().WaitAsync(Bounds.Unexpected);
+    }
+
+    [Fact]
     public void SubmitAsync_ResultTypeWithAnObjectMember_IsRefusedAtTheCall()
     {
         ArgumentException error = Assert.Throws<ArgumentException>(() => { _ = fixture.Pool.SubmitAsync(MakeWithObject, 2); });
