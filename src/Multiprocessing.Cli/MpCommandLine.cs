@@ -63,6 +63,11 @@ public static class MpCommandLine
             // Commands turn their own failures into one-line messages (see CliCommand); anything
             // that still escapes is a bug in mp and its stack trace is worth having.
             EnableDefaultExceptionHandler = true,
+            // On SIGTERM or Ctrl+C the command's token is cancelled and it ends on its own (a watch
+            // loop, a benchmark stopping its children); System.CommandLine's default of 2 s before
+            // it ends the process with 143 was too short on a loaded machine (mp mem --watch --tree
+            // over a large process tree was cut off mid-answer).
+            ProcessTerminationTimeout = TimeSpan.FromSeconds(15),
         };
         return await parse.InvokeAsync(invocation).ConfigureAwait(false);
     }

@@ -281,15 +281,13 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
     {
         try
         {
-            _arguments.Write(writer, value);
+            TaskArguments.Write(_arguments, writer, value, $"Item {index}");
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (SerializationException e)
         {
-            return e as SerializationException ?? new SerializationException(
-                $"Item {index} ({TypeNames.Display(typeof(T))}) cannot be sent to a worker process: {e.Message} Pass plain data (primitives, strings, arrays, records) or register an IWorkerSerializer.", e);
+            return e;
         }
-        return writer.Position <= _maxMessage ? null : new InvalidOperationException(
-            $"Item {index} makes a message of {writer.Position:N0} bytes, above the pool's MaxMessageSize of {_maxMessage:N0}. Raise MaxMessageSize, or keep large data out of the message (a file path, a shared memory segment).");
+        return TaskArguments.CheckSize(writer.Position, _maxMessage, $"Item {index}");
     }
 
     private int NextChunkSize()

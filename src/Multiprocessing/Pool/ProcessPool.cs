@@ -345,18 +345,10 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         }
         var writer = new PayloadWriter(Protocol.RunHeaderSize + 16);
         Protocol.BeginRun(writer);
-        try
+        TaskArguments.Write(_codecs.Get<T>(), writer, argument, "The argument");
+        if (TaskArguments.CheckSize(writer.Position, _options.MaxMessageSize, "The argument", nameof(argument)) is { } tooLarge)
         {
-            _codecs.Get<T>().Write(writer, argument);
-        }
-        catch (Exception e) when (e is not SerializationException and not OutOfMemoryException)
-        {
-            throw new SerializationException(
-                $"The argument of type {TypeNames.Display(typeof(T))} cannot be sent to a worker process: {e.Message} Pass plain data (primitives, strings, arrays, records) or register an IWorkerSerializer.", e);
-        }
-        if (writer.Position > _options.MaxMessageSize)
-        {
-            throw new ArgumentException($"The argument serialises to {writer.Position:N0} bytes, above the pool's MaxMessageSize of {_options.MaxMessageSize:N0}. Raise MaxMessageSize, or keep large data out of the message (a file path, a shared memory segment).", nameof(argument));
+            throw tooLarge;
         }
         Protocol.EndRun(writer, 1);
         BeginOperation();

@@ -97,14 +97,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
 
     private static Func<PayloadWriter, int> Writer<T>(T argument) => writer =>
     {
-        try
-        {
-            CodecProvider.Default.Get<T>().Write(writer, argument);
-        }
-        catch (Exception e) when (e is not SerializationException and not OutOfMemoryException and not NotSupportedException)
-        {
-            throw new SerializationException($"The argument of type {TypeNames.Display(typeof(T))} cannot be sent to a worker process: {e.Message}", e);
-        }
+        TaskArguments.Write(CodecProvider.Default.Get<T>(), writer, argument, "The argument");
         return 1;
     };
 
