@@ -134,6 +134,18 @@ public sealed class BadInputTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MapAsync_ItemAboveMaxMessageSize_FailsWithTheSameExceptionAndWordingAsSubmit()
+    {
+        ArgumentException fromSubmit = Assert.Throws<ArgumentException>(() => { _ = _pool.SubmitAsync(Sum, new byte[100_000]); });
+        ArgumentException fromMap = await Assert.ThrowsAsync<ArgumentException>(
+            () => _pool.MapAsync(Sum, new[] { new byte[10], new byte[100_000] }, new MapOptions { ChunkSize = 1 }).WaitAsync(Bounds.Unexpected));
+        Assert.StartsWith("Item 1 serialises to a message of", fromMap.Message, StringComparison.Ordinal);
+        static string Fix(string message) => message[message.IndexOf("above the pool's", StringComparison.Ordinal)..];
+        Assert.Equal(Fix(fromSubmit.Message[..fromSubmit.Message.IndexOf(" (Parameter", StringComparison.Ordinal)]), Fix(fromMap.Message));
+        await PoolStillWorks();
+    }
+
+    [Fact]
     public async Task SubmitAsync_CompiledExpression_Throws()
     {
         System.Linq.Expressions.Expression<Func<int, int>> expression = x => x + 1;
