@@ -25,6 +25,9 @@ internal enum FrameType : byte
 
     /// <summary>Results of a unit so far, when the next would push its Result frame past the pool's MaxMessageSize; the unit's Result frame follows.</summary>
     PartialResult = 15,
+
+    /// <summary>The pool's worker-exit hook threw or did not return in time; the worker exits after it.</summary>
+    WorkerExitFailed = 16,
 }
 
 internal enum ResultStatus : byte
