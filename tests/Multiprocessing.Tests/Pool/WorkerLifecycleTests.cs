@@ -170,6 +170,23 @@ public sealed class WorkerLifecycleTests : IDisposable
     }
 
     [Fact]
+    public async Task WorkerExit_WorkerMemoryLimit_RunsInTheReplacedWorker()
+    {
+        ProcessPoolOptions options = ExitRecording(workers: 1) with { WorkerMemoryLimit = 96L << 20 };
+        var pool = new ProcessPool(options);
+        try
+        {
+            int grown = (int)await pool.SubmitAsync(Tasks.Allocate, 128).WaitAsync(Bounds.Unexpected);
+            await Wait.UntilAsync(() => RecordedExits().Contains(grown), "the worker replaced for its memory has run its exit hook");
+            Assert.Equal([grown], RecordedExits());
+        }
+        finally
+        {
+            await pool.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task WorkerExit_WorkerKilledForItsTaskTimeout_DoesNotRunThere()
     {
         ProcessPoolOptions options = ExitRecording(workers: 1) with { TaskTimeout = TimeSpan.FromSeconds(2) };
