@@ -102,6 +102,8 @@ public sealed record ProcessPoolOptions
     /// The delegate and the argument are checked when the pool is created: a lambda that captures
     /// state is refused with an <see cref="ArgumentException"/>, an argument that cannot be sent
     /// with a <see cref="System.Runtime.Serialization.SerializationException"/>, as for a task.
+    /// A shared object passed this way must stay undisposed as long as the pool runs: workers that
+    /// replace others attach it when they start.
     /// </remarks>
     /// <example>
     /// <code>
