@@ -67,9 +67,42 @@ public sealed class ProcessPoolSettings
     /// <inheritdoc cref="ProcessPoolOptions.WorkerEnvironment"/>
     public Dictionary<string, string?> WorkerEnvironment { get; } = [];
 
-    /// <summary>Set in code (a delegate does not come from configuration): see <see cref="ProcessPoolOptions.Initializer"/>.</summary>
+    private Func<ProcessPoolOptions, ProcessPoolOptions>? _withInitializer;
+    private Action? _initializer;
+
+    /// <summary>
+    /// Set in code (a delegate does not come from configuration): see <see cref="ProcessPoolOptions.Initializer"/>.
+    /// Setting it replaces an initializer set with <see cref="SetInitializer{TArg}(Action{TArg}, TArg)"/>.
+    /// </summary>
     /// <value>The default is null.</value>
-    public Action? Initializer { get; set; }
+    public Action? Initializer
+    {
+        get => _initializer;
+        set
+        {
+            _initializer = value;
+            _withInitializer = null;
+        }
+    }
+
+    /// <summary>
+    /// Set in code: gives every worker an initializer that takes <paramref name="argument"/>, as
+    /// <see cref="ProcessPoolOptions.WithInitializer{TArg}(Action{TArg}, TArg)"/> does; replaces <see cref="Initializer"/>.
+    /// </summary>
+    /// <typeparam name="TArg">The argument type.</typeparam>
+    /// <param name="initializer">A static method, or a lambda that captures nothing.</param>
+    /// <param name="argument">What the initializer is given in every worker; serialised when the pool is created.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="initializer"/> is null.</exception>
+    public void SetInitializer<TArg>(Action<TArg> initializer, TArg argument)
+    {
+        ArgumentNullException.ThrowIfNull(initializer);
+        _initializer = null;
+        _withInitializer = options => options.WithInitializer(initializer, argument);
+    }
+
+    /// <summary>Set in code: see <see cref="ProcessPoolOptions.WorkerExit"/>.</summary>
+    /// <value>The default is null.</value>
+    public Action? WorkerExit { get; set; }
 
     /// <summary>Set in code: see <see cref="ProcessPoolOptions.Serializer"/>.</summary>
     /// <value>The default is null.</value>
@@ -82,7 +115,7 @@ public sealed class ProcessPoolSettings
     public ProcessPoolOptions ToOptions(ILoggerFactory? loggerFactory = null)
     {
         var defaults = new ProcessPoolOptions();
-        return new ProcessPoolOptions
+        var options = new ProcessPoolOptions
         {
             Name = Name,
             Workers = Workers ?? defaults.Workers,
@@ -96,8 +129,10 @@ public sealed class ProcessPoolSettings
             EnableWorkerDiagnostics = EnableWorkerDiagnostics,
             WorkerEnvironment = new Dictionary<string, string?>(WorkerEnvironment),
             Initializer = Initializer,
+            WorkerExit = WorkerExit,
             Serializer = Serializer,
             LoggerFactory = loggerFactory,
         };
+        return _withInitializer?.Invoke(options) ?? options;
     }
 }

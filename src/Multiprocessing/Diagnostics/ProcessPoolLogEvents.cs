@@ -49,6 +49,14 @@ public static class ProcessPoolLogEvents
     /// <summary>Warning: a task was cancelled and did not return within <see cref="ProcessPoolOptions.CancellationGracePeriod"/>; its worker is killed and replaced. Fields: <c>ProcessId</c>, <c>Task</c>, <c>GracePeriodSeconds</c>.</summary>
     public const int CancellationIgnored = 8;
 
+    /// <summary>
+    /// Warning: the pool's <see cref="ProcessPoolOptions.WorkerExit"/> hook threw, or did not return
+    /// within <see cref="ProcessPoolOptions.ShutdownTimeout"/> (<c>ExceptionType</c>
+    /// <c>System.TimeoutException</c>), in a worker the pool was stopping; the worker exited anyway
+    /// and no task failed. Fields: <c>ProcessId</c>, <c>WorkerExit</c>, <c>ExceptionType</c>, <c>ExceptionMessage</c>.
+    /// </summary>
+    public const int WorkerExitFailed = 9;
+
     /// <summary>Information, category <see cref="WorkerCategory"/>: a line a worker wrote to stdout. Fields: <c>ProcessId</c>, <c>Line</c>.</summary>
     public const int WorkerStandardOutput = 10;
 

@@ -57,6 +57,10 @@ internal static partial class PoolLog
         Message = "{Task} was cancelled but did not return within the CancellationGracePeriod of {GracePeriodSeconds} s in worker process {ProcessId}; the worker is killed and replaced")]
     public static partial void CancellationIgnored(ILogger logger, int processId, string task, double gracePeriodSeconds);
 
+    [LoggerMessage(EventId = ProcessPoolLogEvents.WorkerExitFailed, EventName = nameof(ProcessPoolLogEvents.WorkerExitFailed), Level = LogLevel.Warning,
+        Message = "The worker-exit hook {WorkerExit} threw {ExceptionType} in worker process {ProcessId}: {ExceptionMessage}")]
+    public static partial void WorkerExitFailed(ILogger logger, int processId, string? workerExit, string exceptionType, string exceptionMessage);
+
     /// <summary>A process's end in words: <c>exit code 0</c>, <c>ended by signal 9</c>.</summary>
     public static string ExitStatus(int? exitCode, int? signal) =>
         signal is int s ? $"ended by signal {s}" : exitCode is int code ? $"exit code {code}" : "exit status unknown";

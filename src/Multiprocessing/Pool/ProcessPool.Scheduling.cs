@@ -107,7 +107,22 @@ public sealed partial class ProcessPool
         writer.WriteString(_options.Serializer?.GetType().AssemblyQualifiedName);
         writer.Write(_options.WorkerMemoryLimit is not null);
         writer.Write(_initializer is not null);
-        _initializer?.Write(writer);
+        if (_initializer is not null)
+        {
+            _initializer.Write(writer);
+            writer.Write(_initializerArgument is not null);
+            if (_initializerArgument is not null)
+            {
+                writer.Write(_initializerArgument.Length);
+                writer.WriteBytes(_initializerArgument);
+            }
+        }
+        writer.Write(_workerExit is not null);
+        if (_workerExit is not null)
+        {
+            _workerExit.Write(writer);
+            writer.Write(_options.ShutdownTimeout.Ticks);
+        }
     }
 
     private void OnStartFailed(WorkerSlot slot, Exception error)
@@ -162,6 +177,10 @@ public sealed partial class ProcessPool
                     $"The worker initializer {_initializer?.DisplayName} threw {error.TypeName}: {error.Message} The pool has stopped; fix the initializer and create a new pool.",
                     new WorkerException(error.Message, error.TypeName, error.Message, error.Details, connection.ProcessId, null)));
                 connection.Kill("its initializer failed");
+                break;
+            case FrameType.WorkerExitFailed:
+                RemoteError exitError = RemoteError.Read(ref body);
+                PoolLog.WorkerExitFailed(_logger, connection.ProcessId, _workerExit?.DisplayName, exitError.TypeName, exitError.Message);
                 break;
             case FrameType.Result:
                 OnResult(slot, connection, ref body);

@@ -51,6 +51,8 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     private readonly CodecProvider _codecs;
     private readonly WorkerSettings _settings;
     private readonly TaskMethod? _initializer;
+    private readonly byte[]? _initializerArgument;
+    private readonly TaskMethod? _workerExit;
     private int _nextMethodId;
     // Submits and maps the caller has started and not yet seen end; CloseAsync waits for zero.
     private int _operations;
@@ -65,7 +67,8 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
 
     /// <summary>Starts a pool. Workers start in the background; tasks submitted meanwhile wait for them.</summary>
     /// <param name="options">Worker count, limits and hooks.</param>
-    /// <exception cref="ArgumentException">The initializer captures state or is not a static method.</exception>
+    /// <exception cref="ArgumentException">The initializer or the worker-exit hook captures state or is not a static method, or the initializer's argument is larger than <see cref="ProcessPoolOptions.MaxMessageSize"/>.</exception>
+    /// <exception cref="SerializationException">The initializer's argument (<see cref="ProcessPoolOptions.WithInitializer{TArg}(Action{TArg}, TArg)"/>) cannot be serialised.</exception>
     /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
     public ProcessPool(ProcessPoolOptions options)
     {
@@ -77,7 +80,11 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         {
             throw new ArgumentException($"The serializer {serializer.GetType()} needs a public parameterless constructor: each worker creates its own instance.", nameof(options));
         }
-        _initializer = options.Initializer is null ? null : TaskMethod.From(options.Initializer, nameof(ProcessPoolOptions.Initializer));
+        _initializer = options.InitializerCall is { } call ? TaskMethod.From(call.Method, nameof(ProcessPoolOptions.Initializer))
+            : options.Initializer is null ? null : TaskMethod.From(options.Initializer, nameof(ProcessPoolOptions.Initializer));
+        // Serialised once: every worker, replacements included, gets the same bytes.
+        _initializerArgument = options.InitializerCall?.SerializeArgument(_codecs, options.MaxMessageSize);
+        _workerExit = options.WorkerExit is null ? null : TaskMethod.From(options.WorkerExit, nameof(ProcessPoolOptions.WorkerExit));
         _logger = options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.PoolCategory) ?? NullLogger.Instance;
         PoolTag = options.Name is null ? null : new KeyValuePair<string, object?>(ProcessPoolMetrics.PoolTag, options.Name);
         _settings = new WorkerSettings(options.EnableWorkerDiagnostics, options.WorkerEnvironment, options.WorkerStartTimeout, options.MaxMessageSize,
@@ -345,11 +352,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         }
         var writer = new PayloadWriter(Protocol.RunHeaderSize + 16);
         Protocol.BeginRun(writer);
-        TaskArguments.Write(_codecs.Get<T>(), writer, argument, "The argument");
-        if (TaskArguments.CheckSize(writer.Position, _options.MaxMessageSize, "The argument", nameof(argument)) is { } tooLarge)
-        {
-            throw tooLarge;
-        }
+        WriteArgument(_codecs, writer, argument, _options.MaxMessageSize, nameof(argument));
         Protocol.EndRun(writer, 1);
         BeginOperation();
         var owner = new SubmitOwner<TResult>(_codecs.Get<TResult>(), this);
@@ -367,6 +370,21 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         }
         Enqueue(item);
         return owner.Task;
+    }
+
+    /// <summary>
+    /// Serialises an argument a worker is to receive (a task's, or the initializer's), refusing one
+    /// that cannot be sent or that makes the message larger than <paramref name="maxMessageSize"/>.
+    /// </summary>
+    /// <exception cref="SerializationException">The argument cannot be serialised.</exception>
+    /// <exception cref="ArgumentException">The message would exceed <paramref name="maxMessageSize"/>.</exception>
+    internal static void WriteArgument<T>(CodecProvider codecs, PayloadWriter writer, T argument, long maxMessageSize, string parameterName)
+    {
+        TaskArguments.Write(codecs.Get<T>(), writer, argument, "The argument");
+        if (TaskArguments.CheckSize(writer.Position, maxMessageSize, "The argument", parameterName) is { } tooLarge)
+        {
+            throw tooLarge;
+        }
     }
 
     // Validation happens here, synchronously, so a bad delegate throws at the call and not at the await.
@@ -609,16 +627,24 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         {
             connection.Flush();
         }
-        using var exitWait = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        // A worker-exit hook has the ShutdownTimeout (the worker bounds it itself); this is the backstop.
+        TimeSpan exitBound = TimeSpan.FromSeconds(5) + (_workerExit is null ? TimeSpan.Zero : TimeSpan.FromTicks(Math.Min(_options.ShutdownTimeout.Ticks, TimeSpan.FromDays(1).Ticks)));
+        using var exitWait = new CancellationTokenSource(exitBound);
         foreach (WorkerConnection connection in connections)
         {
             try
             {
                 await connection.WaitForExitAsync(exitWait.Token).ConfigureAwait(false);
+                // The worker's last frames (a worker-exit hook's failure) are read before the connection closes.
+                await connection.ReaderDone.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 connection.Kill("it did not exit after the pool was disposed");
+            }
+            catch (TimeoutException)
+            {
+                // Something else holds the worker's end of the channel open; its frames are not waited for.
             }
         }
         foreach (WorkerConnection connection in connections)

@@ -13,6 +13,7 @@ public sealed record ProcessPoolOptions
     private readonly TimeSpan _workerStartTimeout = TimeSpan.FromSeconds(60);
     private readonly TimeSpan _shutdownTimeout = TimeSpan.FromSeconds(10);
     private readonly long _maxMessageSize = 1L << 30;
+    private readonly Action? _initializer;
 
     /// <summary>Number of worker processes.</summary>
     /// <value>The default is <see cref="Environment.ProcessorCount"/>.</value>
@@ -62,10 +63,83 @@ public sealed record ProcessPoolOptions
     /// A static method (or a lambda that captures nothing) that every worker runs once, before its
     /// first task: the place to load per-worker state such as a model or a native library. If it
     /// throws, the pool stops and every task fails with a <see cref="WorkerStartException"/> that
-    /// carries the error; the pool does not restart workers in a loop.
+    /// carries the error; the pool does not restart workers in a loop. To tell the initializer what
+    /// to load, give it an argument with <see cref="WithInitializer{TArg}(Action{TArg}, TArg)"/>;
+    /// setting this property replaces an initializer set that way.
     /// </summary>
     /// <value>The default is null.</value>
-    public Action? Initializer { get; init; }
+    public Action? Initializer
+    {
+        get => _initializer;
+        init
+        {
+            _initializer = value;
+            InitializerCall = null;
+        }
+    }
+
+    /// <summary>The initializer and its argument set by <see cref="WithInitializer{TArg}(Action{TArg}, TArg)"/>, or null.</summary>
+    internal WorkerInitializerCall? InitializerCall { get; private init; }
+
+    /// <summary>The argument given to <see cref="WithInitializer{TArg}(Action{TArg}, TArg)"/>, as this process holds it.</summary>
+    /// <value>The default is null: no initializer with an argument.</value>
+    public object? InitializerArgument => InitializerCall?.Argument;
+
+    /// <summary>
+    /// Returns a copy of these options whose workers each run <paramref name="initializer"/>(<paramref name="argument"/>)
+    /// once, before their first task, like Python's <c>Pool(initializer, initargs)</c>: a worker can
+    /// load the model, table or file it is told to. The argument is serialised once, when the pool is
+    /// created, with the pool's serializers (as a task's argument is), and sent to every worker,
+    /// replacements included; a shared object (a <c>SharedArray</c>) is attached, not copied.
+    /// Otherwise the initializer behaves as <see cref="Initializer"/>, which it replaces.
+    /// </summary>
+    /// <typeparam name="TArg">The argument type.</typeparam>
+    /// <param name="initializer">A static method, or a lambda that captures nothing.</param>
+    /// <param name="argument">What the initializer is given in every worker.</param>
+    /// <returns>The new options.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="initializer"/> is null.</exception>
+    /// <remarks>
+    /// The delegate and the argument are checked when the pool is created: a lambda that captures
+    /// state is refused with an <see cref="ArgumentException"/>, an argument that cannot be sent
+    /// with a <see cref="System.Runtime.Serialization.SerializationException"/>, as for a task.
+    /// A shared object passed this way must stay undisposed as long as the pool runs: workers that
+    /// replace others attach it when they start.
+    /// </remarks>
+    /// <example>
+    /// <code>
+    /// var options = new ProcessPoolOptions { Workers = 4 }.WithInitializer(Model.Load, "/models/en.onnx");
+    /// </code>
+    /// </example>
+    public ProcessPoolOptions WithInitializer<TArg>(Action<TArg> initializer, TArg argument)
+    {
+        ArgumentNullException.ThrowIfNull(initializer);
+        return this with { Initializer = null, InitializerCall = new WorkerInitializerCall<TArg>(initializer, argument) };
+    }
+
+    /// <inheritdoc cref="WithInitializer{TArg}(Action{TArg}, TArg)"/>
+    public ProcessPoolOptions WithInitializer<TArg>(Func<TArg, Task> initializer, TArg argument)
+    {
+        ArgumentNullException.ThrowIfNull(initializer);
+        return this with { Initializer = null, InitializerCall = new WorkerInitializerCall<TArg>(initializer, argument) };
+    }
+
+    /// <summary>
+    /// A static method (or a lambda that captures nothing) that a worker runs when the pool stops it
+    /// normally, like mpire's <c>worker_exit</c>: the place to flush or release per-worker state
+    /// (close a file, a connection, a native handle) that <see cref="Initializer"/> set up. It runs
+    /// when the pool is disposed or closed, and when a worker is recycled after
+    /// <see cref="MaxTasksPerWorker"/> tasks or for exceeding <see cref="WorkerMemoryLimit"/>,
+    /// after the worker's last task. It does not run in a worker that is killed (a task past its
+    /// <see cref="TaskTimeout"/> or <see cref="CancellationGracePeriod"/>, a crash, a signal),
+    /// nor in one that left because this process went away.
+    /// </summary>
+    /// <remarks>
+    /// The hook has <see cref="ShutdownTimeout"/> to return; after that the worker exits without
+    /// waiting for it. A hook that throws or takes too long fails no task: the pool logs it as
+    /// <see cref="ProcessPoolLogEvents.WorkerExitFailed"/>.
+    /// </remarks>
+    /// <value>The default is null.</value>
+    public Action? WorkerExit { get; init; }
 
     /// <summary>Serializer for argument and result types it accepts; the built-in ones handle the rest.</summary>
     /// <value>The default is null: the built-in binary path and System.Text.Json.</value>

@@ -24,7 +24,7 @@ internal static class TaskArguments
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             throw e as SerializationException ?? new SerializationException(
-                $"{what} ({TypeNames.Display(typeof(T))}) cannot be sent to a worker process: {e.Message} Pass plain data (primitives, strings, arrays, records) or register an IWorkerSerializer.", e);
+                $"{what} of type {TypeNames.Display(typeof(T))} cannot be sent to a worker process: {e.Message} Pass plain data (primitives, strings, arrays, records) or register an IWorkerSerializer.", e);
         }
     }
 

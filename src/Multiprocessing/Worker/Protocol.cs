@@ -28,6 +28,9 @@ internal enum FrameType : byte
 
     /// <summary>The worker leaves on its own after a stop signal its parent did not act on; it exits normally once its results are sent.</summary>
     Leaving = 16,
+
+    /// <summary>The pool's worker-exit hook threw or did not return in time; the worker exits after it.</summary>
+    WorkerExitFailed = 17,
 }
 
 internal enum ResultStatus : byte

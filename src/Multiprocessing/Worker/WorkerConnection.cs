@@ -43,6 +43,7 @@ internal sealed class WorkerConnection : IDisposable
     private List<ArraySegment<byte>> _sending = [];
     private readonly PayloadWriter _coalesced = new(CoalesceLimit * 2);
     private Thread? _reader;
+    private readonly TaskCompletionSource _readerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
 
     private WorkerConnection(ChildProcess process, WorkerOutput output, SafeUnixSocket socket, WorkerStatus status, IWorkerListener listener, long maxFrame, TimeSpan frameTimeout)
@@ -276,13 +277,23 @@ internal sealed class WorkerConnection : IDisposable
                 KillReason ??= "it broke the control protocol: " + protocolError;
                 _process.Kill();
             }
-            if (protocolError is null)
+            try
             {
-                DeliverJournal(lastResult);
+                if (protocolError is null)
+                {
+                    DeliverJournal(lastResult);
+                }
+                _listener.OnDisconnected(this, protocolError);
             }
-            _listener.OnDisconnected(this, protocolError);
+            finally
+            {
+                _readerDone.TrySetResult();
+            }
         }
     }
+
+    /// <summary>Completes when the reader has handled every frame the worker sent and reported the disconnection.</summary>
+    public Task ReaderDone => _readerDone.Task;
 
     /// <summary>
     /// Starts the frame timer when a frame is left incomplete. A worker that sends part of a frame and

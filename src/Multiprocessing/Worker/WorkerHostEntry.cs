@@ -182,6 +182,9 @@ internal sealed class WorkerRuntime
     private long _itemsStarted;
     private readonly object _exitGate = new();
     private int _exitCode = -1;
+    // The pool's ProcessPoolOptions.WorkerExit (a delegate, or the exception that resolving it threw) and its time.
+    private object? _workerExit;
+    private TimeSpan _workerExitTimeout;
 
     // Batched results (see SecureResults), all under _sendLock: _output holds frames [0, _sent) that
     // were sent, [_sent, _journaled) that are in the journal and not sent, and then the rest.
@@ -351,15 +354,32 @@ internal sealed class WorkerRuntime
             if (hasInitializer)
             {
                 Delegate initializer = TaskMethod.Resolve(ref reader);
-                switch (initializer)
+                byte[]? argument = reader.Read<bool>() ? reader.ReadBytes(reader.Read<int>()).ToArray() : null;
+                ReadWorkerExit(ref reader);
+                if (argument is not null)
                 {
-                    case Action action:
-                        action();
-                        break;
-                    case Func<Task> asynchronous:
-                        asynchronous().GetAwaiter().GetResult();
-                        break;
+                    // Action<TArg> or Func<TArg, Task>: the argument is read with the codec of its declared type.
+                    Type argumentType = initializer.GetType().GetGenericArguments()[0];
+                    typeof(WorkerRuntime).GetMethod(nameof(RunInitializer), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+                        .MakeGenericMethod(argumentType)
+                        .CreateDelegate<Action<Delegate, byte[], CodecProvider>>()(initializer, argument, _codecs);
                 }
+                else
+                {
+                    switch (initializer)
+                    {
+                        case Action action:
+                            action();
+                            break;
+                        case Func<Task> asynchronous:
+                            asynchronous().GetAwaiter().GetResult();
+                            break;
+                    }
+                }
+            }
+            else
+            {
+                ReadWorkerExit(ref reader);
             }
         }
         catch (Exception e)
@@ -368,6 +388,87 @@ internal sealed class WorkerRuntime
             return;
         }
         SendNow(Protocol.Frame(FrameType.Ready));
+    }
+
+    private static void RunInitializer<TArg>(Delegate initializer, byte[] argument, CodecProvider codecs)
+    {
+        var reader = new PayloadReader(argument);
+        TArg value = codecs.Get<TArg>().Read(ref reader);
+        switch (initializer)
+        {
+            case Action<TArg> action:
+                action(value);
+                break;
+            case Func<TArg, Task> asynchronous:
+                asynchronous(value).GetAwaiter().GetResult();
+                break;
+        }
+    }
+
+    /// <summary>Reads the pool's worker-exit hook, if the Init frame has one (a WorkerProcess's has none).</summary>
+    private void ReadWorkerExit(ref PayloadReader reader)
+    {
+        if (reader.Remaining == 0 || !reader.Read<bool>())
+        {
+            return;
+        }
+        try
+        {
+            _workerExit = TaskMethod.Resolve(ref reader);
+        }
+        catch (InvalidOperationException e)
+        {
+            // Reported when the hook is due, as its failure, not as the initializer's.
+            _workerExit = e;
+        }
+        _workerExitTimeout = TimeSpan.FromTicks(reader.Read<long>());
+    }
+
+    /// <summary>
+    /// Runs the pool's worker-exit hook, for at most the pool's ShutdownTimeout, and tells the pool
+    /// if it threw or did not return. On its own thread so that a hook that hangs cannot keep the
+    /// worker: once the time is up, the worker exits without it.
+    /// </summary>
+    private void RunWorkerExit()
+    {
+        object? hook = _workerExit;
+        if (hook is null)
+        {
+            return;
+        }
+        Exception? error = hook as Exception;
+        if (hook is Delegate method)
+        {
+            Exception? thrown = null;
+            var thread = new Thread(() =>
+            {
+                try
+                {
+                    switch (method)
+                    {
+                        case Action action:
+                            action();
+                            break;
+                        case Func<Task> asynchronous:
+                            asynchronous().GetAwaiter().GetResult();
+                            break;
+                    }
+                }
+                catch (Exception e)
+                {
+                    thrown = e;
+                }
+            }) { IsBackground = true, Name = "mp worker exit" };
+            thread.Start();
+            double milliseconds = _workerExitTimeout.TotalMilliseconds;
+            bool returned = thread.Join(milliseconds >= int.MaxValue ? Timeout.Infinite : (int)milliseconds);
+            error = returned ? thrown : new TimeoutException(
+                $"It did not return within the pool's ShutdownTimeout of {_workerExitTimeout.TotalSeconds:0.###} s; the worker exited without waiting for it.");
+        }
+        if (error is not null)
+        {
+            SendNow(Protocol.Frame(FrameType.WorkerExitFailed, w => Protocol.WriteError(w, ErrorKind.TaskThrew, 0, error, _frames.MaxFrame)));
+        }
     }
 
     private void Register(ref PayloadReader reader)
@@ -472,7 +573,9 @@ internal sealed class WorkerRuntime
                     }
                     Thread.Sleep(Timeout.Infinite);
                 }
-                // A normal end: the exit hooks run (a channel writer in this process is done, not dead).
+                // A normal end: the pool's worker-exit hook runs, then the process's exit hooks (a
+                // channel writer in this process is done, not dead).
+                RunWorkerExit();
                 ProcessExitHooks.ExitNormally(command.ExitCode);
             }
             if (cancelled)

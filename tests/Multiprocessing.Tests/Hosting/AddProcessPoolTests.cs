@@ -87,6 +87,22 @@ public sealed class AddProcessPoolTests
     }
 
     [Fact]
+    public void ProcessPoolSettings_SetInitializerAndWorkerExit_CarryIntoTheOptions()
+    {
+        var settings = new ProcessPoolSettings { Workers = 2, WorkerExit = Tasks.Initialize };
+        settings.SetInitializer(Pool.LifecycleTasks.LoadTable, "/data/table.txt");
+
+        ProcessPoolOptions options = settings.ToOptions();
+
+        Assert.Equal(2, options.Workers);
+        Assert.Equal("/data/table.txt", options.InitializerArgument);
+        Assert.Null(options.Initializer);
+        Assert.NotNull(options.WorkerExit);
+        settings.Initializer = Tasks.Initialize;
+        Assert.Null(settings.ToOptions().InitializerArgument);
+    }
+
+    [Fact]
     public void ProcessPoolSettings_Unset_KeepsTheOptionsDefaults()
     {
         ProcessPoolOptions options = new ProcessPoolSettings().ToOptions();
