@@ -1,11 +1,19 @@
 using HybridApi;
 using Multiprocessing;
+using OpenTelemetry.Trace;
 
 // A minimal API that keeps its request threads free: CPU-bound work runs in the process pool's
 // workers, and this process only awaits the result. /primes/inline does the same work on the
 // request thread, for comparison (see README.md for both under load).
 WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
-builder.Services.AddProcessPool(builder.Configuration.GetSection("ProcessPool"));
+// Each worker exports its own spans (the pool's run span and the method's) from its initializer.
+builder.Services.AddProcessPool(builder.Configuration.GetSection("ProcessPool"), pool => pool.Initializer = WorkerTracing.Start);
+// Traces to the console: the request's span, the pool's submit span under it, and (printed by the
+// workers, through the pool's worker log) the run span of the task in the worker.
+builder.Services.AddOpenTelemetry().WithTracing(tracing => tracing
+    .AddSource(ProcessPoolActivities.SourceName)
+    .AddAspNetCoreInstrumentation()
+    .AddConsoleExporter());
 WebApplication app = builder.Build();
 
 app.MapGet("/primes/pool", async (int? n, ProcessPool pool, CancellationToken cancellationToken) =>

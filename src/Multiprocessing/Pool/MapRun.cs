@@ -74,6 +74,9 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
         }
     }
 
+    /// <summary>The activity whose trace context each chunk carries to its worker (the map's span, or the caller's activity); null when untraced.</summary>
+    public System.Diagnostics.Activity? Trace { get; init; }
+
     /// <summary>Completed chunks: the index of each chunk's first item and its results.</summary>
     public async IAsyncEnumerable<(long FirstItem, TResult[] Values)> ChunksAsync(IEnumerator<T>? items, IAsyncEnumerator<T>? asyncItems, bool ordered, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -175,7 +178,7 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
                     unsent = 0;
                 }
                 var writer = new PayloadWriter(Protocol.RunHeaderSize + size * 8);
-                Protocol.BeginRun(writer);
+                bool traced = Protocol.BeginRun(writer, Trace);
                 int count = 0;
                 while (count < size)
                 {
@@ -217,7 +220,7 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
                 {
                     break;
                 }
-                Protocol.EndRun(writer, count);
+                Protocol.EndRun(writer, count, traced);
                 var item = new WorkItem(_method, writer.Buffer, writer.Position, count, firstItem, this);
                 lock (_lock)
                 {
@@ -443,6 +446,9 @@ internal sealed class SubmitOwner<TResult>(Codec<TResult> results, ProcessPool p
     public CancellationTokenRegistration Registration;
     private int _ended;
 
+    /// <summary>The submit span, ended with the task; null when nothing records the pool's spans.</summary>
+    public System.Diagnostics.Activity? Span { get; init; }
+
     /// <summary>Never called: one result is never split (the pool refuses a PartialResult frame for a one-item unit).</summary>
     public void OnPartialResult(WorkItem item, ref PayloadReader results, int count) =>
         throw new InvalidDataException("a partial result for a single task");
@@ -464,14 +470,18 @@ internal sealed class SubmitOwner<TResult>(Codec<TResult> results, ProcessPool p
     {
         Registration.Unregister();
         TrySetException(error);
-        Ended();
+        Ended(error);
     }
 
     /// <summary>Tells the pool, once, that this submit is over (see <see cref="ProcessPool.CloseAsync"/>).</summary>
-    public void Ended()
+    public void Ended(Exception? error = null)
     {
         if (Interlocked.Exchange(ref _ended, 1) == 0)
         {
+            if (Span is not null)
+            {
+                PoolTracing.Stop(Span, error);
+            }
             pool.EndOperation();
         }
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.Serialization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -350,12 +351,21 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         {
             return Task.FromCanceled<TResult>(cancellationToken);
         }
+        // The task carries the submit span's context, or the caller's when nothing records the pool's spans.
+        Activity? span = PoolTracing.StartCallSpan(ProcessPoolActivities.SubmitActivityName, method, _options.Name);
         var writer = new PayloadWriter(Protocol.RunHeaderSize + 16);
-        Protocol.BeginRun(writer);
-        WriteArgument(_codecs, writer, argument, _options.MaxMessageSize, nameof(argument));
-        Protocol.EndRun(writer, 1);
-        BeginOperation();
-        var owner = new SubmitOwner<TResult>(_codecs.Get<TResult>(), this);
+        bool traced = Protocol.BeginRun(writer, span ?? Activity.Current);
+        try
+        {
+            WriteArgument(_codecs, writer, argument, _options.MaxMessageSize, nameof(argument));
+            BeginOperation();
+        }
+        catch (Exception e) when (span is not null && PoolTracing.StopFiltered(span, e))
+        {
+            throw; // not reached: the filter ends the span and lets the exception pass
+        }
+        Protocol.EndRun(writer, 1, traced);
+        var owner = new SubmitOwner<TResult>(_codecs.Get<TResult>(), this) { Span = span };
         var item = new WorkItem(method, writer.Buffer, writer.Position, 1, firstItem: -1, owner);
         if (cancellationToken.CanBeCanceled)
         {
@@ -402,20 +412,31 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
 
     private async Task<TResult[]> MapCoreAsync<T, TResult>(RegisteredMethod method, IEnumerable<T> items, MapOptions? options, CancellationToken cancellationToken)
     {
+        Activity? span = PoolTracing.StartCallSpan(ProcessPoolActivities.MapActivityName, method, _options.Name);
+        Exception? error = null;
         try
         {
-            return await MapAllAsync<T, TResult>(method, items, options, cancellationToken).ConfigureAwait(false);
+            return await MapAllAsync<T, TResult>(method, items, options, span ?? Activity.Current, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (span is not null)
+        {
+            error = e;
+            throw;
         }
         finally
         {
+            if (span is not null)
+            {
+                PoolTracing.Stop(span, error);
+            }
             EndOperation();
         }
     }
 
-    private async Task<TResult[]> MapAllAsync<T, TResult>(RegisteredMethod method, IEnumerable<T> items, MapOptions? options, CancellationToken cancellationToken)
+    private async Task<TResult[]> MapAllAsync<T, TResult>(RegisteredMethod method, IEnumerable<T> items, MapOptions? options, Activity? trace, CancellationToken cancellationToken)
     {
         long? total = items.TryGetNonEnumeratedCount(out int count) ? count : null;
-        var run = new MapRun<T, TResult>(this, method, _codecs, options, total, _options.MaxTasksPerWorker, _options.MaxMessageSize, cancellationToken);
+        var run = new MapRun<T, TResult>(this, method, _codecs, options, total, _options.MaxTasksPerWorker, _options.MaxMessageSize, cancellationToken) { Trace = trace };
         if (total is long known)
         {
             var results = new TResult[known];
@@ -446,9 +467,11 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     {
         // Counted from the first read, not from the call: a stream nobody enumerates must not hold up CloseAsync.
         BeginOperation();
+        Activity? span = PoolTracing.StartCallSpan(ProcessPoolActivities.MapActivityName, method, _options.Name);
+        bool completed = false;
         try
         {
-            var run = new MapRun<T, TResult>(this, method, _codecs, options, null, _options.MaxTasksPerWorker, _options.MaxMessageSize, cancellationToken);
+            var run = new MapRun<T, TResult>(this, method, _codecs, options, null, _options.MaxTasksPerWorker, _options.MaxMessageSize, cancellationToken) { Trace = span ?? Activity.Current };
             await foreach ((long _, TResult[] values) in run.ChunksAsync(items?.GetEnumerator(), asyncItems?.GetAsyncEnumerator(cancellationToken), options?.Ordered ?? true).ConfigureAwait(false))
             {
                 foreach (TResult value in values)
@@ -456,9 +479,19 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
                     yield return value;
                 }
             }
+            completed = true;
         }
         finally
         {
+            if (span is not null)
+            {
+                // An iterator cannot catch around a yield: a stream that did not finish failed, or was abandoned.
+                if (!completed)
+                {
+                    span.SetStatus(ActivityStatusCode.Error, "the stream ended before its last result");
+                }
+                PoolTracing.Stop(span, null);
+            }
             EndOperation();
         }
     }

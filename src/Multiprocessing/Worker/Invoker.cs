@@ -7,6 +7,9 @@ namespace Multiprocessing.Worker;
 /// <summary>Runs one registered method over the items of a Run frame, in the worker.</summary>
 internal abstract class Invoker
 {
+    /// <summary>The method's declaring type and name, for the run span's tag.</summary>
+    public string MethodName { get; set; } = "";
+
     /// <summary>Runs <paramref name="count"/> items; writes their results into <paramref name="results"/>, or returns one error.</summary>
     /// <returns>Null on success, or the failure to report.</returns>
     public abstract (ErrorKind Kind, int Item, Exception Error)? Run(ReadOnlySpan<byte> items, int count, long firstItem, WorkerStatus status, CancellationToken cancellationToken, ResultFrames results);

@@ -82,20 +82,39 @@ internal static class Protocol
         return writer.ToArray();
     }
 
-    /// <summary>Starts a Run frame whose sequence number and method id are filled in when it is sent.</summary>
-    public static void BeginRun(PayloadWriter writer)
+    /// <summary>
+    /// Set in a Run frame's item count when the frame carries a trace context: two strings, the W3C
+    /// <c>traceparent</c> and <c>tracestate</c>, between the count and the items. An untraced frame
+    /// has neither the flag nor the strings, so it costs what it did before tracing.
+    /// </summary>
+    public const int TraceContextFlag = int.MinValue;
+
+    /// <summary>
+    /// Starts a Run frame whose sequence number and method id are filled in when it is sent, with the
+    /// trace context of <paramref name="trace"/> when there is one; true if the context was written,
+    /// to pass to <see cref="EndRun"/>.
+    /// </summary>
+    public static bool BeginRun(PayloadWriter writer, System.Diagnostics.Activity? trace = null)
     {
         BeginFrame(writer, FrameType.Run);
         writer.Write(0L);
         writer.Write(0);
         writer.Write(0);
+        // Activity.Id is the traceparent in the W3C format, and is formatted once per activity.
+        if (trace is { IdFormat: System.Diagnostics.ActivityIdFormat.W3C, Id: { } traceParent })
+        {
+            writer.WriteString(traceParent);
+            writer.WriteString(trace.TraceStateString);
+            return true;
+        }
+        return false;
     }
 
     /// <summary>Completes a Run frame begun by <see cref="BeginRun"/> at offset 0 of <paramref name="writer"/>.</summary>
-    public static void EndRun(PayloadWriter writer, int count)
+    public static void EndRun(PayloadWriter writer, int count, bool traced = false)
     {
         EndFrame(writer, 0);
-        writer.PatchInt32(HeaderSize + sizeof(long) + sizeof(int), count);
+        writer.PatchInt32(HeaderSize + sizeof(long) + sizeof(int), traced ? count | TraceContextFlag : count);
     }
 
     /// <summary>Stamps the per-worker sequence number and method id into a Run frame before it is sent.</summary>

@@ -206,6 +206,7 @@ internal sealed class TaskMethod
         Type.GetType(assemblyQualifiedName, throwOnError: false)
         ?? Type.GetType(assemblyQualifiedName, name => AppDomain.CurrentDomain.GetAssemblies().FirstOrDefault(a => a.FullName == name.FullName) ?? Assembly.Load(name), typeResolver: null, throwOnError: true)!;
 
-    private static string Describe(MethodInfo method) =>
+    /// <summary>The method as a caller reads it: declaring type and name.</summary>
+    internal static string Describe(MethodInfo method) =>
         $"{(method.DeclaringType is { } t ? TypeNames.Display(t) + "." : "")}{method.Name}";
 }

@@ -207,6 +207,9 @@ internal sealed class WorkerRuntime
         public int Count { get; } = count;
         public byte[] Items { get; } = items;
         public int ItemsLength { get; } = itemsLength;
+        /// <summary>The caller's W3C trace context, when the Run frame carried one.</summary>
+        public string? TraceParent { get; init; }
+        public string? TraceState { get; init; }
         public CancellationTokenSource? Cancellation { get; set; }
         public int ExitCode { get; init; } = -1;
         public bool IsShutdown => ExitCode >= 0;
@@ -315,13 +318,21 @@ internal sealed class WorkerRuntime
                 long sequence = reader.Read<long>();
                 int methodId = reader.Read<int>();
                 int count = reader.Read<int>();
+                string? traceParent = null;
+                string? traceState = null;
+                if ((count & Protocol.TraceContextFlag) != 0)
+                {
+                    count &= ~Protocol.TraceContextFlag;
+                    traceParent = reader.ReadString();
+                    traceState = reader.ReadString();
+                }
                 if (count < 0)
                 {
                     throw new InvalidDataException($"a Run frame with {count} items");
                 }
                 ReadOnlySpan<byte> items = reader.ReadBytes(reader.Remaining);
                 byte[] copy = items.ToArray();
-                Enqueue(new Command(sequence, methodId, count, copy, copy.Length));
+                Enqueue(new Command(sequence, methodId, count, copy, copy.Length) { TraceParent = traceParent, TraceState = traceState });
                 break;
             case FrameType.Cancel:
                 Cancel(reader.Read<long>());
@@ -477,7 +488,9 @@ internal sealed class WorkerRuntime
         object entry;
         try
         {
-            entry = Invoker.Create(TaskMethod.Resolve(ref reader), _codecs);
+            Delegate function = TaskMethod.Resolve(ref reader);
+            entry = Invoker.Create(function, _codecs);
+            ((Invoker)entry).MethodName = TaskMethod.Describe(function.Method);
         }
         catch (Exception e)
         {
@@ -682,6 +695,10 @@ internal sealed class WorkerRuntime
         {
             _results.Begin(command.Sequence);
         }
+        // Untraced (no context sent, no listener here) costs a branch: no activity, no tags.
+        Activity? run = command.TraceParent is null && !PoolTracing.Source.HasListeners()
+            ? null
+            : PoolTracing.StartRun(command.TraceParent, command.TraceState, (method as Invoker)?.MethodName ?? "", command.Count);
         // The executor is the only writer of results, so the buffer is ours while the items run;
         // the send lock is only taken by the flushes between units, and by one that sends a
         // PartialResult frame when the unit's results outgrow a frame (see ResultFrames).
@@ -691,6 +708,16 @@ internal sealed class WorkerRuntime
             Exception e => (ErrorKind.MethodNotResolved, 0, e),
             _ => (ErrorKind.MethodNotResolved, 0, new InvalidDataException($"method {command.MethodId} was never registered")),
         };
+        if (run is not null)
+        {
+            if (failure is { } failed)
+            {
+                run.SetStatus(ActivityStatusCode.Error, failed.Error.GetType().FullName);
+            }
+            run.Stop();
+            // The executor thread runs every unit: no unit's context may stay current for the next.
+            Activity.Current = null;
+        }
         _itemsStarted = first + command.Count;
         status.Advance(_itemsStarted);
         lock (_sendLock)
