@@ -125,7 +125,7 @@ public sealed class PipeEnd<T> : SharedObject, ISharedObjectFactory<PipeEnd<T>>
         {
             throw new InvalidDataException("A pipe end's descriptor names neither end.");
         }
-        CodecProvider codecs = SharedChannel<T>.AttachedCodecs(reader.ReadString(), reader.ReadString());
+        CodecProvider codecs = SharedChannel<T>.AttachedCodecs(reader.ReadString(), reader.ReadString(), reader.Read<bool>());
         // The futex offsets only serve the creator's close; an attached end never closes the pipe for others.
         SyncMemory memory = SyncMemory.Attach(segment, readOnly, (int)segment.Size - SyncMemory.StateOffset, $"Pipe<{typeof(T).Name}>", []);
         var attached = new PipeEnd<T>(memory, end, pair: null, codecs);
@@ -138,6 +138,7 @@ public sealed class PipeEnd<T> : SharedObject, ISharedObjectFactory<PipeEnd<T>>
         writer.Write(End);
         writer.WriteString(SerializerTypes.NameOf(_codecs.UserSerializer));
         writer.WriteString(SerializerTypes.NameOf(_codecs.JsonResolver));
+        writer.Write(SharedChannel<T>.SerializerTakesItems(_codecs));
     }
 
     /// <summary>Sends <paramref name="item"/> if there is room now.</summary>

@@ -132,14 +132,14 @@ public sealed class SharedChannel<T> : SharedObject, ISharedObjectFactory<Shared
     private static string NamedContents(BoundedChannelFullMode fullMode, CodecProvider codecs) =>
         codecs.UserSerializer is null && codecs.JsonResolver is null
             ? $"{Contents}:{(int)fullMode}"
-            : $"{Contents}:{(int)fullMode}\n{SerializerTypes.NameOf(codecs.UserSerializer)}\n{SerializerTypes.NameOf(codecs.JsonResolver)}";
+            : $"{Contents}:{(int)fullMode}\n{SerializerTypes.NameOf(codecs.UserSerializer)}\n{SerializerTypes.NameOf(codecs.JsonResolver)}\n{(SerializerTakesItems(codecs) ? 1 : 0)}";
 
     internal static SharedChannel<T> OpenNamed(string name)
     {
         SharedSegment segment = SharedSegment.OpenNamed(name, writable: true, out string contents);
         string[] lines = contents.Split('\n');
         string[] parts = lines[0].Split(':');
-        if (parts[0] != Contents || parts.Length != 2 || !int.TryParse(parts[1], out int fullMode) || lines.Length is not (1 or 3))
+        if (parts[0] != Contents || parts.Length != 2 || !int.TryParse(parts[1], out int fullMode) || lines.Length is not (1 or 4))
         {
             segment.Dispose();
             throw new SharedMemoryException($"The shared segment named '{name}' holds {parts[0]}, not a {TypeNames.Display(typeof(SharedChannel<T>))}.");
@@ -147,7 +147,7 @@ public sealed class SharedChannel<T> : SharedObject, ISharedObjectFactory<Shared
         long size = segment.Size;
         segment.Dispose();
         // Before mapping: a process that cannot decode the items must not become one of the channel's users.
-        CodecProvider codecs = lines.Length == 1 ? CodecProvider.Default : AttachedCodecs(NullIfEmpty(lines[1]), NullIfEmpty(lines[2]));
+        CodecProvider codecs = lines.Length == 1 ? CodecProvider.Default : AttachedCodecs(NullIfEmpty(lines[1]), NullIfEmpty(lines[2]), lines[3] == "1");
         SyncMemory memory = SyncMemory.Open(name, (int)size - SyncMemory.StateOffset, $"SharedChannel<{typeof(T).Name}>", contents, ChannelRing.FutexOffsets(RingOffset));
         return new SharedChannel<T>(memory, (BoundedChannelFullMode)fullMode, codecs);
     }
@@ -155,18 +155,31 @@ public sealed class SharedChannel<T> : SharedObject, ISharedObjectFactory<Shared
     static SharedChannel<T> ISharedObjectFactory<SharedChannel<T>>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader)
     {
         var fullMode = (BoundedChannelFullMode)reader.Read<int>();
-        CodecProvider codecs = AttachedCodecs(reader.ReadString(), reader.ReadString());
+        CodecProvider codecs = AttachedCodecs(reader.ReadString(), reader.ReadString(), reader.Read<bool>());
         SyncMemory memory = SyncMemory.Attach(segment, readOnly, (int)segment.Size - SyncMemory.StateOffset, $"SharedChannel<{typeof(T).Name}>", ChannelRing.FutexOffsets(RingOffset));
         return new SharedChannel<T>(memory, fullMode, codecs);
     }
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
+    /// <summary>Whether the items are written by the user's serializer (rather than a built-in codec).</summary>
+    internal static bool SerializerTakesItems(CodecProvider codecs) => codecs.UserSerializer is { } serializer && serializer.CanSerialize(typeof(T));
+
     /// <summary>The codecs named by the creator, checked against the item type here and now.</summary>
-    /// <exception cref="System.Runtime.Serialization.SerializationException">This process cannot create them, or they do not take <typeparamref name="T"/>.</exception>
-    internal static CodecProvider AttachedCodecs(string? serializerType, string? jsonContextType)
+    /// <param name="serializerType">The creator's serializer type, or null.</param>
+    /// <param name="jsonContextType">The creator's JSON context type, or null.</param>
+    /// <param name="serializerTookItems">Whether the creator's serializer took <typeparamref name="T"/>: both sides must encode the same way.</param>
+    /// <exception cref="System.Runtime.Serialization.SerializationException">This process cannot create them, or they do not take <typeparamref name="T"/> as the creator's did.</exception>
+    internal static CodecProvider AttachedCodecs(string? serializerType, string? jsonContextType, bool serializerTookItems)
     {
         CodecProvider codecs = SerializerTypes.ProviderFor(serializerType, jsonContextType);
+        if (SerializerTakesItems(codecs) != serializerTookItems)
+        {
+            // Another build of the serializer (or of T) on this side: one side would write bytes the other misreads.
+            throw new System.Runtime.Serialization.SerializationException(
+                $"The {TypeNames.Display(typeof(T))} items of the channel are written {(serializerTookItems ? "by" : "without")} the serializer {serializerType} where it was created, " +
+                $"but in this process that serializer {(serializerTookItems ? "does not take" : "takes")} {TypeNames.Display(typeof(T))}. Both sides must load the same serializer and item type.");
+        }
         try
         {
             _ = codecs.Get<T>();
@@ -184,6 +197,7 @@ public sealed class SharedChannel<T> : SharedObject, ISharedObjectFactory<Shared
         writer.Write((int)FullMode);
         writer.WriteString(SerializerTypes.NameOf(_codecs.UserSerializer));
         writer.WriteString(SerializerTypes.NameOf(_codecs.JsonResolver));
+        writer.Write(SerializerTakesItems(_codecs));
     }
 
     /// <inheritdoc/>

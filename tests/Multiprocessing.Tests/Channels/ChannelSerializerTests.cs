@@ -46,6 +46,18 @@ public sealed class ParentOnlySerializer : IWorkerSerializer
     public T Deserialize<T>(ReadOnlySpan<byte> data) => _inner.Deserialize<T>(data);
 }
 
+/// <summary>A serializer that takes records in the test process only: as if another build of it were loaded elsewhere.</summary>
+public sealed class SplitMindSerializer : IWorkerSerializer
+{
+    private readonly MemoryPackWorkerSerializer _inner = new();
+
+    public bool CanSerialize(Type type) => Environment.ProcessId == ParentOnlySerializer.ParentProcessId && _inner.CanSerialize(type);
+
+    public void Serialize<T>(IBufferWriter<byte> writer, T value) => _inner.Serialize(writer, value);
+
+    public T Deserialize<T>(ReadOnlySpan<byte> data) => _inner.Deserialize<T>(data);
+}
+
 /// <summary>A serializer another process could not create: its only constructor takes an argument.</summary>
 public sealed class ConfiguredSerializer(int level) : IWorkerSerializer
 {
@@ -171,11 +183,25 @@ public sealed class ChannelSerializerTests
         ParentOnlySerializer.ParentProcessId = Environment.ProcessId;
         await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1 });
         using var channel = SharedChannel.CreateBounded<PackedReading>(new SharedChannelOptions(4) { Serializer = new ParentOnlySerializer() });
-        Exception error = await Assert.ThrowsAnyAsync<Exception>(() => pool.SubmitAsync(SerializerChannelTasks.CountWaiting, channel).WaitAsync(Bounds.Unexpected));
-        string message = error.ToString();
-        Assert.Contains(nameof(ParentOnlySerializer), message);
-        Assert.Contains("could not be created in this process", message);
-        Assert.Contains("made only in the test process", message);
+        SerializationException error = await Assert.ThrowsAsync<SerializationException>(() => pool.SubmitAsync(SerializerChannelTasks.CountWaiting, channel).WaitAsync(Bounds.Unexpected));
+        Assert.Contains("could not read the argument", error.Message);
+        WorkerException remote = Assert.IsType<WorkerException>(error.InnerException);
+        Assert.Equal(typeof(SerializationException).FullName, remote.RemoteTypeName);
+        Assert.Contains(nameof(ParentOnlySerializer), remote.RemoteMessage);
+        Assert.Contains("could not be created in this process", remote.RemoteMessage);
+        Assert.Contains("made only in the test process", remote.RemoteMessage);
+    }
+
+    [Fact]
+    public async Task Channel_ArrivesWhereItsSerializerDoesNotTakeTheItems_FailsThereInsteadOfMisreading()
+    {
+        ParentOnlySerializer.ParentProcessId = Environment.ProcessId;
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1 });
+        using var channel = SharedChannel.CreateBounded<PackedReading>(new SharedChannelOptions(4) { Serializer = new SplitMindSerializer() });
+        SerializationException error = await Assert.ThrowsAsync<SerializationException>(() => pool.SubmitAsync(SerializerChannelTasks.CountWaiting, channel).WaitAsync(Bounds.Unexpected));
+        WorkerException remote = Assert.IsType<WorkerException>(error.InnerException);
+        Assert.Equal(typeof(SerializationException).FullName, remote.RemoteTypeName);
+        Assert.Contains("does not take", remote.RemoteMessage);
     }
 
     [Fact]
