@@ -80,13 +80,14 @@ internal static class ChannelProfile
         [LongPayload.Name] = Serialised(LongPayload.Make(123_456)).Length,
         [QuotePayload.Name] = Serialised(QuotePayload.Make(123_456)).Length,
         [OrderPayload.Name] = Serialised(OrderPayload.Make(123_456)).Length,
+        [PackedOrderPayload.Name] = Serialised(PackedOrderPayload.Make(123_456), PackedOrderPayload.Serializer).Length,
         [BlobPayload.Name] = Serialised(BlobPayload.Make(123_456)).Length,
     };
 
-    private static byte[] Serialised<T>(T item)
+    private static byte[] Serialised<T>(T item, IWorkerSerializer? serializer = null)
     {
         var writer = new PayloadWriter(256);
-        CodecProvider.Default.Get<T>().Write(writer, item);
+        CodecProvider.For(serializer, null).Get<T>().Write(writer, item);
         return writer.ToArray();
     }
 

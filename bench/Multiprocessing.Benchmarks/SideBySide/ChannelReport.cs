@@ -26,7 +26,7 @@ internal static class ChannelReport
         md.AppendLine(Inv($"* Command: `dotnet run -c Release --project bench/Multiprocessing.Benchmarks -- channels{(settings.Common.Arguments.Length > 0 ? " " + settings.Common.Arguments : "")}` (total {elapsed.TotalSeconds:0} s)"));
         md.AppendLine(Inv($"* Sizes: {settings.SmallMessages:N0} small messages or {settings.LargeMessages:N0} messages of 64 KiB per run, split evenly over the producers, the same counts on both sides; the C floor moves {settings.FloorMessages:N0} 8-byte messages. {settings.Rounds} rounds; in each cell our runs and the peers' runs alternate, ours first in odd rounds and theirs first in even ones. Figures are median [min – max] over rounds; ratios are of medians, with the range of the per-round ratios in brackets."));
         md.AppendLine(Inv($"* Timing: from the first producer passing a start barrier (every producer and consumer process, started and warmed up, waits on it) to the last consumer seeing the channel completed (ours: the last producer to finish completes it; CPython: sentinels after every producer has flushed). Process start is outside the clock on both sides. Ours warm up for {settings.WarmupMs} ms on a second channel of the same type first, so the JIT has tiered up; CPython needs no warm-up. MB/s counts payload bytes (8, 100 or 65,536 per message; 1 MB = 10⁶ bytes)."));
-        md.AppendLine("* The CPython record runs (a pickled dict) are measured once per round, in the quote100 cell, and stand beside both of our 100-byte records.");
+        md.AppendLine("* The CPython record runs (a pickled dict) are measured once per round, in the first record cell, and stand beside all of our 100-byte records.");
         md.AppendLine();
         AppendPayloads(md, r);
         foreach (int pairs in settings.Topologies)
@@ -82,6 +82,7 @@ internal static class ChannelReport
         md.AppendLine(Inv($"| 8-byte int | `long`, copied byte for byte, {Wire(r, "long")} B | `int` (`i`), {PyWire(r, "int")} B |"));
         md.AppendLine(Inv($"| ~100-byte record | `Quote`, a `readonly record struct` of 12 eight-byte fields and an int (100 bytes, `Pack = 4`), copied byte for byte (no JSON), {Wire(r, "quote100")} B | a `dict` of 7 fields (id, symbol, price, qty, side, venue, ts), {PyWire(r, "record")} B |"));
         md.AppendLine(Inv($"| ~100-byte record | `Order`, a `sealed record` class of 7 fields (long, string, double, int, string, string, long), System.Text.Json (the library's path for classes), {Wire(r, "order-json")} B | the same `dict` |"));
+        md.AppendLine(Inv($"| record (MemoryPack) | `PackedOrder`, the same 7 fields as `Order`, `[MemoryPackable]`, through `SharedChannelOptions.Serializer = new MemoryPackWorkerSerializer()`, {Wire(r, "order-memorypack")} B | the same `dict` |"));
         md.AppendLine(Inv($"| 64 KiB | `byte[65536]`, length + block copy, {Wire(r, "bytes64k")} B | `bytes` of 65,536, {PyWire(r, "bytes64k")} B |"));
         md.AppendLine();
         md.AppendLine("Our channels: capacity 4,096 messages with MaxMessageSize 8 / 128 / 256 bytes for the small payloads, 64 messages of up to 65,600 bytes for 64 KiB; pipes the same per direction. Producers call `TryWrite` and fall back to `await WriteAsync` when it returns false. Consumers: `await foreach (… in Reader.ReadAllAsync())` (readall) or `while (await WaitToReadAsync()) while (TryRead(out …))` (drain). CPython: `multiprocessing.Queue()` and `SimpleQueue()` unbounded, `Pipe(duplex=False)`, `put`/`get`, `send`/`recv`.");
@@ -223,7 +224,7 @@ internal static class ChannelReport
 
     private static string PayloadLabel(string payload, string impl) => impl.StartsWith("cpython", StringComparison.Ordinal)
         ? ChannelRunner.PythonPayload(payload) switch { "int" => "int", "record" => "dict (record)", _ => "bytes 64 KiB" }
-        : impl.StartsWith("floor", StringComparison.Ordinal) ? "8-byte (uint64)" : payload;
+        : impl.StartsWith("floor", StringComparison.Ordinal) ? "8-byte (uint64)" : payload == PackedOrderPayload.Name ? "record (MemoryPack)" : payload;
 
     private static string ImplLabel(string impl) => impl switch
     {

@@ -72,12 +72,12 @@ internal static class ChannelRunner
                         {
                             // Both 100-byte records face the same pickled dict: it is measured in the first
                             // record cell of the round and its figures stand in the second cell too.
-                            bool measuredAlready = payload == OrderPayload.Name && settings.Payloads.Contains(QuotePayload.Name);
+                            string[] records = settings.Payloads.Where(p => PythonPayload(p) == "record").ToArray();
+                            bool isRecord = PythonPayload(payload) == "record";
+                            bool measuredAlready = isRecord && records[0] != payload;
                             if (python is not null && !measuredAlready)
                             {
-                                ChannelCell[] cells = payload == QuotePayload.Name && settings.Payloads.Contains(OrderPayload.Name)
-                                    ? [cell, new ChannelCell(OrderPayload.Name, pairs)]
-                                    : [cell];
+                                ChannelCell[] cells = isRecord ? records.Select(p => new ChannelCell(p, pairs)).ToArray() : [cell];
                                 foreach (string kind in PythonKinds)
                                 {
                                     PythonRun run = await python.RunAsync(kind, PythonPayload(payload), pairs, count).ConfigureAwait(false);
@@ -133,7 +133,7 @@ internal static class ChannelRunner
     public static string PythonPayload(string payload) => payload switch
     {
         "long" => "int",
-        "quote100" or "order-json" => "record",
+        "quote100" or "order-json" or "order-memorypack" => "record",
         _ => "bytes64k",
     };
 
@@ -192,8 +192,9 @@ internal static class ChannelRunner
         "long" => RunOursAsync<long, LongPayload>(impl, pairs, count, warmupMs),
         "quote100" => RunOursAsync<Quote, QuotePayload>(impl, pairs, count, warmupMs),
         "order-json" => RunOursAsync<Order, OrderPayload>(impl, pairs, count, warmupMs),
+        "order-memorypack" => RunOursAsync<PackedOrder, PackedOrderPayload>(impl, pairs, count, warmupMs),
         "bytes64k" => RunOursAsync<byte[], BlobPayload>(impl, pairs, count, warmupMs),
-        _ => throw new ArgumentException($"Unknown payload '{payload}' (long, quote100, order-json, bytes64k)."),
+        _ => throw new ArgumentException($"Unknown payload '{payload}' (long, quote100, order-json, order-memorypack, bytes64k)."),
     };
 
     private static Task<OurRun> RunOursAsync<T, TPayload>(string impl, int pairs, long count, int warmupMs)
@@ -211,7 +212,7 @@ internal static class ChannelRunner
     private static async Task<OurRun> RunChannelAsync<T, TPayload>(int pairs, long count, int style, int warmupMs)
         where TPayload : IChannelPayload<T>
     {
-        var options = new SharedChannelOptions(s_capacity ?? TPayload.Capacity) { MaxMessageSize = TPayload.MaxMessageSize };
+        var options = new SharedChannelOptions(s_capacity ?? TPayload.Capacity) { MaxMessageSize = TPayload.MaxMessageSize, Serializer = TPayload.Serializer };
         using SharedChannel<T> main = SharedChannel.CreateBounded<T>(options);
         using SharedChannel<T> warm = SharedChannel.CreateBounded<T>(options);
         using SharedBarrier warmed = SharedBarrier.Create(pairs + 1);
@@ -252,7 +253,7 @@ internal static class ChannelRunner
     private static async Task<OurRun> RunPipesAsync<T, TPayload>(int pairs, long count, int style, int warmupMs)
         where TPayload : IChannelPayload<T>
     {
-        var options = new SharedChannelOptions(s_capacity ?? TPayload.Capacity) { MaxMessageSize = TPayload.MaxMessageSize };
+        var options = new SharedChannelOptions(s_capacity ?? TPayload.Capacity) { MaxMessageSize = TPayload.MaxMessageSize, Serializer = TPayload.Serializer };
         var ends = new List<PipeEnd<T>>();
         using SharedBarrier go = SharedBarrier.Create(2 * pairs + 1);
         long each = count / pairs;

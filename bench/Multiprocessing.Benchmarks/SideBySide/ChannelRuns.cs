@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
+using MemoryPack;
+using Multiprocessing.MemoryPack;
 
 namespace Multiprocessing.Benchmarks.SideBySide;
 
@@ -25,6 +27,9 @@ internal interface IChannelPayload<T>
 
     /// <summary>The sum of <see cref="Key"/> over messages <paramref name="first"/> … <paramref name="first"/> + <paramref name="count"/> − 1.</summary>
     static abstract long ExpectedSum(long first, long count);
+
+    /// <summary>The channel's serializer (<see cref="SharedChannelOptions.Serializer"/>); null for the library's built-in ones.</summary>
+    static virtual IWorkerSerializer? Serializer => null;
 }
 
 /// <summary>8-byte messages: a long, copied byte for byte.</summary>
@@ -69,6 +74,23 @@ internal readonly struct OrderPayload : IChannelPayload<Order>
     public static long ExpectedSum(long first, long count) => ChannelPayloads.SumOfRange(first, count);
 }
 
+/// <summary>The same 7 fields as <see cref="Order"/>, as a MemoryPack type: the channel's serializer is MemoryPack, not System.Text.Json.</summary>
+[MemoryPackable]
+public sealed partial record PackedOrder(long Id, string Symbol, double Price, int Quantity, string Side, string Venue, long Timestamp);
+
+internal readonly struct PackedOrderPayload : IChannelPayload<PackedOrder>
+{
+    private static readonly MemoryPackWorkerSerializer s_serializer = new();
+    public static string Name => "order-memorypack";
+    public static int PayloadBytes => 100;
+    public static int MaxMessageSize => 256;
+    public static int Capacity => 4096;
+    public static IWorkerSerializer? Serializer => s_serializer;
+    public static PackedOrder Make(long i) => new(i, "MSFT", 412.25, 100, "buy", "XNAS", 1_700_000_000_123_456 + i);
+    public static long Key(PackedOrder item) => item.Id;
+    public static long ExpectedSum(long first, long count) => ChannelPayloads.SumOfRange(first, count);
+}
+
 /// <summary>64 KiB byte arrays (one buffer, sent again and again); the checksum counts bytes.</summary>
 internal readonly struct BlobPayload : IChannelPayload<byte[]>
 {
@@ -93,13 +115,14 @@ internal readonly struct BlobPayload : IChannelPayload<byte[]>
 /// <summary>Payload names, and the bytes each takes on the wire (serialised, as the channel stores it).</summary>
 internal static class ChannelPayloads
 {
-    public static readonly string[] All = [LongPayload.Name, QuotePayload.Name, OrderPayload.Name, BlobPayload.Name];
+    public static readonly string[] All = [LongPayload.Name, QuotePayload.Name, OrderPayload.Name, PackedOrderPayload.Name, BlobPayload.Name];
 
     public static int PayloadBytes(string payload) => payload switch
     {
         "long" => LongPayload.PayloadBytes,
         "quote100" => QuotePayload.PayloadBytes,
         "order-json" => OrderPayload.PayloadBytes,
+        "order-memorypack" => PackedOrderPayload.PayloadBytes,
         "bytes64k" => BlobPayload.PayloadBytes,
         _ => throw new ArgumentException(payload),
     };

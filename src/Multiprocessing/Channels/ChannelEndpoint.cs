@@ -23,13 +23,13 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
     private Task? _completion;
     private bool _detached;
 
-    public ChannelEndpoint(SyncMemory memory, ChannelRing ring, BoundedChannelFullMode fullMode, string owner)
+    public ChannelEndpoint(SyncMemory memory, ChannelRing ring, BoundedChannelFullMode fullMode, string owner, CodecProvider codecs)
     {
         _memory = memory;
         Ring = ring;
         _fullMode = fullMode;
         _owner = owner;
-        _codec = CodecProvider.Default.Get<T>();
+        _codec = codecs.Get<T>();
     }
 
     public ChannelRing Ring { get; }

@@ -14,7 +14,9 @@ public static class Pipe
     /// Creates a pipe: what one end sends, the other receives, in both directions. Keep one end
     /// and pass the other to a pool task or a worker process as an argument.
     /// </summary>
-    /// <param name="options">Capacity and largest message of each direction; null for 64 messages of up to 64 KiB.</param>
+    /// <param name="options">Capacity, largest message and serializer (<see cref="SharedChannelOptions.Serializer"/>, <see cref="SharedChannelOptions.JsonContext"/>) of each direction; null for 64 messages of up to 64 KiB with the built-in serializers.</param>
+    /// <exception cref="ArgumentException">The full mode is not Wait, or the serializer or JSON context has no public parameterless constructor (nor, for a context, a static Default).</exception>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> cannot cross a process boundary.</exception>
     public static (PipeEnd<T> Left, PipeEnd<T> Right) Create<T>(SharedChannelOptions? options = null)
     {
         options ??= new SharedChannelOptions(64);
@@ -23,8 +25,20 @@ public static class Pipe
         {
             throw new ArgumentException("A pipe waits when full; it takes no other full mode.", nameof(options));
         }
-        _ = CodecProvider.Default.Get<T>();
-        return PipeEnd<T>.CreatePair(options);
+        CodecProvider codecs = options.Codecs();
+        _ = codecs.Get<T>();
+        return PipeEnd<T>.CreatePair(options, codecs);
+    }
+
+    /// <summary>Creates a pipe whose messages <paramref name="serializer"/> writes (for the types it accepts).</summary>
+    /// <param name="serializer">See <see cref="SharedChannelOptions.Serializer"/>: the other end's process creates its own instance.</param>
+    /// <param name="capacity">The most messages each direction holds.</param>
+    /// <exception cref="ArgumentException">The serializer has no public parameterless constructor.</exception>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> cannot cross a process boundary.</exception>
+    public static (PipeEnd<T> Left, PipeEnd<T> Right) Create<T>(IWorkerSerializer serializer, int capacity = 64)
+    {
+        ArgumentNullException.ThrowIfNull(serializer);
+        return Create<T>(new SharedChannelOptions(capacity) { Serializer = serializer });
     }
 }
 
@@ -47,17 +61,19 @@ public sealed class PipeEnd<T> : SharedObject, ISharedObjectFactory<PipeEnd<T>>
     private readonly ChannelEndpoint<T> _outgoing;
     private readonly ChannelEndpoint<T> _incoming;
     private readonly PairOwnership? _pair;
+    private readonly CodecProvider _codecs;
     private int _released;
 
-    private unsafe PipeEnd(SyncMemory memory, int end, PairOwnership? pair)
+    private unsafe PipeEnd(SyncMemory memory, int end, PairOwnership? pair, CodecProvider codecs)
         : base(memory.Segment, ownsSegment: false, readOnly: false)
     {
         _memory = memory;
+        _codecs = codecs;
         _pair = pair;
         End = end;
         var rings = new[] { new ChannelRing(memory.At<byte>(RingOffset(memory, 0))), new ChannelRing(memory.At<byte>(RingOffset(memory, 1))) };
-        _outgoing = new ChannelEndpoint<T>(memory, rings[end], BoundedChannelFullMode.Wait, "pipe");
-        _incoming = new ChannelEndpoint<T>(memory, rings[1 - end], BoundedChannelFullMode.Wait, "pipe");
+        _outgoing = new ChannelEndpoint<T>(memory, rings[end], BoundedChannelFullMode.Wait, "pipe", codecs);
+        _incoming = new ChannelEndpoint<T>(memory, rings[1 - end], BoundedChannelFullMode.Wait, "pipe", codecs);
         Reader = new SharedChannelReader<T>(_incoming);
         Writer = new SharedChannelWriter<T>(_outgoing);
     }
@@ -75,7 +91,7 @@ public sealed class PipeEnd<T> : SharedObject, ISharedObjectFactory<PipeEnd<T>>
 
     private static string Contents => $"Pipe<{typeof(T).FullName}>";
 
-    internal static unsafe (PipeEnd<T>, PipeEnd<T>) CreatePair(SharedChannelOptions options)
+    internal static unsafe (PipeEnd<T>, PipeEnd<T>) CreatePair(SharedChannelOptions options, CodecProvider codecs)
     {
         long ring = ChannelRing.SizeOf(options.Capacity, options.MaxMessageSize);
         long size = RingsOffset + 2 * ring;
@@ -88,7 +104,7 @@ public sealed class PipeEnd<T> : SharedObject, ISharedObjectFactory<PipeEnd<T>>
         ChannelRing.Initialize(memory.At<byte>(RingsOffset), options.Capacity, options.MaxMessageSize);
         ChannelRing.Initialize(memory.At<byte>(RingsOffset + (int)ring), options.Capacity, options.MaxMessageSize);
         var pair = new PairOwnership(memory);
-        return (new PipeEnd<T>(memory, 0, pair), new PipeEnd<T>(memory, 1, pair));
+        return (new PipeEnd<T>(memory, 0, pair, codecs), new PipeEnd<T>(memory, 1, pair, codecs));
     }
 
     private static unsafe int RingOffset(SyncMemory memory, int end)
@@ -109,14 +125,21 @@ public sealed class PipeEnd<T> : SharedObject, ISharedObjectFactory<PipeEnd<T>>
         {
             throw new InvalidDataException("A pipe end's descriptor names neither end.");
         }
+        CodecProvider codecs = SharedChannel<T>.AttachedCodecs(reader.ReadString(), reader.ReadString(), reader.Read<bool>());
         // The futex offsets only serve the creator's close; an attached end never closes the pipe for others.
         SyncMemory memory = SyncMemory.Attach(segment, readOnly, (int)segment.Size - SyncMemory.StateOffset, $"Pipe<{typeof(T).Name}>", []);
-        var attached = new PipeEnd<T>(memory, end, pair: null);
+        var attached = new PipeEnd<T>(memory, end, pair: null, codecs);
         attached._outgoing.Ring.RegisterWriter();
         return attached;
     }
 
-    private protected override void WriteState(PayloadWriter writer) => writer.Write(End);
+    private protected override void WriteState(PayloadWriter writer)
+    {
+        writer.Write(End);
+        writer.WriteString(SerializerTypes.NameOf(_codecs.UserSerializer));
+        writer.WriteString(SerializerTypes.NameOf(_codecs.JsonResolver));
+        writer.Write(SharedChannel<T>.SerializerTakesItems(_codecs));
+    }
 
     /// <summary>Sends <paramref name="item"/> if there is room now.</summary>
     public bool TrySend(T item) => _outgoing.TryWrite(item);

@@ -21,12 +21,14 @@ public static class SharedChannel
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        _ = CodecProvider.Default.Get<T>(); // refuse an unsendable type now, not at the first write
-        return SharedChannel<T>.Create(options, name);
+        CodecProvider codecs = options.Codecs();
+        _ = codecs.Get<T>(); // refuse an unsendable type now, not at the first write
+        return SharedChannel<T>.Create(options, codecs, name);
     }
 
     /// <summary>Opens the channel another process created with <paramref name="name"/>.</summary>
     /// <exception cref="SharedMemoryException">No live process holds that name, or it holds something else.</exception>
+    /// <exception cref="System.Runtime.Serialization.SerializationException">The channel was created with a <see cref="SharedChannelOptions.Serializer"/> or <see cref="SharedChannelOptions.JsonContext"/> that this process cannot create.</exception>
     public static SharedChannel<T> Open<T>(string name) => SharedChannel<T>.OpenNamed(name);
 }
 
@@ -61,12 +63,14 @@ public sealed class SharedChannel<T> : SharedObject, ISharedObjectFactory<Shared
     private readonly SyncMemory _memory;
     private readonly ChannelEndpoint<T> _endpoint;
     private readonly Lazy<SharedChannelWriter<T>> _writer;
+    private readonly CodecProvider _codecs;
 
-    private unsafe SharedChannel(SyncMemory memory, BoundedChannelFullMode fullMode)
+    private unsafe SharedChannel(SyncMemory memory, BoundedChannelFullMode fullMode, CodecProvider codecs)
         : base(memory.Segment, ownsSegment: false, readOnly: false)
     {
         _memory = memory;
-        _endpoint = new ChannelEndpoint<T>(memory, new ChannelRing(memory.At<byte>(RingOffset)), fullMode, "channel");
+        _codecs = codecs;
+        _endpoint = new ChannelEndpoint<T>(memory, new ChannelRing(memory.At<byte>(RingOffset)), fullMode, "channel", codecs);
         Reader = new SharedChannelReader<T>(_endpoint);
         _writer = new(() =>
         {
@@ -110,7 +114,7 @@ public sealed class SharedChannel<T> : SharedObject, ISharedObjectFactory<Shared
 
     private static string Contents => $"SharedChannel<{typeof(T).FullName}>";
 
-    internal static unsafe SharedChannel<T> Create(SharedChannelOptions options, string? name)
+    internal static unsafe SharedChannel<T> Create(SharedChannelOptions options, CodecProvider codecs, string? name)
     {
         long size = RingOffset + ChannelRing.SizeOf(options.Capacity, options.MaxMessageSize);
         if (size > int.MaxValue)
@@ -118,34 +122,83 @@ public sealed class SharedChannel<T> : SharedObject, ISharedObjectFactory<Shared
             throw new ArgumentOutOfRangeException(nameof(options),
                 $"{options.Capacity:N0} messages of up to {options.MaxMessageSize:N0} bytes need {size:N0} bytes of address space, more than a channel may have (2 GiB). Lower the capacity or the maximum message size.");
         }
-        SyncMemory memory = SyncMemory.Create((int)size, $"SharedChannel<{typeof(T).Name}>", name, $"{Contents}:{(int)options.FullMode}", ChannelRing.FutexOffsets(RingOffset));
+        SyncMemory memory = SyncMemory.Create((int)size, $"SharedChannel<{typeof(T).Name}>", name, NamedContents(options.FullMode, codecs), ChannelRing.FutexOffsets(RingOffset));
         ChannelRing.Initialize(memory.At<byte>(RingOffset), options.Capacity, options.MaxMessageSize);
-        return new SharedChannel<T>(memory, options.FullMode);
+        return new SharedChannel<T>(memory, options.FullMode, codecs);
     }
+
+    // What a named channel says it holds: the item type and full mode, then (only when the creator
+    // brought them) the serializer's and the JSON context's type names, one a line.
+    private static string NamedContents(BoundedChannelFullMode fullMode, CodecProvider codecs) =>
+        codecs.UserSerializer is null && codecs.JsonResolver is null
+            ? $"{Contents}:{(int)fullMode}"
+            : $"{Contents}:{(int)fullMode}\n{SerializerTypes.NameOf(codecs.UserSerializer)}\n{SerializerTypes.NameOf(codecs.JsonResolver)}\n{(SerializerTakesItems(codecs) ? 1 : 0)}";
 
     internal static SharedChannel<T> OpenNamed(string name)
     {
         SharedSegment segment = SharedSegment.OpenNamed(name, writable: true, out string contents);
-        string[] parts = contents.Split(':');
-        if (parts[0] != Contents || parts.Length != 2 || !int.TryParse(parts[1], out int fullMode))
+        string[] lines = contents.Split('\n');
+        string[] parts = lines[0].Split(':');
+        if (parts[0] != Contents || parts.Length != 2 || !int.TryParse(parts[1], out int fullMode) || lines.Length is not (1 or 4))
         {
             segment.Dispose();
             throw new SharedMemoryException($"The shared segment named '{name}' holds {parts[0]}, not a {TypeNames.Display(typeof(SharedChannel<T>))}.");
         }
         long size = segment.Size;
         segment.Dispose();
+        // Before mapping: a process that cannot decode the items must not become one of the channel's users.
+        CodecProvider codecs = lines.Length == 1 ? CodecProvider.Default : AttachedCodecs(NullIfEmpty(lines[1]), NullIfEmpty(lines[2]), lines[3] == "1");
         SyncMemory memory = SyncMemory.Open(name, (int)size - SyncMemory.StateOffset, $"SharedChannel<{typeof(T).Name}>", contents, ChannelRing.FutexOffsets(RingOffset));
-        return new SharedChannel<T>(memory, (BoundedChannelFullMode)fullMode);
+        return new SharedChannel<T>(memory, (BoundedChannelFullMode)fullMode, codecs);
     }
 
     static SharedChannel<T> ISharedObjectFactory<SharedChannel<T>>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader)
     {
         var fullMode = (BoundedChannelFullMode)reader.Read<int>();
+        CodecProvider codecs = AttachedCodecs(reader.ReadString(), reader.ReadString(), reader.Read<bool>());
         SyncMemory memory = SyncMemory.Attach(segment, readOnly, (int)segment.Size - SyncMemory.StateOffset, $"SharedChannel<{typeof(T).Name}>", ChannelRing.FutexOffsets(RingOffset));
-        return new SharedChannel<T>(memory, fullMode);
+        return new SharedChannel<T>(memory, fullMode, codecs);
     }
 
-    private protected override void WriteState(PayloadWriter writer) => writer.Write((int)FullMode);
+    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+
+    /// <summary>Whether the items are written by the user's serializer (rather than a built-in codec).</summary>
+    internal static bool SerializerTakesItems(CodecProvider codecs) => codecs.UserSerializer is { } serializer && serializer.CanSerialize(typeof(T));
+
+    /// <summary>The codecs named by the creator, checked against the item type here and now.</summary>
+    /// <param name="serializerType">The creator's serializer type, or null.</param>
+    /// <param name="jsonContextType">The creator's JSON context type, or null.</param>
+    /// <param name="serializerTookItems">Whether the creator's serializer took <typeparamref name="T"/>: both sides must encode the same way.</param>
+    /// <exception cref="System.Runtime.Serialization.SerializationException">This process cannot create them, or they do not take <typeparamref name="T"/> as the creator's did.</exception>
+    internal static CodecProvider AttachedCodecs(string? serializerType, string? jsonContextType, bool serializerTookItems)
+    {
+        CodecProvider codecs = SerializerTypes.ProviderFor(serializerType, jsonContextType);
+        if (SerializerTakesItems(codecs) != serializerTookItems)
+        {
+            // Another build of the serializer (or of T) on this side: one side would write bytes the other misreads.
+            throw new System.Runtime.Serialization.SerializationException(
+                $"The {TypeNames.Display(typeof(T))} items of the channel are written {(serializerTookItems ? "by" : "without")} the serializer {serializerType} where it was created, " +
+                $"but in this process that serializer {(serializerTookItems ? "does not take" : "takes")} {TypeNames.Display(typeof(T))}. Both sides must load the same serializer and item type.");
+        }
+        try
+        {
+            _ = codecs.Get<T>();
+        }
+        catch (NotSupportedException e)
+        {
+            throw new System.Runtime.Serialization.SerializationException(
+                $"The {TypeNames.Display(typeof(T))} items of the channel cannot be read in this process with the serializer it was created with ({serializerType ?? "built-in"}): {e.Message}", e);
+        }
+        return codecs;
+    }
+
+    private protected override void WriteState(PayloadWriter writer)
+    {
+        writer.Write((int)FullMode);
+        writer.WriteString(SerializerTypes.NameOf(_codecs.UserSerializer));
+        writer.WriteString(SerializerTypes.NameOf(_codecs.JsonResolver));
+        writer.Write(SerializerTakesItems(_codecs));
+    }
 
     /// <inheritdoc/>
     public override string ToString() => $"SharedChannel<{TypeNames.Display(typeof(T))}>[{Capacity:N0}]{(Name is null ? "" : $" '{Name}'")}";

@@ -1,4 +1,6 @@
+using System.Text.Json.Serialization.Metadata;
 using System.Threading.Channels;
+using Multiprocessing.Serialization;
 
 namespace Multiprocessing;
 
@@ -34,8 +36,48 @@ public sealed record SharedChannelOptions(int capacity)
     /// <summary>A hint that one writer at a time writes (accepted for API parity; the channel is safe either way).</summary>
     public bool SingleWriter { get; init; }
 
+    /// <summary>
+    /// A serializer for the items, used for every item type it accepts (<see cref="IWorkerSerializer.CanSerialize"/>),
+    /// before the built-in byte copy and System.Text.Json; for example <c>MemoryPackWorkerSerializer</c>
+    /// from the Multiprocessing.MemoryPack package, several times faster than JSON for records.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: the built-in serializers (System.Text.Json for records and classes).</value>
+    /// <remarks>
+    /// The channel's descriptor carries the serializer's type name, and every process the channel
+    /// (or pipe end) arrives in creates its own instance from the type's public parameterless
+    /// constructor, so the type must have one and hold no configuration of its own. A process that
+    /// cannot create it fails when the channel arrives, with a <see cref="System.Runtime.Serialization.SerializationException"/>.
+    /// </remarks>
+    public IWorkerSerializer? Serializer { get; init; }
+
+    /// <summary>
+    /// JSON metadata for item types that travel as JSON: typically a System.Text.Json source-generated
+    /// <c>JsonSerializerContext</c>, which spares the reflection the default path does per type.
+    /// Types the context does not cover keep the reflection-based metadata.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: metadata by reflection.</value>
+    /// <remarks>
+    /// The library's own converters (exact strings, <c>BigInteger</c>, shared objects inside records)
+    /// and its checks that a type round-trips exactly still apply: the context supplies metadata
+    /// only, combined with the library's options (the context's own options, such as a naming policy
+    /// set in <c>[JsonSourceGenerationOptions]</c>, are baked into its metadata). Every process the
+    /// channel arrives in creates the same context from its type's public static <c>Default</c>
+    /// property (which the source generator writes) or its public parameterless constructor.
+    /// </remarks>
+    public IJsonTypeInfoResolver? JsonContext { get; init; }
+
+    internal CodecProvider Codecs() => CodecProvider.For(Serializer, JsonContext);
+
     internal void Validate()
     {
+        if (Serializer is not null)
+        {
+            SerializerTypes.RequireCreatable(Serializer, nameof(Serializer));
+        }
+        if (JsonContext is not null)
+        {
+            SerializerTypes.RequireCreatable(JsonContext, nameof(JsonContext));
+        }
         if (Capacity is < 1 or > 1 << 24)
         {
             throw new ArgumentOutOfRangeException(nameof(Capacity), Capacity, "The capacity must be from 1 to 16,777,216 messages.");

@@ -38,13 +38,38 @@ internal sealed class CodecProvider
 
     private readonly ConcurrentDictionary<Type, object> _codecs = new();
     private readonly IWorkerSerializer? _userSerializer;
+    private JsonSerializerOptions? _jsonOptions;
 
-    public CodecProvider(IWorkerSerializer? userSerializer) => _userSerializer = userSerializer;
+    public CodecProvider(IWorkerSerializer? userSerializer, IJsonTypeInfoResolver? jsonResolver = null)
+    {
+        _userSerializer = userSerializer;
+        JsonResolver = jsonResolver;
+    }
+
+    // Built on first use, as the shared options are (a benign race: both copies are equal).
+    private JsonSerializerOptions OwnJsonOptions => _jsonOptions ??= JsonResolver is null ? JsonOptions : WithResolver(JsonResolver);
 
     /// <summary>The provider used when the user brings no serializer.</summary>
     public static CodecProvider Default { get; } = new(null);
 
     public IWorkerSerializer? UserSerializer => _userSerializer;
+
+    /// <summary>The user's JSON metadata (a source-generated context), consulted before reflection; null for none.</summary>
+    public IJsonTypeInfoResolver? JsonResolver { get; }
+
+    /// <summary>The codecs for a channel's items: the built-in ones when the options bring nothing.</summary>
+    public static CodecProvider For(IWorkerSerializer? serializer, IJsonTypeInfoResolver? jsonResolver) =>
+        serializer is null && jsonResolver is null ? Default : new CodecProvider(serializer, jsonResolver);
+
+    // The library's converters stay in Converters, where source-generated metadata honours them too
+    // (a context's generated code asks the options for a runtime converter first); the user's resolver
+    // answers for the types it covers, reflection for the rest, and both get the substitute check.
+    private static JsonSerializerOptions WithResolver(IJsonTypeInfoResolver resolver) => new(JsonOptions)
+    {
+        TypeInfoResolver = JsonTypeInfoResolver.Combine(
+            resolver.WithAddedModifier(JsonContractCheck.RefuseSubstitutes),
+            new DefaultJsonTypeInfoResolver { Modifiers = { JsonContractCheck.RefuseSubstitutes } }),
+    };
 
     /// <summary>The codec for <typeparamref name="T"/>.</summary>
     /// <exception cref="NotSupportedException">The type cannot cross a process boundary; the message says why and what to do.</exception>
@@ -110,11 +135,11 @@ internal sealed class CodecProvider
         }
         // Checked once per type, here, so that a type JSON would carry only in part is refused at the
         // call (the method's registration) rather than arriving changed.
-        if (JsonContractCheck.Explain(type, JsonOptions) is { } loss)
+        if (JsonContractCheck.Explain(type, OwnJsonOptions) is { } loss)
         {
             throw new NotSupportedException(loss);
         }
-        return Instantiate(typeof(JsonCodec<>), [type], JsonOptions);
+        return Instantiate(typeof(JsonCodec<>), [type], OwnJsonOptions);
     }
 
     /// <summary>Whether <paramref name="type"/> is a concrete shared object that can be attached on arrival.</summary>

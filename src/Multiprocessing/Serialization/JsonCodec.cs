@@ -19,6 +19,9 @@ internal sealed class JsonCodec<T>(JsonSerializerOptions options) : Codec<T>
 
     private int _probed;
 
+    /// <summary>The options it writes and reads with (which metadata, which converters).</summary>
+    public JsonSerializerOptions Options => options;
+
     public override void Write(PayloadWriter writer, T value)
     {
         if (_refuseSubstitutes && value is not null && value.GetType() != typeof(T))

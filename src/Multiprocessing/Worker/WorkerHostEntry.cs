@@ -359,8 +359,7 @@ internal sealed class WorkerRuntime
         {
             if (serializerType is not null)
             {
-                Type type = Type.GetType(serializerType, throwOnError: true)!;
-                _codecs = new CodecProvider((IWorkerSerializer)Activator.CreateInstance(type)!);
+                _codecs = new CodecProvider(SerializerTypes.CreateSerializer(serializerType));
             }
             if (hasInitializer)
             {
