@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Multiprocessing.Channels;
 using Multiprocessing.Interop;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 
 namespace Multiprocessing.Benchmarks.SideBySide;

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 using Multiprocessing.Synchronization;
 

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Multiprocessing.Channels;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 using Multiprocessing.Sharing;
 using Multiprocessing.Synchronization;

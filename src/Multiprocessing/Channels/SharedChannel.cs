@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Multiprocessing.Channels;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 using Multiprocessing.Sharing;
 using Multiprocessing.Synchronization;

@@ -66,7 +66,7 @@ internal static unsafe partial class Libc
     /// <paramref name="timeout"/>. The kernel checks the value and queues the caller atomically, so
     /// a wake between the caller's last look and this call is not lost.
     /// </summary>
-    public static FutexWaitResult FutexWait(int* word, int expected, TimeSpan timeout, bool processPrivate = false)
+    public static FutexWaitResult FutexSleep(int* word, int expected, TimeSpan timeout, bool processPrivate = false)
     {
         long ticks = Math.Max(0, timeout.Ticks);
         TimeSpec relative = new() { Seconds = ticks / TimeSpan.TicksPerSecond, Nanoseconds = ticks % TimeSpan.TicksPerSecond * 100 };
@@ -79,7 +79,7 @@ internal static unsafe partial class Libc
     /// a kernel timer for every sleep costs about a microsecond per wait on these machines, which the
     /// contended hand-off feels; untimed sleepers are woken periodically by a ticker thread instead.
     /// </summary>
-    public static FutexWaitResult FutexWait(int* word, int expected)
+    public static FutexWaitResult FutexSleep(int* word, int expected)
     {
         nint result = Syscall(FutexCall, (nint)word, FUTEX_WAIT, expected, 0, 0, 0);
         return result == 0 ? FutexWaitResult.Woken : WaitError("futex(FUTEX_WAIT)");

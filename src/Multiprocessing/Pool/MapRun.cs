@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Runtime.Serialization;
 using System.Threading.Channels;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 using Multiprocessing.Worker;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.Serialization;
+using Multiprocessing.Payload;
 using Multiprocessing.Pool;
 using Multiprocessing.Serialization;
 using Multiprocessing.Worker;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.Serialization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Multiprocessing.Payload;
 using Multiprocessing.Pool;
 using Multiprocessing.Serialization;
 using Multiprocessing.Worker;

@@ -1,3 +1,5 @@
+using Multiprocessing.Payload;
+
 namespace Multiprocessing.Serialization;
 
 /// <summary>Writes and reads values of one declared type. One instance per type per <see cref="CodecProvider"/>.</summary>

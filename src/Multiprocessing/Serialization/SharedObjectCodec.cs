@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Multiprocessing.Payload;
 using Multiprocessing.Sharing;
 
 namespace Multiprocessing.Serialization;

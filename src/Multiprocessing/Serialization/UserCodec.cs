@@ -1,3 +1,5 @@
+using Multiprocessing.Payload;
+
 namespace Multiprocessing.Serialization;
 
 /// <summary>Values of a type that the user's <see cref="IWorkerSerializer"/> took, length-prefixed.</summary>

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
 using Multiprocessing.Interop;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 
 namespace Multiprocessing.Sharing;

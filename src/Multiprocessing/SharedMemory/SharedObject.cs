@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 using Multiprocessing.Sharing;
 

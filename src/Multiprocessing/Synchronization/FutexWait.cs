@@ -140,7 +140,7 @@ internal abstract unsafe class FutexWait
                     // Long waits sleep untimed: the ticker wakes us within a slice to look again.
                     try
                     {
-                        Libc.FutexWait(Word, observed);
+                        Libc.FutexSleep(Word, observed);
                     }
                     finally
                     {
@@ -149,7 +149,7 @@ internal abstract unsafe class FutexWait
                 }
                 else if (remaining > TimeSpan.Zero)
                 {
-                    Libc.FutexWait(Word, observed, remaining < Slice ? remaining : Slice);
+                    Libc.FutexSleep(Word, observed, remaining < Slice ? remaining : Slice);
                 }
                 else
                 {

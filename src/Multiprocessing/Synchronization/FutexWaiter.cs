@@ -203,7 +203,7 @@ internal static unsafe class FutexWaiter
                 _noWaitv = true;
                 s_polling = true;
             }
-            Libc.FutexWait(_control, control, _observed.Count == 0 || sleep < s_pollWithoutWaitv ? sleep : s_pollWithoutWaitv, processPrivate: true);
+            Libc.FutexSleep(_control, control, _observed.Count == 0 || sleep < s_pollWithoutWaitv ? sleep : s_pollWithoutWaitv, processPrivate: true);
         }
 
         /// <summary>Completes <paramref name="wait"/> if it is done, timed out, cancelled or closed; otherwise gives the value to sleep on.</summary>

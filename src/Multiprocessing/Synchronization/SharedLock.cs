@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Multiprocessing.Interop;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 using Multiprocessing.Sharing;
 using Multiprocessing.Synchronization;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Multiprocessing.Interop;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 
 namespace Multiprocessing.Worker;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 
 namespace Multiprocessing.Worker;

@@ -1,4 +1,5 @@
 using System.Runtime.Serialization;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 
 namespace Multiprocessing.Worker;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Multiprocessing.Interop;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 
 namespace Multiprocessing.Worker;

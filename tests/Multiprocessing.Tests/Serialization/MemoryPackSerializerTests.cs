@@ -1,5 +1,6 @@
 using MemoryPack;
 using Multiprocessing.MemoryPack;
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 
 namespace Multiprocessing.Tests.Serialization;

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Multiprocessing.Serialization;
+namespace Multiprocessing.Payload;
 
 /// <summary>
 /// A growable byte buffer that frames and payloads are written into. It is also an

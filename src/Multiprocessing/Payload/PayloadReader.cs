@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Multiprocessing.Serialization;
+namespace Multiprocessing.Payload;
 
 /// <summary>Reads what <see cref="PayloadWriter"/> wrote. Every read is bounds-checked: a corrupt payload throws, it never reads past the frame.</summary>
 internal ref struct PayloadReader
