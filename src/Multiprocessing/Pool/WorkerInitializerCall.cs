@@ -1,3 +1,4 @@
+using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 
 namespace Multiprocessing;
