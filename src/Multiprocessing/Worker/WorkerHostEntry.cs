@@ -696,9 +696,9 @@ internal sealed class WorkerRuntime
             _results.Begin(command.Sequence);
         }
         // Untraced (no context sent, no listener here) costs a branch: no activity, no tags.
-        Activity? run = command.TraceParent is null && !PoolTracing.Source.HasListeners()
+        Activity? run = command.TraceParent is null && !LibraryTracing.Source.HasListeners()
             ? null
-            : PoolTracing.StartRun(command.TraceParent, command.TraceState, (method as Invoker)?.MethodName ?? "", command.Count);
+            : LibraryTracing.StartRun(command.TraceParent, command.TraceState, (method as Invoker)?.MethodName ?? "", command.Count);
         // The executor is the only writer of results, so the buffer is ours while the items run;
         // the send lock is only taken by the flushes between units, and by one that sends a
         // PartialResult frame when the unit's results outgrow a frame (see ResultFrames).
