@@ -377,15 +377,7 @@ internal sealed class WorkerRuntime
                 }
                 else
                 {
-                    switch (initializer)
-                    {
-                        case Action action:
-                            action();
-                            break;
-                        case Func<Task> asynchronous:
-                            asynchronous().GetAwaiter().GetResult();
-                            break;
-                    }
+                    RunHook(initializer);
                 }
             }
             else
@@ -399,6 +391,20 @@ internal sealed class WorkerRuntime
             return;
         }
         SendNow(Protocol.Frame(FrameType.Ready));
+    }
+
+    /// <summary>Runs a hook that takes no argument (an initializer or a worker-exit hook): an <see cref="Action"/>, or a <see cref="Func{Task}"/> awaited on this thread.</summary>
+    private static void RunHook(Delegate hook)
+    {
+        switch (hook)
+        {
+            case Action action:
+                action();
+                break;
+            case Func<Task> asynchronous:
+                asynchronous().GetAwaiter().GetResult();
+                break;
+        }
     }
 
     private static void RunInitializer<TArg>(Delegate initializer, byte[] argument, CodecProvider codecs)
@@ -455,15 +461,7 @@ internal sealed class WorkerRuntime
             {
                 try
                 {
-                    switch (method)
-                    {
-                        case Action action:
-                            action();
-                            break;
-                        case Func<Task> asynchronous:
-                            asynchronous().GetAwaiter().GetResult();
-                            break;
-                    }
+                    RunHook(method);
                 }
                 catch (Exception e)
                 {
