@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Help;
+using System.Runtime.InteropServices;
 using Multiprocessing.Cli.Commands;
 
 namespace Multiprocessing.Cli;
@@ -56,6 +57,13 @@ public static class MpCommandLine
             await error.WriteLineAsync($"{command}: {FirstError(parse)} Run '{command} --help' for usage.").ConfigureAwait(false);
             return UsageError;
         }
+        // SIGTERM and Ctrl+C cancel the command's token, and the command ends on its own (a watch
+        // loop returns, a benchmark stops its children). The signals are handled here rather than by
+        // System.CommandLine's own handler: under load that one let a SIGTERM take the default action
+        // (the process ended with 143 after the command had finished, 'mp mem --watch' in the suite).
+        using var stop = new CancellationTokenSource();
+        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         var invocation = new InvocationConfiguration
         {
             Output = output,
@@ -63,13 +71,22 @@ public static class MpCommandLine
             // Commands turn their own failures into one-line messages (see CliCommand); anything
             // that still escapes is a bug in mp and its stack trace is worth having.
             EnableDefaultExceptionHandler = true,
-            // On SIGTERM or Ctrl+C the command's token is cancelled and it ends on its own (a watch
-            // loop, a benchmark stopping its children); System.CommandLine's default of 2 s before
-            // it ends the process with 143 was too short on a loaded machine (mp mem --watch --tree
-            // over a large process tree was cut off mid-answer).
-            ProcessTerminationTimeout = TimeSpan.FromSeconds(15),
+            ProcessTerminationTimeout = null,
         };
-        return await parse.InvokeAsync(invocation).ConfigureAwait(false);
+        return await parse.InvokeAsync(invocation, stop.Token).ConfigureAwait(false);
+
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            try
+            {
+                stop.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The command has already returned.
+            }
+        }
     }
 
     /// <summary>The error to show: a word that was not understood (<c>mp bogus</c>) explains more than the missing command it caused.</summary>
