@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using Multiprocessing.Interop;
 
 namespace Multiprocessing.Benchmarks.SideBySide;
 
@@ -291,28 +292,7 @@ internal static class ChannelReport
 /// <summary>CPU and kernel, for report headers.</summary>
 internal static class Machine
 {
-    public static string Cpu()
-    {
-        try
-        {
-            string? line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-            return line?.Split(':', 2)[1].Trim() ?? "unknown";
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
+    public static string Cpu() => ProcFs.ReadCpuInfo("model name") ?? "unknown";
 
-    public static string Kernel()
-    {
-        try
-        {
-            return File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
+    public static string Kernel() => ProcFs.ReadFirstLine("/proc/sys/kernel/osrelease")?.Trim() ?? "unknown";
 }

@@ -40,15 +40,6 @@ internal static class ProcessCensus
     }
 
     /// <summary>The first three fields of /proc/loadavg.</summary>
-    public static string LoadAverage()
-    {
-        try
-        {
-            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
+    public static string LoadAverage() =>
+        Multiprocessing.Interop.ProcFs.ReadFirstLine("/proc/loadavg") is { } line ? string.Join(' ', line.Split(' ').Take(3)) : "unknown";
 }

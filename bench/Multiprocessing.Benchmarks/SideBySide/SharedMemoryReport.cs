@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Multiprocessing.Interop;
 
 namespace Multiprocessing.Benchmarks.SideBySide;
 
@@ -467,9 +468,9 @@ internal static class SharedMemoryReport
             _ => value.ToString("0.000", CultureInfo.InvariantCulture),
         };
 
-    private static string CpuModel() => ReadFirst("/proc/cpuinfo", "model name") ?? "unknown";
+    private static string CpuModel() => ProcFs.ReadCpuInfo("model name") ?? "unknown";
 
-    private static string Kernel() => File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "unknown";
+    private static string Kernel() => ProcFs.ReadFirstLine("/proc/sys/kernel/osrelease")?.Trim() ?? "unknown";
 
     private static string Thp()
     {
@@ -487,18 +488,6 @@ internal static class SharedMemoryReport
         catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
         {
             return "unknown";
-        }
-    }
-
-    private static string? ReadFirst(string path, string key)
-    {
-        try
-        {
-            return File.ReadLines(path).FirstOrDefault(l => l.StartsWith(key, StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
-        }
-        catch (IOException)
-        {
-            return null;
         }
     }
 

@@ -227,17 +227,7 @@ internal static class Meminfo
     public static string Describe() =>
         string.Create(CultureInfo.InvariantCulture, $"{Available() / (double)(1L << 30):0.0} GiB available of {Total() / (double)(1L << 30):0.0} GiB");
 
-    private static long Read(string field)
-    {
-        foreach (string line in File.ReadLines("/proc/meminfo"))
-        {
-            if (line.StartsWith(field + ":", StringComparison.Ordinal))
-            {
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
-            }
-        }
-        return 0;
-    }
+    private static long Read(string field) => Multiprocessing.Interop.ProcFs.ReadMemInfo().GetValueOrDefault(field);
 }
 
 /// <summary>One memory run: PSS in bytes of the parent and each worker while the workers hold the data, and of idle workers.</summary>

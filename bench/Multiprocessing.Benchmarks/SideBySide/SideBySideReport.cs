@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using Multiprocessing.Interop;
 
 namespace Multiprocessing.Benchmarks.SideBySide;
 
@@ -172,22 +173,12 @@ internal static class SideBySideReport
 
     private static string MiB(double mib) => Inv($"{mib:0.0}");
 
-    private static string CpuModel()
-    {
-        string? line = ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-        return line is null ? "unknown" : line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
-    }
+    private static string CpuModel() => ProcFs.ReadCpuInfo("model name") ?? "unknown";
 
-    private static string Kernel() => ReadLines("/proc/sys/kernel/osrelease").FirstOrDefault()?.Trim() ?? RuntimeInformation.OSDescription;
+    private static string Kernel() => ProcFs.ReadFirstLine("/proc/sys/kernel/osrelease")?.Trim() ?? RuntimeInformation.OSDescription;
 
-    private static string MemTotal()
-    {
-        string? line = ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
-        string[]? parts = line?.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return parts is { Length: >= 2 } && long.TryParse(parts[1], CultureInfo.InvariantCulture, out long kib) ? Inv($"{kib / 1024.0 / 1024.0:0.0} GiB RAM") : "RAM unknown";
-    }
-
-    private static IEnumerable<string> ReadLines(string path) => File.Exists(path) ? File.ReadLines(path) : [];
+    private static string MemTotal() =>
+        ProcFs.ReadMemInfo().TryGetValue("MemTotal", out long bytes) ? Inv($"{bytes / 1024.0 / 1024.0 / 1024.0:0.0} GiB RAM") : "RAM unknown";
 
     private static string Inv(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

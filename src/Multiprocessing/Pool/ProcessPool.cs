@@ -78,9 +78,9 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         Interop.Libc.EnsureSupported();
         _options = options;
         _codecs = options.Serializer is null ? CodecProvider.Default : new CodecProvider(options.Serializer);
-        if (options.Serializer is { } serializer && serializer.GetType().GetConstructor(Type.EmptyTypes) is null)
+        if (options.Serializer is { } serializer)
         {
-            throw new ArgumentException($"The serializer {serializer.GetType()} needs a public parameterless constructor: each worker creates its own instance.", nameof(options));
+            SerializerTypes.RequireCreatable(serializer, nameof(options));
         }
         _initializer = options.InitializerCall is { } call ? TaskMethod.From(call.Method, nameof(ProcessPoolOptions.Initializer))
             : options.Initializer is null ? null : TaskMethod.From(options.Initializer, nameof(ProcessPoolOptions.Initializer));
