@@ -3,6 +3,8 @@ using System.Diagnostics;
 namespace Multiprocessing.Tests.Diagnostics;
 
 /// <summary>Memory figures read from the kernel: sane for this process, precise errors for others, and per worker for a pool.</summary>
+// The USS test measures this test process: other tests allocating or collecting beside it blur the figure.
+[Collection(Sharing.MemoryFootprintCollection.Name)]
 public sealed class ProcessMemoryTests
 {
     private const long MiB = 1 << 20;
