@@ -40,8 +40,7 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
     private const int LockDescriptorOffset = 20;
     private const int StateSize = 128;
     private const long OneToken = 1L << 32;
-    private const string Contents = "SharedCondition:1";
-    private static readonly int[] s_futexOffsets = [SequenceOffset];
+    private static readonly SyncLayout s_layout = new(nameof(SharedCondition), "SharedCondition:1", StateSize, FutexOffsets: [SequenceOffset]);
 
     private readonly SyncMemory _memory;
     private readonly int* _sequence;
@@ -57,21 +56,7 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
     }
 
     /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
-    internal int WaiterCount
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return (int)(uint)Volatile.Read(ref *_counts);
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    internal int WaiterCount => (int)(uint)_memory.Read(_counts);
 
     /// <summary>The lock waiters hold, and that <see cref="Pulse"/> requires.</summary>
     public SharedLock Lock { get; }
@@ -86,7 +71,7 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
         ArgumentNullException.ThrowIfNull(@lock);
         var descriptor = new PayloadWriter(64);
         CodecProvider.Default.Get<SharedLock>().Write(descriptor, @lock);
-        SyncMemory memory = SyncMemory.Create(StateSize, nameof(SharedCondition), name, Contents, s_futexOffsets);
+        SyncMemory memory = SyncMemory.Create(s_layout, name);
         *memory.At<int>(LockLengthOffset) = descriptor.Position;
         descriptor.WrittenSpan.CopyTo(new Span<byte>(memory.At<byte>(LockDescriptorOffset), StateSize - LockDescriptorOffset));
         return new SharedCondition(memory, @lock);
@@ -98,7 +83,7 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
     /// <exception cref="SharedMemoryException">No live process holds that name, it names something else, or the lock's holder is gone.</exception>
     public static SharedCondition Open(string name)
     {
-        SyncMemory memory = SyncMemory.Open(name, StateSize, nameof(SharedCondition), Contents, s_futexOffsets);
+        SyncMemory memory = SyncMemory.Open(s_layout, name);
         try
         {
             int length = *memory.At<int>(LockLengthOffset);
@@ -116,7 +101,7 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
 
     static SharedCondition ISharedObjectFactory<SharedCondition>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader)
     {
-        SyncMemory memory = SyncMemory.Attach(segment, readOnly, StateSize, nameof(SharedCondition), s_futexOffsets);
+        SyncMemory memory = SyncMemory.Attach(s_layout, segment, readOnly);
         SharedLock @lock = CodecProvider.Default.Get<SharedLock>().Read(ref reader)
             ?? throw new InvalidDataException("A SharedCondition arrived without its lock.");
         return new SharedCondition(memory, @lock);
@@ -219,53 +204,43 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
     private void Notify(bool all)
     {
         // Entered first: a disposed condition says so, whether or not the lock is held.
-        _memory.Enter();
-        try
+        using SyncMemory.Scope use = _memory.EnterScope();
+        if (!Lock.IsHeldByCurrentProcess)
         {
-            if (!Lock.IsHeldByCurrentProcess)
-            {
-                throw new SynchronizationLockException("Pulse and PulseAll need the condition's lock: acquire it first (as Monitor.Pulse needs the monitor).");
-            }
-            long counts = Volatile.Read(ref *_counts);
-            while (true)
-            {
-                long waiters = (uint)counts;
-                long tokens = counts >>> 32;
-                if (tokens >= waiters)
-                {
-                    return;
-                }
-                long next = all ? (waiters << 32) | waiters : counts + OneToken;
-                long seen = Interlocked.CompareExchange(ref *_counts, next, counts);
-                if (seen == counts)
-                {
-                    break;
-                }
-                counts = seen;
-            }
-            // Tokens first, then the sequence: a waiter that sees the new sequence also sees the token.
-            Interlocked.Increment(ref *_sequence);
-            Libc.FutexWake(_sequence, all ? int.MaxValue : 1);
+            throw new SynchronizationLockException("Pulse and PulseAll need the condition's lock: acquire it first (as Monitor.Pulse needs the monitor).");
         }
-        finally
+        long counts = Volatile.Read(ref *_counts);
+        while (true)
         {
-            _memory.Exit();
+            long waiters = (uint)counts;
+            long tokens = counts >>> 32;
+            if (tokens >= waiters)
+            {
+                return;
+            }
+            long next = all ? (waiters << 32) | waiters : counts + OneToken;
+            long seen = Interlocked.CompareExchange(ref *_counts, next, counts);
+            if (seen == counts)
+            {
+                break;
+            }
+            counts = seen;
         }
+        // Tokens first, then the sequence: a waiter that sees the new sequence also sees the token.
+        Interlocked.Increment(ref *_sequence);
+        Libc.FutexWake(_sequence, all ? int.MaxValue : 1);
     }
 
     private bool TryWaitCore(LockReleaser held, TimeSpan timeout, CancellationToken cancellationToken)
     {
         EnsureHolds(held);
-        cancellationToken.ThrowIfCancellationRequested();
         var wait = new NotifyWait(this, held.Lock);
-        _memory.Enter();
         try
         {
-            return wait.Run(timeout, cancellationToken);
+            return wait.Block(timeout, cancellationToken);
         }
         finally
         {
-            _memory.Exit();
             if (wait.ReleasedLock)
             {
                 held.IsAbandoned |= held.Lock.Reacquire();
@@ -294,7 +269,7 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"SharedCondition{(Name is null ? "" : $" '{Name}'")}{(IsDisposed ? " (disposed)" : "")}";
+    public override string ToString() => _memory.Describe(this);
 
     private static TimeoutException TimedOut(TimeSpan timeout) =>
         new($"The SharedCondition was not pulsed within {timeout.TotalMilliseconds:0.#} ms.");

@@ -25,11 +25,9 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
     private const int StateOffset = 0;
     private const int WaitersOffset = 4;
     private const int ModeOffset = 8;
-    private const int StateSize = 16;
     private const int SetBit = 1;
     private const int Generation = 2;
-    private const string Contents = "SharedEvent:1";
-    private static readonly int[] s_futexOffsets = [StateOffset];
+    private static readonly SyncLayout s_layout = new(nameof(SharedEvent), "SharedEvent:1", StateSize: 16, FutexOffsets: [StateOffset]);
 
     private readonly SyncMemory _memory;
     private readonly int* _state;
@@ -51,7 +49,7 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
     /// <returns>The event; dispose it to close it in every process.</returns>
     public static SharedEvent Create(bool manualReset, bool initialState = false, string? name = null)
     {
-        SyncMemory memory = SyncMemory.Create(StateSize, nameof(SharedEvent), name, Contents, s_futexOffsets);
+        SyncMemory memory = SyncMemory.Create(s_layout, name);
         *memory.At<int>(ModeOffset) = manualReset ? 1 : 0;
         *memory.At<int>(StateOffset) = initialState ? SetBit : 0;
         return new SharedEvent(memory);
@@ -61,77 +59,41 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
     /// <param name="name">The name it was created with.</param>
     /// <returns>An event over the same state.</returns>
     /// <exception cref="SharedMemoryException">No live process holds that name, or it names something else.</exception>
-    public static SharedEvent Open(string name) =>
-        new(SyncMemory.Open(name, StateSize, nameof(SharedEvent), Contents, s_futexOffsets));
+    public static SharedEvent Open(string name) => new(SyncMemory.Open(s_layout, name));
 
     static SharedEvent ISharedObjectFactory<SharedEvent>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader) =>
-        new(SyncMemory.Attach(segment, readOnly, StateSize, nameof(SharedEvent), s_futexOffsets));
+        new(SyncMemory.Attach(s_layout, segment, readOnly));
 
     /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
-    internal int WaiterCount
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return Volatile.Read(ref *_waiters);
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    internal int WaiterCount => _memory.Read(_waiters);
 
     /// <summary>Whether the event is manual-reset (false: auto-reset).</summary>
     public bool IsManualReset { get; }
 
     /// <summary>Whether the event is set now (a snapshot).</summary>
     /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
-    public bool IsSet
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return (Volatile.Read(ref *_state) & SetBit) != 0;
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    public bool IsSet => (_memory.Read(_state) & SetBit) != 0;
 
     /// <summary>Sets the event: a manual-reset event releases every waiter; an auto-reset event releases one.</summary>
     /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
     public void Set()
     {
-        _memory.Enter();
-        try
+        using SyncMemory.Scope use = _memory.EnterScope();
+        int state = Volatile.Read(ref *_state);
+        while ((state & SetBit) == 0)
         {
-            int state = Volatile.Read(ref *_state);
-            while ((state & SetBit) == 0)
+            // Manual reset: a new generation, so that waiters of this Set are released even if a Reset follows at once.
+            int next = IsManualReset ? (state & ~SetBit) + Generation | SetBit : state | SetBit;
+            int seen = Interlocked.CompareExchange(ref *_state, next, state);
+            if (seen == state)
             {
-                // Manual reset: a new generation, so that waiters of this Set are released even if a Reset follows at once.
-                int next = IsManualReset ? (state & ~SetBit) + Generation | SetBit : state | SetBit;
-                int seen = Interlocked.CompareExchange(ref *_state, next, state);
-                if (seen == state)
+                if (Volatile.Read(ref *_waiters) > 0)
                 {
-                    if (Volatile.Read(ref *_waiters) > 0)
-                    {
-                        Libc.FutexWake(_state, IsManualReset ? int.MaxValue : 1);
-                    }
-                    return;
+                    Libc.FutexWake(_state, IsManualReset ? int.MaxValue : 1);
                 }
-                state = seen;
+                return;
             }
-        }
-        finally
-        {
-            _memory.Exit();
+            state = seen;
         }
     }
 
@@ -139,15 +101,8 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
     /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
     public void Reset()
     {
-        _memory.Enter();
-        try
-        {
-            Interlocked.And(ref *_state, ~SetBit);
-        }
-        finally
-        {
-            _memory.Exit();
-        }
+        using SyncMemory.Scope use = _memory.EnterScope();
+        Interlocked.And(ref *_state, ~SetBit);
     }
 
     /// <summary>Waits as long as it takes for the event to be set.</summary>
@@ -207,19 +162,7 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
         return new ValueTask<bool>(FutexWaiter.WaitAsync(new SetWait(this), timeout, cancellationToken));
     }
 
-    private bool TryWaitCore(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        _memory.Enter();
-        try
-        {
-            return new SetWait(this).Run(timeout, cancellationToken);
-        }
-        finally
-        {
-            _memory.Exit();
-        }
-    }
+    private bool TryWaitCore(TimeSpan timeout, CancellationToken cancellationToken) => new SetWait(this).Block(timeout, cancellationToken);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
@@ -229,7 +172,7 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"SharedEvent({(IsManualReset ? "manual" : "auto")} reset){(Name is null ? "" : $" '{Name}'")}{(IsDisposed ? " (disposed)" : "")}";
+    public override string ToString() => _memory.Describe(this, IsManualReset ? "(manual reset)" : "(auto reset)");
 
     private static TimeoutException TimedOut(TimeSpan timeout) =>
         new($"The SharedEvent was not set within {timeout.TotalMilliseconds:0.#} ms.");

@@ -44,9 +44,7 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
     // Layout after the header: the owner (8 bytes), then the number of waiters (4 bytes).
     private const int OwnerOffset = 0;
     private const int WaitersOffset = 8;
-    private const int StateSize = 16;
-    private const string Contents = "SharedLock:1";
-    private static readonly int[] s_futexOffsets = [OwnerOffset];
+    private static readonly SyncLayout s_layout = new(nameof(SharedLock), "SharedLock:1", StateSize: 16, FutexOffsets: [OwnerOffset]);
 
     private readonly SyncMemory _memory;
     private readonly long* _owner;
@@ -64,58 +62,28 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
     /// <param name="name">A name by which other programs of this user can <see cref="Open"/> it while this object lives; null for none.</param>
     /// <returns>The lock; dispose it to close it in every process.</returns>
     /// <exception cref="SharedMemoryException">The name is taken.</exception>
-    public static SharedLock Create(string? name = null) =>
-        new(SyncMemory.Create(StateSize, nameof(SharedLock), name, Contents, s_futexOffsets));
+    public static SharedLock Create(string? name = null) => new(SyncMemory.Create(s_layout, name));
 
     /// <summary>Opens the lock another process created with <paramref name="name"/>.</summary>
     /// <param name="name">The name it was created with.</param>
     /// <returns>A lock over the same word; disposing it does not close the lock for others.</returns>
     /// <exception cref="SharedMemoryException">No live process holds that name, or it names something else.</exception>
-    public static SharedLock Open(string name) =>
-        new(SyncMemory.Open(name, StateSize, nameof(SharedLock), Contents, s_futexOffsets));
+    public static SharedLock Open(string name) => new(SyncMemory.Open(s_layout, name));
 
     static SharedLock ISharedObjectFactory<SharedLock>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader) =>
-        new(SyncMemory.Attach(segment, readOnly, StateSize, nameof(SharedLock), s_futexOffsets));
+        new(SyncMemory.Attach(s_layout, segment, readOnly));
 
     internal SyncMemory Memory => _memory;
 
     /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
-    internal int WaiterCount
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return Volatile.Read(ref *_waiters);
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    internal int WaiterCount => _memory.Read(_waiters);
 
     /// <summary>The owner word, for tests that forge a dead owner.</summary>
     internal ref long OwnerWord => ref *_owner;
 
     /// <summary>Whether some thread of this process holds the lock.</summary>
     /// <exception cref="ObjectDisposedException">The lock was disposed.</exception>
-    public bool IsHeldByCurrentProcess
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return Volatile.Read(ref *_owner) == ProcessIdentity.Current;
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    public bool IsHeldByCurrentProcess => _memory.Read(_owner) == ProcessIdentity.Current;
 
     /// <summary>Waits as long as it takes for the lock.</summary>
     /// <param name="cancellationToken">Stops waiting.</param>
@@ -188,17 +156,9 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
         {
             return ValueTask.FromCanceled<LockReleaser?>(cancellationToken);
         }
-        _memory.Enter();
-        try
+        if (TryClaimFree())
         {
-            if (Interlocked.CompareExchange(ref *_owner, ProcessIdentity.Current, 0) == 0)
-            {
-                return new ValueTask<LockReleaser?>(new LockReleaser(this, isAbandoned: false));
-            }
-        }
-        finally
-        {
-            _memory.Exit();
+            return new ValueTask<LockReleaser?>(new LockReleaser(this, isAbandoned: false));
         }
         var wait = new AcquireWait(this);
         return AsyncResults.Then(FutexWaiter.WaitAsync(wait, timeout, cancellationToken), acquired => acquired ? new LockReleaser(this, wait.Abandoned) : null);
@@ -207,21 +167,19 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
     private LockReleaser? TryAcquireCore(TimeSpan timeout, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        _memory.Enter();
-        try
+        if (TryClaimFree())
         {
-            // The uncontended path: one compare-and-swap, no system call.
-            if (Interlocked.CompareExchange(ref *_owner, ProcessIdentity.Current, 0) == 0)
-            {
-                return new LockReleaser(this, isAbandoned: false);
-            }
-            var wait = new AcquireWait(this);
-            return wait.Run(timeout, cancellationToken) ? new LockReleaser(this, wait.Abandoned) : null;
+            return new LockReleaser(this, isAbandoned: false);
         }
-        finally
-        {
-            _memory.Exit();
-        }
+        var wait = new AcquireWait(this);
+        return wait.Block(timeout, cancellationToken) ? new LockReleaser(this, wait.Abandoned) : null;
+    }
+
+    /// <summary>The uncontended path: one compare-and-swap, no system call, no allocation.</summary>
+    private bool TryClaimFree()
+    {
+        using SyncMemory.Scope use = _memory.EnterScope();
+        return Interlocked.CompareExchange(ref *_owner, ProcessIdentity.Current, 0) == 0;
     }
 
     /// <summary>Releases the lock for a releaser (or a condition wait); a no-op once the lock is closed.</summary>
@@ -253,21 +211,13 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
     /// <summary>Re-takes the lock after a condition wait: no time-out, no cancellation, as Monitor.Wait does.</summary>
     internal bool Reacquire()
     {
-        _memory.Enter();
-        try
+        if (TryClaimFree())
         {
-            if (Interlocked.CompareExchange(ref *_owner, ProcessIdentity.Current, 0) == 0)
-            {
-                return false;
-            }
-            var wait = new AcquireWait(this);
-            wait.Run(Timeout.InfiniteTimeSpan, CancellationToken.None);
-            return wait.Abandoned;
+            return false;
         }
-        finally
-        {
-            _memory.Exit();
-        }
+        var wait = new AcquireWait(this);
+        wait.Block(Timeout.InfiniteTimeSpan, CancellationToken.None);
+        return wait.Abandoned;
     }
 
     /// <summary>Re-takes the lock asynchronously after a condition wait.</summary>
@@ -285,7 +235,7 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"SharedLock{(Name is null ? "" : $" '{Name}'")}{(IsDisposed ? " (disposed)" : "")}";
+    public override string ToString() => _memory.Describe(this);
 
     private static TimeoutException TimedOut(TimeSpan timeout) =>
         new($"The SharedLock was not acquired within {timeout.TotalMilliseconds:0.#} ms: another live process (or thread of this one) held it all that time.");

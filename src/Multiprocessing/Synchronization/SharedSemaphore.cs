@@ -27,9 +27,7 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
     private const int CountOffset = 0;
     private const int WaitersOffset = 4;
     private const int MaximumOffset = 8;
-    private const int StateSize = 16;
-    private const string Contents = "SharedSemaphore:1";
-    private static readonly int[] s_futexOffsets = [CountOffset];
+    private static readonly SyncLayout s_layout = new(nameof(SharedSemaphore), "SharedSemaphore:1", StateSize: 16, FutexOffsets: [CountOffset]);
 
     private readonly SyncMemory _memory;
     private readonly int* _count;
@@ -55,7 +53,7 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maximumCount);
         ArgumentOutOfRangeException.ThrowIfNegative(initialCount);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(initialCount, maximumCount);
-        SyncMemory memory = SyncMemory.Create(StateSize, nameof(SharedSemaphore), name, Contents, s_futexOffsets);
+        SyncMemory memory = SyncMemory.Create(s_layout, name);
         *memory.At<int>(CountOffset) = initialCount;
         *memory.At<int>(MaximumOffset) = maximumCount;
         return new SharedSemaphore(memory);
@@ -65,49 +63,20 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
     /// <param name="name">The name it was created with.</param>
     /// <returns>A semaphore over the same count.</returns>
     /// <exception cref="SharedMemoryException">No live process holds that name, or it names something else.</exception>
-    public static SharedSemaphore Open(string name) =>
-        new(SyncMemory.Open(name, StateSize, nameof(SharedSemaphore), Contents, s_futexOffsets));
+    public static SharedSemaphore Open(string name) => new(SyncMemory.Open(s_layout, name));
 
     static SharedSemaphore ISharedObjectFactory<SharedSemaphore>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader) =>
-        new(SyncMemory.Attach(segment, readOnly, StateSize, nameof(SharedSemaphore), s_futexOffsets));
+        new(SyncMemory.Attach(s_layout, segment, readOnly));
 
     /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
-    internal int WaiterCount
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return Volatile.Read(ref *_waiters);
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    internal int WaiterCount => _memory.Read(_waiters);
 
     /// <summary>The most permits the semaphore can hold.</summary>
     public int MaximumCount { get; }
 
     /// <summary>The permits available now (a snapshot: other processes change it at any time).</summary>
     /// <exception cref="ObjectDisposedException">The semaphore was disposed.</exception>
-    public int CurrentCount
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return Volatile.Read(ref *_count);
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    public int CurrentCount => _memory.Read(_count);
 
     /// <summary>Takes a permit, waiting as long as it takes.</summary>
     /// <param name="cancellationToken">Stops waiting.</param>
@@ -172,19 +141,7 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
         {
             return ValueTask.FromCanceled<bool>(cancellationToken);
         }
-        _memory.Enter();
-        try
-        {
-            if (TryTakeOne(out _))
-            {
-                return new ValueTask<bool>(true);
-            }
-        }
-        finally
-        {
-            _memory.Exit();
-        }
-        return new ValueTask<bool>(FutexWaiter.WaitAsync(new PermitWait(this), timeout, cancellationToken));
+        return TryTakeNow() ? new ValueTask<bool>(true) : new ValueTask<bool>(FutexWaiter.WaitAsync(new PermitWait(this), timeout, cancellationToken));
     }
 
     /// <summary>Returns one permit.</summary>
@@ -202,49 +159,41 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
     public int Release(int releaseCount)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(releaseCount);
-        _memory.Enter();
-        try
+        using SyncMemory.Scope use = _memory.EnterScope();
+        int count = Volatile.Read(ref *_count);
+        while (true)
         {
-            int count = Volatile.Read(ref *_count);
-            while (true)
+            if (releaseCount > MaximumCount - count)
             {
-                if (releaseCount > MaximumCount - count)
-                {
-                    throw new SemaphoreFullException(
-                        $"Releasing {releaseCount} permit(s) would take the SharedSemaphore past its maximum of {MaximumCount} (it holds {count}): " +
-                        "more releases than waits.");
-                }
-                int seen = Interlocked.CompareExchange(ref *_count, count + releaseCount, count);
-                if (seen == count)
-                {
-                    break;
-                }
-                count = seen;
+                throw new SemaphoreFullException(
+                    $"Releasing {releaseCount} permit(s) would take the SharedSemaphore past its maximum of {MaximumCount} (it holds {count}): " +
+                    "more releases than waits.");
             }
-            if (Volatile.Read(ref *_waiters) > 0)
+            int seen = Interlocked.CompareExchange(ref *_count, count + releaseCount, count);
+            if (seen == count)
             {
-                Libc.FutexWake(_count, releaseCount);
+                break;
             }
-            return count;
+            count = seen;
         }
-        finally
+        if (Volatile.Read(ref *_waiters) > 0)
         {
-            _memory.Exit();
+            Libc.FutexWake(_count, releaseCount);
         }
+        return count;
     }
 
     private bool TryWaitCore(TimeSpan timeout, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        _memory.Enter();
-        try
-        {
-            return TryTakeOne(out _) || (timeout != TimeSpan.Zero && new PermitWait(this).Run(timeout, cancellationToken));
-        }
-        finally
-        {
-            _memory.Exit();
-        }
+        return TryTakeNow() || (timeout != TimeSpan.Zero && new PermitWait(this).Block(timeout, cancellationToken));
+    }
+
+    /// <summary>The uncontended path: one compare-and-swap, no system call, no allocation.</summary>
+    private bool TryTakeNow()
+    {
+        using SyncMemory.Scope use = _memory.EnterScope();
+        return TryTakeOne(out _);
     }
 
     private bool TryTakeOne(out int observed)
@@ -272,7 +221,7 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"SharedSemaphore(max {MaximumCount}){(Name is null ? "" : $" '{Name}'")}{(IsDisposed ? " (disposed)" : "")}";
+    public override string ToString() => _memory.Describe(this, $"(max {MaximumCount})");
 
     private static TimeoutException TimedOut(TimeSpan timeout) =>
         new($"No SharedSemaphore permit became available within {timeout.TotalMilliseconds:0.#} ms.");

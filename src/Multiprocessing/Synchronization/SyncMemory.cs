@@ -52,41 +52,50 @@ internal sealed unsafe class SyncMemory
     /// <summary>A pointer to the object's word at <paramref name="offset"/> after <see cref="StateOffset"/>.</summary>
     public T* At<T>(int offset) where T : unmanaged => (T*)(Base + StateOffset + offset);
 
-    /// <summary>Creates a zeroed segment of <paramref name="size"/> bytes for a new object.</summary>
-    /// <param name="size">The state's size, header excluded.</param>
-    /// <param name="typeName">The public type, for messages and <c>/proc/PID/maps</c>.</param>
+    /// <summary>Creates a zeroed segment for a new object of <paramref name="layout"/>'s kind.</summary>
+    /// <param name="layout">The kind of object.</param>
     /// <param name="name">A name other programs can open it by, or null.</param>
-    /// <param name="contents">What a named segment says it holds, checked on open.</param>
-    /// <param name="futexOffsets">The offsets (after the header) of the words waiters sleep on, woken when the object closes.</param>
-    public static SyncMemory Create(int size, string typeName, string? name, string contents, int[] futexOffsets) =>
-        new(SharedSegment.CreateMemory(StateOffset + size, $"mp:{typeName}", name, contents), ownsSegment: true, isCreator: true, futexOffsets, typeName);
+    public static SyncMemory Create(SyncLayout layout, string? name) =>
+        new(SharedSegment.CreateMemory(StateOffset + layout.StateSize, $"mp:{layout.TypeName}", name, layout.Contents), ownsSegment: true, isCreator: true, layout.FutexOffsets, layout.TypeName);
 
-    /// <summary>Opens the segment another process created under <paramref name="name"/>, checking what it holds.</summary>
-    public static SyncMemory Open(string name, int size, string typeName, string contents, int[] futexOffsets)
+    /// <summary>Opens the segment another process created under <paramref name="name"/>, checking that it holds <paramref name="layout"/>'s kind.</summary>
+    public static SyncMemory Open(SyncLayout layout, string name)
     {
         SharedSegment segment = SharedSegment.OpenNamed(name, writable: true, out string actual);
-        if (actual != contents || segment.Size != StateOffset + size)
+        if (actual != layout.Contents || segment.Size != StateOffset + layout.StateSize)
         {
             segment.Dispose();
-            throw new SharedMemoryException($"The shared segment named '{name}' holds {actual.Split(':')[0]}, not a {typeName}.");
+            throw new SharedMemoryException($"The shared segment named '{name}' holds {actual.Split(':')[0]}, not a {layout.TypeName}.");
         }
-        return new SyncMemory(segment, ownsSegment: true, isCreator: false, futexOffsets, typeName);
+        return new SyncMemory(segment, ownsSegment: true, isCreator: false, layout.FutexOffsets, layout.TypeName);
     }
 
-    /// <summary>Wraps a segment that arrived as a descriptor.</summary>
-    public static SyncMemory Attach(SharedSegment segment, bool readOnly, int size, string typeName, int[] futexOffsets)
+    /// <summary>Wraps a segment that arrived as a descriptor, checking that it can hold <paramref name="layout"/>'s kind.</summary>
+    public static SyncMemory Attach(SyncLayout layout, SharedSegment segment, bool readOnly)
     {
         if (readOnly || !segment.IsWritable)
         {
             // Waiting means writing (waiter counts, compare-and-swap): a read-only mapping would fault.
-            throw new SharedMemoryException($"A {typeName} arrived read-only; synchronisation objects must be mapped writable.");
+            throw new SharedMemoryException($"A {layout.TypeName} arrived read-only; synchronisation objects must be mapped writable.");
         }
-        if (segment.Size != StateOffset + size)
+        if (segment.Size != StateOffset + layout.StateSize)
         {
-            throw new SharedMemoryException($"The memory that arrived holds {segment.Size} bytes, not a {typeName} ({StateOffset + size} bytes).");
+            throw new SharedMemoryException($"The memory that arrived holds {segment.Size} bytes, not a {layout.TypeName} ({StateOffset + layout.StateSize} bytes).");
         }
-        return new SyncMemory(segment, ownsSegment: false, isCreator: false, futexOffsets, typeName);
+        return new SyncMemory(segment, ownsSegment: false, isCreator: false, layout.FutexOffsets, layout.TypeName);
     }
+
+    /// <summary>Creates a zeroed segment of <paramref name="size"/> bytes for a new object whose size is chosen at creation (a channel's ring).</summary>
+    public static SyncMemory Create(int size, string typeName, string? name, string contents, int[] futexOffsets) =>
+        Create(new SyncLayout(typeName, contents, size, futexOffsets), name);
+
+    /// <summary>Opens a named segment of a size chosen at creation; see <see cref="Open(SyncLayout, string)"/>.</summary>
+    public static SyncMemory Open(string name, int size, string typeName, string contents, int[] futexOffsets) =>
+        Open(new SyncLayout(typeName, contents, size, futexOffsets), name);
+
+    /// <summary>Wraps a segment of a size chosen at creation; see <see cref="Attach(SyncLayout, SharedSegment, bool)"/>.</summary>
+    public static SyncMemory Attach(SharedSegment segment, bool readOnly, int size, string typeName, int[] futexOffsets) =>
+        Attach(new SyncLayout(typeName, "", size, futexOffsets), segment, readOnly);
 
     /// <summary>Whether the object is closed here or by its creator; read only while a use is held.</summary>
     public bool IsClosed => (Volatile.Read(ref _uses) & ClosedBit) != 0 || Volatile.Read(ref *(int*)Base) != 0;
@@ -115,6 +124,29 @@ internal sealed unsafe class SyncMemory
         {
             throw Disposed();
         }
+    }
+
+    /// <summary>Starts a use that the returned scope ends: <c>using var use = memory.EnterScope();</c>.</summary>
+    /// <exception cref="ObjectDisposedException">The object is closed.</exception>
+    public Scope EnterScope()
+    {
+        Enter();
+        return new Scope(this);
+    }
+
+    /// <summary>Reads a word of the object under a use: every public getter of a primitive is one of these.</summary>
+    /// <exception cref="ObjectDisposedException">The object is closed.</exception>
+    public int Read(int* word)
+    {
+        using Scope use = EnterScope();
+        return Volatile.Read(ref *word);
+    }
+
+    /// <inheritdoc cref="Read(int*)"/>
+    public long Read(long* word)
+    {
+        using Scope use = EnterScope();
+        return Volatile.Read(ref *word);
     }
 
     /// <summary>Ends a use; the last one out of a closed object releases the segment.</summary>
@@ -158,9 +190,19 @@ internal sealed unsafe class SyncMemory
         }
     }
 
+    /// <summary>The <c>ToString</c> of a primitive: its type, what it adds, its name, and whether it is disposed.</summary>
+    public string Describe(SharedObject owner, string detail = "") =>
+        $"{_typeName}{detail}{(owner.Name is null ? "" : $" '{owner.Name}'")}{(owner.IsDisposed ? " (disposed)" : "")}";
+
     public ObjectDisposedException Disposed() => new(_typeName,
         $"This {_typeName} was disposed, or the object that created it was (disposing the creating object closes it in every process).");
 
     [Conditional("DEBUG")]
     public void AssertEntered() => Debug.Assert(Volatile.Read(ref _uses) >= OneUse, "The segment is used without a use held.");
+
+    /// <summary>One use of the memory, ended by <see cref="Dispose"/>; a ref struct, so it costs no allocation.</summary>
+    public readonly ref struct Scope(SyncMemory memory)
+    {
+        public void Dispose() => memory.Exit();
+    }
 }
