@@ -9,9 +9,9 @@ namespace Multiprocessing.Synchronization;
 /// arrive: it only waits for the phase of an arrival whose time-out passed while the post-phase
 /// action ran. The moves on the state word are <see cref="BarrierState"/>'s.
 /// </summary>
-internal sealed unsafe class BarrierArrival(SharedBarrier barrier, bool arrives = true) : FutexWait(barrier.Memory, barrier.PhaseWord, waiters: null)
+internal sealed unsafe class BarrierArrival(SharedBarrier barrier, bool arrives = true) : FutexWait(barrier.Shared, BarrierState.PhaseWordOf(barrier.Shared.State), waiters: null)
 {
-    private readonly long* _state = barrier.StateWord;
+    private readonly long* _state = &barrier.Shared.State->Word;
     private int _phase;
     private bool _done;
     private BarrierBrokenException? _broken;

@@ -1,8 +1,10 @@
+using System.Runtime.InteropServices;
+
 namespace Multiprocessing.Synchronization;
 
 /// <summary>
-/// The <see cref="SharedBarrier"/>'s one 64-bit state word and every move on it, as pure functions
-/// of the word: <c>phase &lt;&lt; 32 | broken &lt;&lt; 31 | participants &lt;&lt; 16 | arrived</c>.
+/// The <see cref="SharedBarrier"/> in shared memory, one 64-bit state word, and every move on it as
+/// pure functions of the word: <c>phase &lt;&lt; 32 | broken &lt;&lt; 31 | participants &lt;&lt; 16 | arrived</c>.
 /// Arriving, withdrawing, breaking, resetting and removing a participant are each one
 /// compare-and-swap from one value of this word to the next.
 /// </summary>
@@ -11,9 +13,21 @@ namespace Multiprocessing.Synchronization;
 /// the phase half, which is the futex word waiters sleep on, so a sleeper never misses one; a
 /// waiter tells the events apart afterwards by the parity rule in <see cref="Judge"/>.
 /// </remarks>
-internal static class BarrierState
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct BarrierState : ISyncState
 {
     public const long BrokenBit = 1L << 31;
+
+    // The phase is the high half of the word: on these little-endian machines, the 32-bit word at offset 4.
+    private const int PhaseOffset = 4;
+
+    /// <summary>The state word.</summary>
+    public long Word;
+
+    public static SyncLayout Layout { get; } = new(nameof(SharedBarrier), "SharedBarrier:2", StateSize: 8, FutexOffsets: [PhaseOffset]);
+
+    /// <summary>The phase half of <paramref name="state"/>'s word: the futex word waiters sleep on.</summary>
+    public static int* PhaseWordOf(BarrierState* state) => (int*)((byte*)state + PhaseOffset);
 
     /// <summary>A new barrier: phase 0, nobody arrived, not broken.</summary>
     public static long Initial(int participants) => (long)participants << 16;

@@ -132,7 +132,7 @@ internal abstract unsafe class FutexWait
     public bool Block(TimeSpan timeout, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        using SyncMemory.Scope use = Memory.EnterScope();
+        using SyncMemory.UseScope use = Memory.EnterScope();
         return Run(timeout, cancellationToken);
     }
 

@@ -73,7 +73,7 @@ internal static unsafe class FutexWaiter
         if (first != FutexLook.Sleep)
         {
             wait.Memory.Exit();
-            return Outcome(wait, first, cancellationToken);
+            return ResultOf(wait, first, cancellationToken);
         }
         wait.Completion = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         wait.Deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
@@ -88,7 +88,7 @@ internal static unsafe class FutexWaiter
     }
 
     /// <summary>The task a finished look stands for; the same whether the first look or the waiter thread's found it.</summary>
-    private static Task<bool> Outcome(FutexWait wait, FutexLook look, CancellationToken cancellationToken) => look switch
+    private static Task<bool> ResultOf(FutexWait wait, FutexLook look, CancellationToken cancellationToken) => look switch
     {
         FutexLook.Completed => s_true,
         FutexLook.TimedOut => s_false,
@@ -230,7 +230,7 @@ internal static unsafe class FutexWaiter
                 {
                     return false;
                 }
-                outcome = Outcome(wait, look, wait.Token);
+                outcome = ResultOf(wait, look, wait.Token);
             }
             catch (Exception e)
             {

@@ -1,6 +1,5 @@
 using Multiprocessing.Interop;
 using Multiprocessing.Payload;
-using Multiprocessing.Serialization;
 using Multiprocessing.Sharing;
 using Multiprocessing.Synchronization;
 
@@ -50,32 +49,14 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <summary>The most participants a barrier can have (the count has 15 bits).</summary>
     public const int MaxParticipants = short.MaxValue;
 
-    // The state word (see BarrierState) at offset 0; on this little-endian machine its phase half
-    // is the 32-bit futex word at offset 4.
-    private const int StateOffset = 0;
-    private const int PhaseOffset = 4;
-    private static readonly SyncLayout s_layout = new(nameof(SharedBarrier), "SharedBarrier:2", StateSize: 8, FutexOffsets: [PhaseOffset]);
-
-    private readonly SyncMemory _memory;
-    private readonly long* _state;
-    private readonly int* _phase;
+    private readonly FutexPrimitive<BarrierState> _shared;
     private Action<long>? _postPhaseAction;
 
-    private SharedBarrier(SyncMemory memory)
-        : base(memory.Segment, ownsSegment: false, readOnly: false)
-    {
-        _memory = memory;
-        _state = memory.At<long>(StateOffset);
-        _phase = memory.At<int>(PhaseOffset);
-    }
+    private SharedBarrier(FutexPrimitive<BarrierState> shared)
+        : base(shared.Segment, holder: shared) => _shared = shared;
 
-    internal SyncMemory Memory => _memory;
-
-    /// <summary>The whole state word; see <see cref="BarrierState"/>.</summary>
-    internal long* StateWord => _state;
-
-    /// <summary>The phase half of the state word: what waiters sleep on.</summary>
-    internal int* PhaseWord => _phase;
+    /// <summary>The barrier's memory, for its arrivals (<see cref="BarrierArrival"/>).</summary>
+    internal FutexPrimitive<BarrierState> Shared => _shared;
 
     /// <summary>The post-phase action of this process's object, without the disposal check (an arrival already holds a use).</summary>
     internal Action<long>? ActionHere => Volatile.Read(ref _postPhaseAction);
@@ -108,19 +89,18 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(participants);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(participants, MaxParticipants);
-        SyncMemory memory = SyncMemory.Create(s_layout, name);
-        *memory.At<long>(StateOffset) = BarrierState.Initial(participants);
-        return new SharedBarrier(memory) { _postPhaseAction = postPhaseAction };
+        var shared = FutexPrimitive<BarrierState>.Create(name, new BarrierState { Word = BarrierState.Initial(participants) });
+        return new SharedBarrier(shared) { _postPhaseAction = postPhaseAction };
     }
 
     /// <summary>Opens the barrier another process created with <paramref name="name"/>.</summary>
     /// <param name="name">The name it was created with.</param>
     /// <returns>A barrier over the same state.</returns>
     /// <exception cref="SharedMemoryException">No live process holds that name, or it names something else.</exception>
-    public static SharedBarrier Open(string name) => new(SyncMemory.Open(s_layout, name));
+    public static SharedBarrier Open(string name) => new(FutexPrimitive<BarrierState>.Open(name));
 
     static SharedBarrier ISharedObjectFactory<SharedBarrier>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader) =>
-        new(SyncMemory.Attach(s_layout, segment, readOnly));
+        new(FutexPrimitive<BarrierState>.Attach(segment, readOnly));
 
     /// <summary>The number of the current phase: 0 at first, one more each time all participants arrive (wraps after 2^32 phases).</summary>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
@@ -262,8 +242,8 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <summary>Moves the state word by <paramref name="next"/> (unchanged: nothing to do) and wakes every waiter if it moved.</summary>
     private void Transition(Func<long, long> next)
     {
-        using SyncMemory.Scope use = _memory.EnterScope();
-        long state = Volatile.Read(ref *_state);
+        using SyncMemory.UseScope use = _shared.EnterScope();
+        long state = Volatile.Read(ref _shared.State->Word);
         while (true)
         {
             long wanted = next(state);
@@ -271,10 +251,10 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
             {
                 return;
             }
-            long seen = Interlocked.CompareExchange(ref *_state, wanted, state);
+            long seen = Interlocked.CompareExchange(ref _shared.State->Word, wanted, state);
             if (seen == state)
             {
-                Libc.FutexWake(_phase, int.MaxValue);
+                Libc.FutexWake(BarrierState.PhaseWordOf(_shared.State), int.MaxValue);
                 return;
             }
             state = seen;
@@ -289,17 +269,17 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
     public void RemoveParticipant()
     {
-        using SyncMemory.Scope use = _memory.EnterScope();
-        long state = Volatile.Read(ref *_state);
+        using SyncMemory.UseScope use = _shared.EnterScope();
+        long state = Volatile.Read(ref _shared.State->Word);
         while (true)
         {
             long next = BarrierState.RemoveOne(state, out bool completes);
-            long seen = Interlocked.CompareExchange(ref *_state, next, state);
+            long seen = Interlocked.CompareExchange(ref _shared.State->Word, next, state);
             if (seen == state)
             {
                 if (completes)
                 {
-                    Libc.FutexWake(_phase, int.MaxValue);
+                    Libc.FutexWake(BarrierState.PhaseWordOf(_shared.State), int.MaxValue);
                 }
                 return;
             }
@@ -323,29 +303,22 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
         return wait.Settle();
     }
 
-    private long Read() => _memory.Read(_state);
-
-    /// <inheritdoc/>
-    protected override void Dispose(bool disposing)
-    {
-        base.Dispose(disposing);
-        _memory.Close();
-    }
+    private long Read() => _shared.Read(&_shared.State->Word);
 
     /// <inheritdoc/>
     public override string ToString()
     {
-        if (!_memory.TryEnter())
+        if (!_shared.TryEnter())
         {
             return "SharedBarrier (disposed)";
         }
         try
         {
-            return _memory.Describe(this, BarrierState.Describe(Volatile.Read(ref *_state)));
+            return _shared.Describe(this, BarrierState.Describe(Volatile.Read(ref _shared.State->Word)));
         }
         finally
         {
-            _memory.Exit();
+            _shared.Exit();
         }
     }
 

@@ -1,6 +1,6 @@
+using System.Runtime.InteropServices;
 using Multiprocessing.Interop;
 using Multiprocessing.Payload;
-using Multiprocessing.Serialization;
 using Multiprocessing.Sharing;
 using Multiprocessing.Synchronization;
 
@@ -24,22 +24,13 @@ namespace Multiprocessing;
 /// </remarks>
 public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<SharedSemaphore>
 {
-    private const int CountOffset = 0;
-    private const int WaitersOffset = 4;
-    private const int MaximumOffset = 8;
-    private static readonly SyncLayout s_layout = new(nameof(SharedSemaphore), "SharedSemaphore:1", StateSize: 16, FutexOffsets: [CountOffset]);
+    private readonly FutexPrimitive<SemaphoreState> _shared;
 
-    private readonly SyncMemory _memory;
-    private readonly int* _count;
-    private readonly int* _waiters;
-
-    private SharedSemaphore(SyncMemory memory)
-        : base(memory.Segment, ownsSegment: false, readOnly: false)
+    private SharedSemaphore(FutexPrimitive<SemaphoreState> shared)
+        : base(shared.Segment, holder: shared)
     {
-        _memory = memory;
-        _count = memory.At<int>(CountOffset);
-        _waiters = memory.At<int>(WaitersOffset);
-        MaximumCount = *memory.At<int>(MaximumOffset);
+        _shared = shared;
+        MaximumCount = shared.State->Maximum;
     }
 
     /// <summary>Creates a semaphore.</summary>
@@ -53,30 +44,27 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maximumCount);
         ArgumentOutOfRangeException.ThrowIfNegative(initialCount);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(initialCount, maximumCount);
-        SyncMemory memory = SyncMemory.Create(s_layout, name);
-        *memory.At<int>(CountOffset) = initialCount;
-        *memory.At<int>(MaximumOffset) = maximumCount;
-        return new SharedSemaphore(memory);
+        return new(FutexPrimitive<SemaphoreState>.Create(name, new SemaphoreState { Count = initialCount, Maximum = maximumCount }));
     }
 
     /// <summary>Opens the semaphore another process created with <paramref name="name"/>.</summary>
     /// <param name="name">The name it was created with.</param>
     /// <returns>A semaphore over the same count.</returns>
     /// <exception cref="SharedMemoryException">No live process holds that name, or it names something else.</exception>
-    public static SharedSemaphore Open(string name) => new(SyncMemory.Open(s_layout, name));
+    public static SharedSemaphore Open(string name) => new(FutexPrimitive<SemaphoreState>.Open(name));
 
     static SharedSemaphore ISharedObjectFactory<SharedSemaphore>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader) =>
-        new(SyncMemory.Attach(s_layout, segment, readOnly));
+        new(FutexPrimitive<SemaphoreState>.Attach(segment, readOnly));
 
     /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
-    internal int WaiterCount => _memory.Read(_waiters);
+    internal int WaiterCount => _shared.Read(&_shared.State->Waiters);
 
     /// <summary>The most permits the semaphore can hold.</summary>
     public int MaximumCount { get; }
 
     /// <summary>The permits available now (a snapshot: other processes change it at any time).</summary>
     /// <exception cref="ObjectDisposedException">The semaphore was disposed.</exception>
-    public int CurrentCount => _memory.Read(_count);
+    public int CurrentCount => _shared.Read(&_shared.State->Count);
 
     /// <summary>Takes a permit, waiting as long as it takes.</summary>
     /// <param name="cancellationToken">Stops waiting.</param>
@@ -159,8 +147,8 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
     public int Release(int releaseCount)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(releaseCount);
-        using SyncMemory.Scope use = _memory.EnterScope();
-        int count = Volatile.Read(ref *_count);
+        using SyncMemory.UseScope use = _shared.EnterScope();
+        int count = Volatile.Read(ref _shared.State->Count);
         while (true)
         {
             if (releaseCount > MaximumCount - count)
@@ -169,16 +157,16 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
                     $"Releasing {releaseCount} permit(s) would take the SharedSemaphore past its maximum of {MaximumCount} (it holds {count}): " +
                     "more releases than waits.");
             }
-            int seen = Interlocked.CompareExchange(ref *_count, count + releaseCount, count);
+            int seen = Interlocked.CompareExchange(ref _shared.State->Count, count + releaseCount, count);
             if (seen == count)
             {
                 break;
             }
             count = seen;
         }
-        if (Volatile.Read(ref *_waiters) > 0)
+        if (Volatile.Read(ref _shared.State->Waiters) > 0)
         {
-            Libc.FutexWake(_count, releaseCount);
+            Libc.FutexWake(&_shared.State->Count, releaseCount);
         }
         return count;
     }
@@ -192,16 +180,16 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
     /// <summary>The uncontended path: one compare-and-swap, no system call, no allocation.</summary>
     private bool TryTakeNow()
     {
-        using SyncMemory.Scope use = _memory.EnterScope();
+        using SyncMemory.UseScope use = _shared.EnterScope();
         return TryTakeOne(out _);
     }
 
     private bool TryTakeOne(out int observed)
     {
-        int count = Volatile.Read(ref *_count);
+        int count = Volatile.Read(ref _shared.State->Count);
         while (count > 0)
         {
-            int seen = Interlocked.CompareExchange(ref *_count, count - 1, count);
+            int seen = Interlocked.CompareExchange(ref _shared.State->Count, count - 1, count);
             if (seen == count)
             {
                 observed = count;
@@ -214,30 +202,35 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
     }
 
     /// <inheritdoc/>
-    protected override void Dispose(bool disposing)
-    {
-        base.Dispose(disposing);
-        _memory.Close();
-    }
-
-    /// <inheritdoc/>
-    public override string ToString() => _memory.Describe(this, $"(max {MaximumCount})");
+    public override string ToString() => _shared.Describe(this, $"(max {MaximumCount})");
 
     private static TimeoutException TimedOut(TimeSpan timeout) =>
         new($"No SharedSemaphore permit became available within {timeout.TotalMilliseconds:0.#} ms.");
 
-    private sealed class PermitWait(SharedSemaphore owner) : FutexWait(owner._memory, owner._count, owner._waiters)
+    private sealed class PermitWait(SharedSemaphore owner) : FutexWait(owner._shared, &owner._shared.State->Count, &owner._shared.State->Waiters)
     {
         protected override bool TryTake(out int observed) => owner.TryTakeOne(out observed);
 
         protected override bool OnWithdraw()
         {
             // A release may have woken us rather than a waiter that stays: pass the wake on.
-            if (Volatile.Read(ref *owner._count) > 0 && Volatile.Read(ref *owner._waiters) > 0)
+            if (Volatile.Read(ref owner._shared.State->Count) > 0 && Volatile.Read(ref owner._shared.State->Waiters) > 0)
             {
-                Libc.FutexWake(owner._count, 1);
+                Libc.FutexWake(&owner._shared.State->Count, 1);
             }
             return false;
         }
+    }
+
+    /// <summary>The semaphore in shared memory.</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 16)]
+    private struct SemaphoreState : ISyncState
+    {
+        /// <summary>The permits: the futex word waiters sleep on.</summary>
+        public int Count;
+        public int Waiters;
+        public int Maximum;
+
+        public static SyncLayout Layout { get; } = new(nameof(SharedSemaphore), "SharedSemaphore:1", StateSize: 16, FutexOffsets: [0]);
     }
 }
