@@ -24,7 +24,7 @@ internal unsafe struct BarrierState : ISyncState
     /// <summary>The state word.</summary>
     public long Word;
 
-    public static SyncLayout Layout { get; } = new(nameof(SharedBarrier), "SharedBarrier:2", StateSize: 8, FutexOffsets: [PhaseOffset]);
+    public static SyncLayout Layout { get; } = SyncLayout.Of<BarrierState>(nameof(SharedBarrier), "SharedBarrier:2", PhaseOffset);
 
     /// <summary>The phase half of <paramref name="state"/>'s word: the futex word waiters sleep on.</summary>
     public static int* PhaseWordOf(BarrierState* state) => (int*)((byte*)state + PhaseOffset);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Multiprocessing.Sharing;
 
 namespace Multiprocessing.Synchronization;
@@ -32,7 +31,6 @@ internal sealed unsafe class FutexPrimitive<TState> : SyncMemory where TState : 
     private FutexPrimitive(SegmentClaim claim)
         : base(claim)
     {
-        Debug.Assert(sizeof(TState) <= TState.Layout.StateSize, $"{typeof(TState)} is larger than its layout says.");
         State = At<TState>(0);
     }
 

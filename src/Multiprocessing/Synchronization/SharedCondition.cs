@@ -325,6 +325,6 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
         public int LockLength;
         public fixed byte LockDescriptor[DescriptorCapacity];
 
-        public static SyncLayout Layout { get; } = new(nameof(SharedCondition), "SharedCondition:1", StateSize: 128, FutexOffsets: [0]);
+        public static SyncLayout Layout { get; } = SyncLayout.Of<ConditionState>(nameof(SharedCondition), "SharedCondition:1", 0);
     }
 }

@@ -211,6 +211,6 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
         public int Waiters;
         public int ManualReset;
 
-        public static SyncLayout Layout { get; } = new(nameof(SharedEvent), "SharedEvent:1", StateSize: 16, FutexOffsets: [0]);
+        public static SyncLayout Layout { get; } = SyncLayout.Of<EventState>(nameof(SharedEvent), "SharedEvent:1", 0);
     }
 }

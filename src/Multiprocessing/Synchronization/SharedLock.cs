@@ -300,6 +300,6 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
         public long Owner;
         public int Waiters;
 
-        public static SyncLayout Layout { get; } = new(nameof(SharedLock), "SharedLock:1", StateSize: 16, FutexOffsets: [0]);
+        public static SyncLayout Layout { get; } = SyncLayout.Of<LockState>(nameof(SharedLock), "SharedLock:1", 0);
     }
 }

@@ -231,6 +231,6 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
         public int Waiters;
         public int Maximum;
 
-        public static SyncLayout Layout { get; } = new(nameof(SharedSemaphore), "SharedSemaphore:1", StateSize: 16, FutexOffsets: [0]);
+        public static SyncLayout Layout { get; } = SyncLayout.Of<SemaphoreState>(nameof(SharedSemaphore), "SharedSemaphore:1", 0);
     }
 }
