@@ -22,9 +22,11 @@ internal interface ISyncState
 /// typed state itself.
 /// </summary>
 /// <remarks>
-/// It is the base the primitives would derive from if they could: they are public and derive from
-/// the public <see cref="SharedObject"/>, which places descriptors in messages, so each holds one of
-/// these instead and forwards two calls to it (its constructor's segment, and <c>Dispose</c>).
+/// It is the base the primitives would derive from if they could: they are public, and a public
+/// class cannot derive from an internal one, while a public base would add to the public API. So
+/// each derives from <see cref="SharedObject"/> (which writes its descriptor for a worker) and holds
+/// one of these, handing it to <see cref="SharedObject"/> as the holder of its segment: disposing
+/// the primitive closes it. What is left in a primitive is its state struct and its state machine.
 /// </remarks>
 internal sealed unsafe class FutexPrimitive<TState> : SyncMemory where TState : unmanaged, ISyncState
 {
