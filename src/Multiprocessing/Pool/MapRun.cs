@@ -4,6 +4,7 @@ using System.Runtime.Serialization;
 using System.Threading.Channels;
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 using Multiprocessing.Worker;
 
 namespace Multiprocessing.Pool;

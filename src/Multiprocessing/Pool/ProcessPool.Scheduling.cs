@@ -3,6 +3,7 @@ using System.Runtime.Serialization;
 using Multiprocessing.Payload;
 using Multiprocessing.Pool;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 using Multiprocessing.Worker;
 
 namespace Multiprocessing;

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Multiprocessing.Payload;
 using Multiprocessing.Pool;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 using Multiprocessing.Worker;
 
 namespace Multiprocessing;

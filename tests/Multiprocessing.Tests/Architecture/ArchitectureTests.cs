@@ -21,8 +21,10 @@ public sealed partial class ArchitectureTests
         ["Serialization"] = ["Payload", "SharedMemory"],
         ["Synchronization"] = ["Interop", "Payload", "SharedMemory", "Serialization"],
         ["Channels"] = ["Interop", "Payload", "SharedMemory", "Serialization", "Synchronization"],
-        ["Worker"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization"],
-        ["Pool"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Worker"],
+        ["Wire"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization"],
+        ["Worker"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Wire"],
+        ["WorkerRuntime"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Wire"],
+        ["Pool"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Wire", "Worker"],
     };
 
     [Fact]

@@ -3,8 +3,9 @@ using System.Runtime.InteropServices;
 using Multiprocessing.Interop;
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 
-namespace Multiprocessing.Worker;
+namespace Multiprocessing.WorkerRuntime;
 
 /// <summary>
 /// The worker process's side of the control channel. Called by the host executable
@@ -18,8 +19,8 @@ internal static class WorkerHostEntry
     public static int Run(string[] args)
     {
         _ = args;
-        string? socketPath = Environment.GetEnvironmentVariable(WorkerLauncher.SocketVariable);
-        string? token = Environment.GetEnvironmentVariable(WorkerLauncher.TokenVariable);
+        string? socketPath = Environment.GetEnvironmentVariable(Protocol.SocketVariable);
+        string? token = Environment.GetEnvironmentVariable(Protocol.TokenVariable);
         if (socketPath is null || token is null)
         {
             Console.Error.WriteLine("Multiprocessing.WorkerHost is started by the Multiprocessing library; it is not a program to run by hand.");
@@ -28,8 +29,8 @@ internal static class WorkerHostEntry
         // Before anything slow: a stop signal to the whole group may come while this worker starts.
         StopSignals.Register();
         // Children this worker starts must not mistake themselves for workers.
-        Environment.SetEnvironmentVariable(WorkerLauncher.SocketVariable, null);
-        Environment.SetEnvironmentVariable(WorkerLauncher.TokenVariable, null);
+        Environment.SetEnvironmentVariable(Protocol.SocketVariable, null);
+        Environment.SetEnvironmentVariable(Protocol.TokenVariable, null);
         // A worker should stop mapping a parent's array soon after the parent releases it.
         Sharing.SegmentAttachments.CollectAfterSweep = true;
         // The parent binds its socket while this process starts; until it has, connecting fails
@@ -46,17 +47,8 @@ internal static class WorkerHostEntry
             }
             Thread.Sleep(1);
         }
-        return new WorkerRuntime(socket).Run(token);
+        return new CommandLoop(socket).Run(token);
     }
-}
-
-internal static class WorkerExitCodes
-{
-    public const int Normal = 0;
-    public const int TaskFailed = 1;
-    public const int Usage = 2;
-    public const int ProtocolError = 3;
-    public const int CannotConnect = 4;
 }
 
 /// <summary>
@@ -150,11 +142,11 @@ internal static class StopSignals
 /// Two threads that trade the roles of reader and executor (see <see cref="Loop"/>): one always
 /// reads frames, one runs units in order and writes their results.
 /// </summary>
-internal sealed class WorkerRuntime
+internal sealed class CommandLoop
 {
     private readonly SafeUnixSocket _socket;
 
-    public WorkerRuntime(SafeUnixSocket socket)
+    public CommandLoop(SafeUnixSocket socket)
     {
         _socket = socket;
         _results = new ResultFrames(_output, FlushOutput);
@@ -371,7 +363,7 @@ internal sealed class WorkerRuntime
                 {
                     // Action<TArg> or Func<TArg, Task>: the argument is read with the codec of its declared type.
                     Type argumentType = initializer.GetType().GetGenericArguments()[0];
-                    typeof(WorkerRuntime).GetMethod(nameof(RunInitializer), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+                    typeof(CommandLoop).GetMethod(nameof(RunInitializer), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
                         .MakeGenericMethod(argumentType)
                         .CreateDelegate<Action<Delegate, byte[], CodecProvider>>()(initializer, argument, _codecs);
                 }
