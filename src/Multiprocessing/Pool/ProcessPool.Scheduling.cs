@@ -106,7 +106,8 @@ public sealed partial class ProcessPool
 
     private void WriteInit(PayloadWriter writer)
     {
-        writer.WriteString(_options.Serializer?.GetType().AssemblyQualifiedName);
+        writer.WriteString(SerializerTypes.NameOf(_options.Serializer));
+        writer.WriteString(SerializerTypes.NameOf(_options.JsonContext));
         writer.Write(_options.WorkerMemoryLimit is not null);
         writer.Write(_initializer is not null);
         if (_initializer is not null)

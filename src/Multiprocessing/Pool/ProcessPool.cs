@@ -70,7 +70,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
 
     /// <summary>Starts a pool. Workers start in the background; tasks submitted meanwhile wait for them.</summary>
     /// <param name="options">Worker count, limits and hooks.</param>
-    /// <exception cref="ArgumentException">The initializer or the worker-exit hook captures state or is not a static method, or the initializer's argument is larger than <see cref="ProcessPoolOptions.MaxMessageSize"/>.</exception>
+    /// <exception cref="ArgumentException">The initializer or the worker-exit hook captures state or is not a static method, the initializer's argument is larger than <see cref="ProcessPoolOptions.MaxMessageSize"/>, or the <see cref="ProcessPoolOptions.Serializer"/> or <see cref="ProcessPoolOptions.JsonContext"/> cannot be created in a worker.</exception>
     /// <exception cref="SerializationException">The initializer's argument (<see cref="ProcessPoolOptions.WithInitializer{TArg}(Action{TArg}, TArg)"/>) cannot be serialised.</exception>
     /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
     public ProcessPool(ProcessPoolOptions options)
@@ -78,11 +78,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(options);
         Interop.Libc.EnsureSupported();
         _options = options;
-        _codecs = options.Serializer is null ? CodecProvider.Default : new CodecProvider(options.Serializer);
-        if (options.Serializer is { } serializer)
-        {
-            SerializerTypes.RequireCreatable(serializer, nameof(options));
-        }
+        _codecs = options.Codecs(nameof(options));
         _initializer = options.InitializerCall is { } call ? TaskMethod.From(call.Method, nameof(ProcessPoolOptions.Initializer))
             : options.Initializer is null ? null : TaskMethod.From(options.Initializer, nameof(ProcessPoolOptions.Initializer));
         // Serialised once: every worker, replacements included, gets the same bytes.

@@ -157,14 +157,13 @@ internal sealed class CommandLoop
         _frames.MaxFrame = reader.Read<long>();
         _sender.MaxFrame = _frames.MaxFrame;
         string? serializerType = reader.ReadString();
+        string? jsonContextType = reader.ReadString();
         _reportMemory = reader.Read<bool>();
         bool hasInitializer = reader.Read<bool>();
         try
         {
-            if (serializerType is not null)
-            {
-                _codecs = new CodecProvider(SerializerTypes.CreateSerializer(serializerType));
-            }
+            // The pool's serializer and JSON context, rebuilt here from their names, as a channel's are.
+            _codecs = SerializerTypes.ProviderFor(serializerType, jsonContextType);
             _hooks.Start(ref reader, hasInitializer, _codecs);
         }
         catch (Exception e)
