@@ -24,7 +24,8 @@ public sealed partial class ArchitectureTests
         ["Wire"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization"],
         ["Worker"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Wire"],
         ["WorkerRuntime"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Wire"],
-        ["Pool"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Wire", "Worker"],
+        ["Scheduling"] = ["Payload", "Wire"],
+        ["Pool"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Wire", "Worker", "Scheduling"],
     };
 
     [Fact]
