@@ -2,8 +2,9 @@ using System.Diagnostics;
 using System.Reflection;
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 
-namespace Multiprocessing.Worker;
+namespace Multiprocessing.WorkerRuntime;
 
 /// <summary>Runs one registered method over the items of a Run frame, in the worker.</summary>
 internal abstract class Invoker
