@@ -27,6 +27,7 @@ internal static class WorkerHostEntry
         }
         // Before anything slow: a stop signal to the whole group may come while this worker starts.
         StopSignals.Register();
+        WorkerWarmUp.Start();
         // Children this worker starts must not mistake themselves for workers.
         Environment.SetEnvironmentVariable(Protocol.SocketVariable, null);
         Environment.SetEnvironmentVariable(Protocol.TokenVariable, null);
