@@ -40,6 +40,7 @@ internal static class ChannelProfile
         Row<long, LongPayload>(count);
         Row<Quote, QuotePayload>(count);
         Row<Order, OrderPayload>(count / 4);
+        Row<PackedOrder, PackedOrderPayload>(count / 2);
         Row<byte[], BlobPayload>(Math.Max(1000, count / 200));
         Console.WriteLine();
         Console.WriteLine("Primitives (ns per operation, single thread, median of 5 passes):");
@@ -95,10 +96,10 @@ internal static class ChannelProfile
     private static unsafe void Row<T, TPayload>(long count)
         where TPayload : IChannelPayload<T>
     {
-        Codec<T> codec = CodecProvider.Default.Get<T>();
+        Codec<T> codec = CodecProvider.For(TPayload.Serializer, null).Get<T>();
         var writer = new PayloadWriter(256);
         T sample = TPayload.Make(123_456);
-        byte[] bytes = Serialised(sample);
+        byte[] bytes = Serialised(sample, TPayload.Serializer);
         long sink = 0;
 
         string serialise = Passes(count, n =>
@@ -136,7 +137,7 @@ internal static class ChannelProfile
         });
         NativeMemory.AlignedFree(memory);
 
-        var options = new SharedChannelOptions(capacity) { MaxMessageSize = maxMessage };
+        var options = new SharedChannelOptions(capacity) { MaxMessageSize = maxMessage, Serializer = TPayload.Serializer };
         using SharedChannel<T> channel = SharedChannel.CreateBounded<T>(options);
         ChannelWriter<T> channelWriter = channel.Writer;
         ChannelReader<T> channelReader = channel.Reader;

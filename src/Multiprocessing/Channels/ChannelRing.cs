@@ -25,7 +25,7 @@ namespace Multiprocessing.Channels;
 /// writer; when the queue is empty, not completed, and every registered writer is dead, waiting
 /// readers complete the channel with an error instead of waiting for ever.</para>
 /// </remarks>
-internal sealed unsafe class ChannelRing
+internal sealed unsafe partial class ChannelRing
 {
     // Layout, from the ring's start (every group on its own cache lines).
     private const int CapacityOffset = 0;       // int
@@ -53,9 +53,6 @@ internal sealed unsafe class ChannelRing
     private const int Completed = 2;
     private const int Faulted = 3;
     private const int WriterFlag = 1;
-
-    /// <summary>How long a waiter sees no progress before it looks for dead processes' claims.</summary>
-    private static readonly long s_repairAfter = Stopwatch.Frequency / 5;
 
     private readonly byte* _ring;
     private readonly Lock _writeGate = new();
@@ -311,113 +308,6 @@ internal sealed unsafe class ChannelRing
             {
                 Interlocked.And(ref *(int*)(_record + 3), ~WriterFlag);
             }
-        }
-    }
-
-    /// <summary>
-    /// Called by waiters that have seen no progress for <see cref="s_repairAfter"/>: frees what dead
-    /// processes held, and completes the ring with an error when it is empty and every writer is dead.
-    /// </summary>
-    public void RepairIfStale(ref long lastCheck)
-    {
-        long now = Stopwatch.GetTimestamp();
-        if (now - lastCheck < s_repairAfter)
-        {
-            return;
-        }
-        lastCheck = now;
-        RepairWriterClaim();
-        RepairReaderClaim();
-        CompleteIfWritersAreGone();
-    }
-
-    private void RepairWriterClaim()
-    {
-        long position = Volatile.Read(ref Head);
-        byte* slot = Slot(position);
-        if (Volatile.Read(ref *(long*)slot) != position || Volatile.Read(ref Tail) <= position)
-        {
-            return; // nothing claimed and unpublished at the head
-        }
-        if (!ClaimIsAbandoned(1, position + 1, out long* dead))
-        {
-            return;
-        }
-        *(int*)(slot + 8) = -1;
-        if (Interlocked.CompareExchange(ref *(long*)slot, position + 1, position) == position)
-        {
-            Interlocked.Increment(ref *(long*)(_ring + BrokenOffset));
-            Volatile.Write(ref dead[1], 0);
-            Signal(ReadSignal, ReadersAsleep);
-        }
-    }
-
-    private void RepairReaderClaim()
-    {
-        long tail = Volatile.Read(ref Tail);
-        long position = tail - Capacity;
-        if (position < 0)
-        {
-            return;
-        }
-        byte* slot = Slot(position);
-        if (Volatile.Read(ref *(long*)slot) != position + 1 || Volatile.Read(ref Head) <= position)
-        {
-            return; // the slot the writers need next is not held by a reader
-        }
-        if (ClaimIsAbandoned(2, position + 1, out long* dead)
-            && Interlocked.CompareExchange(ref *(long*)slot, position + Capacity, position + 1) == position + 1)
-        {
-            Volatile.Write(ref dead[2], 0);
-            Signal(WriteSignal, WritersAsleep);
-        }
-    }
-
-    /// <summary>Whether every process that claims <paramref name="claim"/> (field 1: write, 2: read) is dead, and there is one.</summary>
-    private bool ClaimIsAbandoned(int field, long claim, out long* dead)
-    {
-        dead = null;
-        for (int i = 0; i < MaxProcesses; i++)
-        {
-            long* record = Record(i);
-            long identity = Volatile.Read(ref record[0]);
-            if (identity == 0 || Volatile.Read(ref record[field]) != claim)
-            {
-                continue;
-            }
-            if (ProcessIdentity.IsAlive(identity))
-            {
-                return false; // a live process holds it: it is only slow
-            }
-            dead = record;
-        }
-        return dead is not null;
-    }
-
-    private void CompleteIfWritersAreGone()
-    {
-        if (Volatile.Read(ref State) != Open || HasMessage())
-        {
-            return;
-        }
-        var pids = new List<int>();
-        for (int i = 0; i < MaxProcesses; i++)
-        {
-            long* record = Record(i);
-            long identity = Volatile.Read(ref record[0]);
-            if (identity == 0 || (Volatile.Read(ref *(int*)(record + 3)) & WriterFlag) == 0)
-            {
-                continue;
-            }
-            if (ProcessIdentity.IsAlive(identity))
-            {
-                return;
-            }
-            pids.Add(ProcessIdentity.Pid(identity));
-        }
-        if (pids.Count > 0)
-        {
-            TryComplete($"Every process that wrote to this channel has exited without completing it (process {string.Join(", ", pids)}).");
         }
     }
 
