@@ -407,52 +407,7 @@ public sealed partial class ProcessPool : IProcessPool
         PoolInstruments.Unregister(this);
         await _deadlines.DisposeAsync().ConfigureAwait(false);
         await _scheduler.Drained.WaitAsync(_options.ShutdownTimeout).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
-        _fleet.CancelStarts();
-        WorkerConnection[] connections;
-        lock (_scheduler.Gate)
-        {
-            connections = _fleet.Workers.Where(w => w.Connection is not null).Select(w => w.Connection!).ToArray();
-            byte[] shutdown = Protocol.Frame(FrameType.Shutdown, w => w.Write(WorkerExitCodes.Normal));
-            foreach (WorkerExecutor worker in _fleet.Workers)
-            {
-                if (worker.InFlight.Count == 0)
-                {
-                    worker.Connection?.Send(shutdown);
-                }
-                else
-                {
-                    worker.Connection?.Kill("the pool was disposed and its ShutdownTimeout passed");
-                }
-            }
-        }
-        foreach (WorkerConnection connection in connections)
-        {
-            connection.Flush();
-        }
-        // A worker-exit hook has the ShutdownTimeout (the worker bounds it itself); this is the backstop.
-        TimeSpan exitBound = TimeSpan.FromSeconds(5) + (_init.WorkerExit is null ? TimeSpan.Zero : TimeSpan.FromTicks(Math.Min(_options.ShutdownTimeout.Ticks, TimeSpan.FromDays(1).Ticks)));
-        using var exitWait = new CancellationTokenSource(exitBound);
-        foreach (WorkerConnection connection in connections)
-        {
-            try
-            {
-                await connection.WaitForExitAsync(exitWait.Token).ConfigureAwait(false);
-                // The worker's last frames (a worker-exit hook's failure) are read before the connection closes.
-                await connection.ReaderDone.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                connection.Kill("it did not exit after the pool was disposed");
-            }
-            catch (TimeoutException)
-            {
-                // Something else holds the worker's end of the channel open; its frames are not waited for.
-            }
-        }
-        foreach (WorkerConnection connection in connections)
-        {
-            connection.Dispose();
-        }
+        await _fleet.StopAsync().ConfigureAwait(false);
         _fleet.Dispose();
         _stopped.TrySetResult();
     }

@@ -70,8 +70,60 @@ internal sealed class WorkerFleet : IDisposable
         Start(1);
     }
 
-    /// <summary>Stops the fleet's pending connects: workers still starting are dropped.</summary>
-    public void CancelStarts() => _lifetime.Cancel();
+    /// <summary>
+    /// Stops every worker once the scheduler has closed and its work has drained (or the ShutdownTimeout
+    /// passed): idle workers are told to exit, ones still running a task are killed; then waits for
+    /// each to exit (a worker-exit hook has the ShutdownTimeout) and releases their connections.
+    /// </summary>
+    public async Task StopAsync()
+    {
+        _lifetime.Cancel();
+        WorkerConnection[] connections;
+        lock (Scheduler.Gate)
+        {
+            connections = Workers.Where(w => w.Connection is not null).Select(w => w.Connection!).ToArray();
+            byte[] shutdown = Protocol.Frame(FrameType.Shutdown, w => w.Write(WorkerExitCodes.Normal));
+            foreach (WorkerExecutor worker in Workers)
+            {
+                if (worker.InFlight.Count == 0)
+                {
+                    worker.Connection?.Send(shutdown);
+                }
+                else
+                {
+                    worker.Connection?.Kill("the pool was disposed and its ShutdownTimeout passed");
+                }
+            }
+        }
+        foreach (WorkerConnection connection in connections)
+        {
+            connection.Flush();
+        }
+        // A worker-exit hook has the ShutdownTimeout (the worker bounds it itself); this is the backstop.
+        TimeSpan exitBound = TimeSpan.FromSeconds(5) + (_init.WorkerExit is null ? TimeSpan.Zero : TimeSpan.FromTicks(Math.Min(_options.ShutdownTimeout.Ticks, TimeSpan.FromDays(1).Ticks)));
+        using var exitWait = new CancellationTokenSource(exitBound);
+        foreach (WorkerConnection connection in connections)
+        {
+            try
+            {
+                await connection.WaitForExitAsync(exitWait.Token).ConfigureAwait(false);
+                // The worker's last frames (a worker-exit hook's failure) are read before the connection closes.
+                await connection.ReaderDone.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                connection.Kill("it did not exit after the pool was disposed");
+            }
+            catch (TimeoutException)
+            {
+                // Something else holds the worker's end of the channel open; its frames are not waited for.
+            }
+        }
+        foreach (WorkerConnection connection in connections)
+        {
+            connection.Dispose();
+        }
+    }
 
     public void Dispose() => _lifetime.Dispose();
 
