@@ -1,0 +1,107 @@
+using Multiprocessing.Cluster;
+
+namespace Multiprocessing.Tests.Cluster;
+
+/// <summary>A cluster of two real nodes (mp node processes on loopback), shared by the tests that leave it whole.</summary>
+public sealed class TwoNodeCluster : IAsyncLifetime
+{
+    internal ClusterNodes Nodes { get; private set; } = null!;
+
+    internal ClusterPool Pool { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Nodes = await ClusterNodes.StartAsync(2);
+        Pool = await ClusterPool.ConnectAsync(Nodes.ClientOptions());
+        await Wait.UntilAsync(() => Pool.Nodes.Count == 2, "the client sees both nodes");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Pool.DisposeAsync();
+        await Nodes.DisposeAsync();
+    }
+}
+
+[Collection("cluster")]
+public sealed class ClusterPoolTests(TwoNodeCluster cluster) : IClassFixture<TwoNodeCluster>
+{
+    [Fact]
+    public async Task SubmitAsync_OverTwoNodes_RunsInWorkersOfBoth()
+    {
+        Assert.Equal(49, await cluster.Pool.SubmitAsync(Tasks.Square, 7));
+        int[] squares = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => cluster.Pool.SubmitAsync(Tasks.Square, i)));
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => i * i), squares);
+        // Slow tasks, more than one node's worker can hold: both nodes' workers take some.
+        int[] pids = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => cluster.Pool.SubmitAsync(ClusterTasks.WorkerPid, i)));
+        int[] workers = [.. cluster.Nodes.Nodes.SelectMany(n => n.WorkerPids())];
+        Assert.All(pids, pid => Assert.Contains(pid, workers));
+    }
+
+    [Fact]
+    public async Task SubmitAsync_TaskThrows_WorkerExceptionWithTheRemoteTypeAndNode()
+    {
+        WorkerException error = await Assert.ThrowsAsync<WorkerException>(() => cluster.Pool.SubmitAsync(Tasks.Throw, 13));
+        Assert.Equal(typeof(InvalidOperationException).FullName, error.RemoteTypeName);
+        Assert.Contains("thirteen is unlucky", error.Message, StringComparison.Ordinal);
+        Assert.Contains("on node node", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SubmitAsync_CapturingLambda_RefusedAtTheCall()
+    {
+        int k = 3;
+        Assert.Throws<ArgumentException>(() => { _ = cluster.Pool.SubmitAsync((int x) => x * k, 1); });
+    }
+
+    [Fact]
+    public async Task SubmitAsync_TaskKillsItsWorker_WorkerCrashedExceptionWithoutRetry()
+    {
+        WorkerCrashedException error = await Assert.ThrowsAsync<WorkerCrashedException>(() => cluster.Pool.SubmitAsync(Tasks.KillSelfAt, (5, 5)));
+        Assert.Equal(9, error.Signal);
+        // The node replaced its worker and goes on.
+        Assert.Equal(64, await cluster.Pool.SubmitAsync(Tasks.Square, 8));
+    }
+
+    [Fact]
+    public async Task Nodes_ListsBothWithTheirWorkers()
+    {
+        IReadOnlyList<ClusterNodeInfo> nodes = await cluster.Pool.GetNodesAsync();
+        Assert.Equal(["node1", "node2"], nodes.Select(n => n.Name).Order());
+        Assert.All(nodes, n => Assert.Equal(1, n.Workers));
+        Assert.All(nodes, n => Assert.True(n.MemoryBytes > 0, $"{n.Name} reported memory {n.MemoryBytes}"));
+        Assert.Equal(cluster.Nodes.Nodes.Select(n => n.Process.Id).Order(), nodes.Select(n => n.ProcessId).Order());
+    }
+}
+
+[Collection("cluster")]
+public sealed class NodeFailureTests
+{
+    [Fact]
+    public async Task NodeKilledMidRun_ItsTasksRunElsewhere_AllResultsCorrect()
+    {
+        await using ClusterNodes nodes = await ClusterNodes.StartAsync(2);
+        await using ClusterPool pool = await ClusterPool.ConnectAsync(nodes.ClientOptions());
+        await Wait.UntilAsync(() => pool.Nodes.Count == 2, "the client sees both nodes");
+        Task<int>[] tasks = [.. Enumerable.Range(0, 12).Select(i => pool.SubmitAsync(ClusterTasks.SlowSquare, i))];
+        ClusterNodes.Node victim = nodes.Nodes[1];
+        await Wait.UntilAsync(() => pool.Nodes.Any(n => n.ProcessId == victim.Process.Id && n.BusyWorkers > 0), "the second node runs a task");
+        victim.Kill();
+        int[] results = await Task.WhenAll(tasks).WaitAsync(Bounds.Unexpected);
+        Assert.Equal(Enumerable.Range(0, 12).Select(i => i * i), results);
+        await Wait.UntilAsync(() => pool.Nodes.Count == 1, "the client stops counting on the killed node");
+    }
+
+    [Fact]
+    public async Task NoNodeLeft_SubmitFailsAfterTheBoundedWait()
+    {
+        await using ClusterNodes nodes = await ClusterNodes.StartAsync(1);
+        ClusterPoolOptions options = nodes.ClientOptions();
+        options.NodeWaitTimeout = TimeSpan.FromSeconds(2);
+        await using ClusterPool pool = await ClusterPool.ConnectAsync(options);
+        nodes.Nodes[0].Kill();
+        await Wait.UntilAsync(() => pool.Nodes.Count == 0, "the client stops counting on the killed node");
+        NodeUnavailableException error = await Assert.ThrowsAsync<NodeUnavailableException>(() => pool.SubmitAsync(Tasks.Square, 3).WaitAsync(Bounds.Unexpected));
+        Assert.Contains("No node", error.Message, StringComparison.Ordinal);
+    }
+}
