@@ -3,6 +3,7 @@ using System.Runtime.ExceptionServices;
 using System.Runtime.Serialization;
 using System.Threading.Channels;
 using Multiprocessing.Payload;
+using Multiprocessing.Scheduling;
 using Multiprocessing.Serialization;
 using Multiprocessing.Worker;
 
@@ -22,7 +23,7 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
     /// <summary>Chunks of an in-memory input queued before they are sent together.</summary>
     private const int BurstLength = 32;
 
-    private readonly ProcessPool _pool;
+    private readonly TaskFrontEnd _front;
     private readonly RegisteredMethod _method;
     private readonly Codec<T> _arguments;
     private readonly Codec<TResult> _results;
@@ -56,16 +57,17 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
 
     private readonly record struct Outcome(long FirstItem, TResult[]? Values, Exception? Error);
 
-    public MapRun(ProcessPool pool, RegisteredMethod method, CodecProvider codecs, MapOptions? options, long? total, int? maxTasksPerWorker, long maxMessage, CancellationToken cancellationToken)
+    public MapRun(TaskFrontEnd front, RegisteredMethod method, CodecProvider codecs, MapOptions? options, long? total, CancellationToken cancellationToken)
     {
-        _pool = pool;
+        _front = front;
+        int? maxTasksPerWorker = front.MaxTasksPerWorker;
         _method = method;
         _arguments = codecs.Get<T>();
         _results = codecs.Get<TResult>();
         _options = options ?? new MapOptions();
         _total = total;
-        _workers = pool.WorkerCount;
-        _maxMessage = maxMessage;
+        _workers = front.Workers;
+        _maxMessage = front.MaxMessageSize;
         _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _fixedChunk = _options.ChunkSize
             ?? (total is long n ? (int)Math.Clamp((n + 4L * _workers - 1) / (4L * _workers), 1, int.MaxValue) : null);
@@ -155,7 +157,7 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
         }
         foreach (WorkItem item in outstanding)
         {
-            _pool.Abandon(item);
+            _front.Scheduler.Abandon(item);
         }
     }
 
@@ -235,10 +237,10 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
                     _lastChunk = count;
                 }
                 firstItem += count;
-                _pool.Enqueue(item, flush: !burst);
+                _front.Scheduler.Enqueue(item, flush: !burst);
                 if (burst && ++unsent >= BurstLength)
                 {
-                    _pool.FlushAll();
+                    _front.Scheduler.FlushAll();
                     unsent = 0;
                 }
             }
@@ -254,7 +256,7 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
         {
             if (unsent > 0)
             {
-                _pool.FlushAll();
+                _front.Scheduler.FlushAll();
             }
             try
             {
@@ -337,7 +339,7 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
             }
             if (flushFirst && !flushed)
             {
-                _pool.FlushAll();
+                _front.Scheduler.FlushAll();
                 flushed = true;
             }
             await wait.ConfigureAwait(false);
@@ -442,7 +444,7 @@ internal sealed class MapRun<T, TResult> : IWorkItemOwner
 }
 
 /// <summary>The caller's side of one <c>SubmitAsync</c>.</summary>
-internal sealed class SubmitOwner<TResult>(Codec<TResult> results, ProcessPool pool) : TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously), IWorkItemOwner
+internal sealed class SubmitOwner<TResult>(Codec<TResult> results, TaskFrontEnd front) : TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously), IWorkItemOwner
 {
     public CancellationTokenRegistration Registration;
     private int _ended;
@@ -483,7 +485,7 @@ internal sealed class SubmitOwner<TResult>(Codec<TResult> results, ProcessPool p
             {
                 PoolTracing.Stop(Span, error);
             }
-            pool.EndOperation();
+            front.EndOperation();
         }
     }
 }

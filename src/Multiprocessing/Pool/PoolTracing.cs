@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Multiprocessing.Scheduling;
 
 namespace Multiprocessing.Pool;
 

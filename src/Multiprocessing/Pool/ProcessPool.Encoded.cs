@@ -1,5 +1,5 @@
 using Multiprocessing.Payload;
-using Multiprocessing.Pool;
+using Multiprocessing.Scheduling;
 using Multiprocessing.Worker;
 
 namespace Multiprocessing;
@@ -10,6 +10,11 @@ namespace Multiprocessing;
 public sealed partial class ProcessPool
 {
     private readonly Dictionary<string, RegisteredMethod> _encodedMethods = [];
+    private readonly Lock _encodedLock = new();
+
+    // Encoded methods count down from -1, so their ids never meet those the front end gives the
+    // pool's own methods (1 upwards): a worker knows both kinds by id.
+    private int _lastEncodedId;
 
     /// <summary>
     /// Runs a chunk encoded by another process's pool on this pool's workers.
@@ -32,24 +37,24 @@ public sealed partial class ProcessPool
             {
                 if (owner.TrySetResult(new EncodedOutcome(null, 0, 0, new OperationCanceledException(cancellationToken))))
                 {
-                    Abandon(item);
+                    _scheduler.Abandon(item);
                 }
             });
         }
-        Enqueue(item);
+        _scheduler.Enqueue(item);
         return owner.Task;
     }
 
     /// <summary>The pool's registration of a method it knows only by its encoded description; one per distinct description.</summary>
     private RegisteredMethod RegisterEncoded(ReadOnlyMemory<byte> description, string displayName)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(_scheduler.IsClosed, this);
         string key = Convert.ToBase64String(description.Span);
-        lock (_gate)
+        lock (_encodedLock)
         {
             if (!_encodedMethods.TryGetValue(key, out RegisteredMethod? registered))
             {
-                int id = ++_nextMethodId;
+                int id = --_lastEncodedId;
                 byte[] frame = Protocol.Frame(FrameType.Register, w =>
                 {
                     w.Write(id);

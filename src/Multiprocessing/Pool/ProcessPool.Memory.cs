@@ -14,9 +14,9 @@ public sealed partial class ProcessPool
     /// <exception cref="IOException">Reading a report failed for another reason.</exception>
     public PoolMemoryUsage GetMemoryUsage()
     {
-        lock (_gate)
+        lock (_scheduler.Gate)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            ObjectDisposedException.ThrowIf(_scheduler.IsClosed, this);
         }
         MemoryUsage parent = ProcessMemory.ReadCurrent();
         var workers = new List<MemoryUsage>();

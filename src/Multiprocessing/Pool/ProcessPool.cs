@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Multiprocessing.Payload;
 using Multiprocessing.Pool;
+using Multiprocessing.Scheduling;
 using Multiprocessing.Serialization;
 using Multiprocessing.Worker;
 
@@ -51,14 +52,15 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
 {
     private readonly ProcessPoolOptions _options;
     private readonly CodecProvider _codecs;
-    private readonly WorkerSettings _settings;
     private readonly TaskMethod? _initializer;
     private readonly byte[]? _initializerArgument;
     private readonly TaskMethod? _workerExit;
-    private int _nextMethodId;
-    // Submits and maps the caller has started and not yet seen end; CloseAsync waits for zero.
-    private int _operations;
-    private TaskCompletionSource? _closing;
+    private readonly ILogger _logger;
+    private readonly PoolMeter _meter;
+    private readonly Scheduler _scheduler;
+    private readonly WorkerFleet _fleet;
+    private readonly WorkerDeadlines _deadlines;
+    private readonly TaskFrontEnd _front;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Starts a pool with one worker per processor.</summary>
@@ -88,17 +90,43 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         _initializerArgument = options.InitializerCall?.SerializeArgument(_codecs, options.MaxMessageSize);
         _workerExit = options.WorkerExit is null ? null : TaskMethod.From(options.WorkerExit, nameof(ProcessPoolOptions.WorkerExit));
         _logger = options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.PoolCategory) ?? NullLogger.Instance;
-        PoolTag = options.Name is null ? null : new KeyValuePair<string, object?>(ProcessPoolMetrics.PoolTag, options.Name);
-        _settings = new WorkerSettings(options.EnableWorkerDiagnostics, options.WorkerEnvironment, options.WorkerStartTimeout, options.MaxMessageSize,
+        _meter = new PoolMeter(options.Name);
+        var settings = new WorkerSettings(options.EnableWorkerDiagnostics, options.WorkerEnvironment, options.WorkerStartTimeout, options.MaxMessageSize,
             options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.WorkerCategory))
         { FrameTimeout = options.FrameTimeout };
-        TimeSpan tick = options.TaskTimeout is TimeSpan t ? TimeSpan.FromTicks(Math.Clamp(t.Ticks / 5, TimeSpan.TicksPerMillisecond * 5, TimeSpan.TicksPerMillisecond * 100)) : TimeSpan.FromMilliseconds(100);
-        _deadlines = new Timer(CheckDeadlines, null, tick, tick);
-        lock (_gate)
+        _scheduler = new Scheduler(_meter, nameof(ProcessPool));
+        _fleet = new WorkerFleet(_scheduler, options, settings, _logger, _meter, WriteInit, _initializer?.DisplayName, _workerExit?.DisplayName);
+        _front = new TaskFrontEnd(this, _scheduler, _codecs, options.Name, options.MaxMessageSize, options.MaxTasksPerWorker, () => options.Workers);
+        _deadlines = new WorkerDeadlines(_fleet, options, _logger);
+        lock (_scheduler.Gate)
         {
-            StartSlots(options.Workers);
+            _fleet.Start(options.Workers);
         }
         PoolInstruments.Register(this);
+    }
+
+    /// <summary>The Init frame's body: what every worker, replacements included, is told before its first task.</summary>
+    private void WriteInit(PayloadWriter writer)
+    {
+        writer.WriteString(_options.Serializer?.GetType().AssemblyQualifiedName);
+        writer.Write(_options.WorkerMemoryLimit is not null);
+        writer.Write(_initializer is not null);
+        if (_initializer is not null)
+        {
+            _initializer.Write(writer);
+            writer.Write(_initializerArgument is not null);
+            if (_initializerArgument is not null)
+            {
+                writer.Write(_initializerArgument.Length);
+                writer.WriteBytes(_initializerArgument);
+            }
+        }
+        writer.Write(_workerExit is not null);
+        if (_workerExit is not null)
+        {
+            _workerExit.Write(writer);
+            writer.Write(_options.ShutdownTimeout.Ticks);
+        }
     }
 
     /// <summary>The options the pool was created with.</summary>
@@ -112,9 +140,9 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     {
         get
         {
-            lock (_gate)
+            lock (_scheduler.Gate)
             {
-                return _slots.Where(s => s.Connection is not null && s.State is not SlotState.Dead).Select(s => s.Connection!.ProcessId).ToArray();
+                return _fleet.Workers.Where(w => w.Connection is not null && w.State is not ExecutorState.Dead).Select(w => w.Connection!.ProcessId).ToArray();
             }
         }
     }
@@ -128,18 +156,18 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         while (true)
         {
             Task changed;
-            lock (_gate)
+            lock (_scheduler.Gate)
             {
-                ObjectDisposedException.ThrowIf(_disposed, this);
-                if (_fault is not null)
+                ObjectDisposedException.ThrowIf(_scheduler.IsClosed, this);
+                if (_scheduler.Fault is { } fault)
                 {
-                    throw _fault;
+                    throw fault;
                 }
-                if (_slots.Count(s => s.State == SlotState.Ready) >= _options.Workers)
+                if (_fleet.Workers.Count(w => w.State == ExecutorState.Ready) >= _options.Workers)
                 {
                     return;
                 }
-                changed = _readyChanged.Task;
+                changed = _scheduler.ExecutorsChanged;
             }
             await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -162,23 +190,23 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <exception cref="TimeoutException">It ran longer than <see cref="ProcessPoolOptions.TaskTimeout"/> (in the returned task).</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public Task<TResult> SubmitAsync<T, TResult>(Func<T, TResult> func, T argument, CancellationToken cancellationToken = default) =>
-        SubmitCore<T, TResult>(func, argument, cancellationToken);
+        _front.Submit<T, TResult>(func, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T, TResult}(Func{T, TResult}, T, CancellationToken)"/>
     public Task<TResult> SubmitAsync<T, TResult>(Func<T, Task<TResult>> func, T argument, CancellationToken cancellationToken = default) =>
-        SubmitCore<T, TResult>(func, argument, cancellationToken);
+        _front.Submit<T, TResult>(func, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T, TResult}(Func{T, TResult}, T, CancellationToken)"/>
     public Task<TResult> SubmitAsync<T, TResult>(Func<T, ValueTask<TResult>> func, T argument, CancellationToken cancellationToken = default) =>
-        SubmitCore<T, TResult>(func, argument, cancellationToken);
+        _front.Submit<T, TResult>(func, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T, TResult}(Func{T, TResult}, T, CancellationToken)"/>
     public Task<TResult> SubmitAsync<T, TResult>(Func<T, CancellationToken, TResult> func, T argument, CancellationToken cancellationToken = default) =>
-        SubmitCore<T, TResult>(func, argument, cancellationToken);
+        _front.Submit<T, TResult>(func, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T, TResult}(Func{T, TResult}, T, CancellationToken)"/>
     public Task<TResult> SubmitAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> func, T argument, CancellationToken cancellationToken = default) =>
-        SubmitCore<T, TResult>(func, argument, cancellationToken);
+        _front.Submit<T, TResult>(func, argument, cancellationToken);
 
     /// <summary>Runs <paramref name="action"/>(<paramref name="argument"/>) in a worker.</summary>
     /// <typeparam name="T">The argument type.</typeparam>
@@ -190,19 +218,19 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     /// <exception cref="SerializationException">The argument cannot be serialised.</exception>
     public Task SubmitAsync<T>(Action<T> action, T argument, CancellationToken cancellationToken = default) =>
-        SubmitCore<T, Unit>(action, argument, cancellationToken);
+        _front.Submit<T, Unit>(action, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T}(Action{T}, T, CancellationToken)"/>
     public Task SubmitAsync<T>(Func<T, Task> action, T argument, CancellationToken cancellationToken = default) =>
-        SubmitCore<T, Unit>(action, argument, cancellationToken);
+        _front.Submit<T, Unit>(action, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T}(Action{T}, T, CancellationToken)"/>
     public Task SubmitAsync<T>(Action<T, CancellationToken> action, T argument, CancellationToken cancellationToken = default) =>
-        SubmitCore<T, Unit>(action, argument, cancellationToken);
+        _front.Submit<T, Unit>(action, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T}(Action{T}, T, CancellationToken)"/>
     public Task SubmitAsync<T>(Func<T, CancellationToken, Task> action, T argument, CancellationToken cancellationToken = default) =>
-        SubmitCore<T, Unit>(action, argument, cancellationToken);
+        _front.Submit<T, Unit>(action, argument, cancellationToken);
 
     /// <summary>Runs <paramref name="func"/>() in a worker.</summary>
     /// <typeparam name="TResult">The result type.</typeparam>
@@ -212,11 +240,11 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <exception cref="ArgumentException">The delegate captures state or its result type cannot cross a process boundary.</exception>
     /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     public Task<TResult> SubmitAsync<TResult>(Func<TResult> func, CancellationToken cancellationToken = default) =>
-        SubmitCore<NoArgument, TResult>(func, default, cancellationToken);
+        _front.Submit<NoArgument, TResult>(func, default, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{TResult}(Func{TResult}, CancellationToken)"/>
     public Task<TResult> SubmitAsync<TResult>(Func<Task<TResult>> func, CancellationToken cancellationToken = default) =>
-        SubmitCore<NoArgument, TResult>(func, default, cancellationToken);
+        _front.Submit<NoArgument, TResult>(func, default, cancellationToken);
 
     // ----- Map -----
 
@@ -240,23 +268,23 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <exception cref="WorkerCrashedException">A worker died while running an item (in the returned task).</exception>
     /// <exception cref="SerializationException">An item or result cannot be serialised (in the returned task).</exception>
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        MapCore<T, TResult>(func, items, options, cancellationToken);
+        _front.Map<T, TResult>(func, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, Task<TResult>> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        MapCore<T, TResult>(func, items, options, cancellationToken);
+        _front.Map<T, TResult>(func, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, ValueTask<TResult>> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        MapCore<T, TResult>(func, items, options, cancellationToken);
+        _front.Map<T, TResult>(func, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, CancellationToken, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        MapCore<T, TResult>(func, items, options, cancellationToken);
+        _front.Map<T, TResult>(func, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        MapCore<T, TResult>(func, items, options, cancellationToken);
+        _front.Map<T, TResult>(func, items, options, cancellationToken);
 
     /// <summary>Runs <paramref name="action"/> on every item in the workers; completes when all have run.</summary>
     /// <typeparam name="T">The item type.</typeparam>
@@ -268,15 +296,15 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
     /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     public Task MapAsync<T>(Action<T> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        MapCore<T, Unit>(action, items, options, cancellationToken);
+        _front.Map<T, Unit>(action, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapAsync{T}(Action{T}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public Task MapAsync<T>(Func<T, Task> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        MapCore<T, Unit>(action, items, options, cancellationToken);
+        _front.Map<T, Unit>(action, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapAsync{T}(Action{T}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public Task MapAsync<T>(Action<T, CancellationToken> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        MapCore<T, Unit>(action, items, options, cancellationToken);
+        _front.Map<T, Unit>(action, items, options, cancellationToken);
 
     /// <summary>The blocking twin of <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>.</summary>
     /// <typeparam name="T">The item type.</typeparam>
@@ -291,7 +319,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <exception cref="WorkerException">A task threw.</exception>
     /// <exception cref="WorkerCrashedException">A worker died while running an item.</exception>
     public TResult[] Map<T, TResult>(Func<T, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        MapCore<T, TResult>(func, items, options, cancellationToken).GetAwaiter().GetResult();
+        _front.Map<T, TResult>(func, items, options, cancellationToken).GetAwaiter().GetResult();
 
     /// <summary>The blocking twin of <see cref="MapAsync{T}(Action{T}, IEnumerable{T}, MapOptions?, CancellationToken)"/>.</summary>
     /// <typeparam name="T">The item type.</typeparam>
@@ -303,7 +331,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     /// <exception cref="WorkerException">A task threw.</exception>
     public void Map<T>(Action<T> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        MapCore<T, Unit>(action, items, options, cancellationToken).GetAwaiter().GetResult();
+        _front.Map<T, Unit>(action, items, options, cancellationToken).GetAwaiter().GetResult();
 
     // ----- Streaming map -----
 
@@ -325,234 +353,23 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     /// <exception cref="WorkerException">A task threw (when its result is reached).</exception>
     public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        StreamCore<T, TResult>(func, items, null, options, cancellationToken);
+        _front.Stream<T, TResult>(func, items, null, options, cancellationToken);
 
     /// <inheritdoc cref="MapStreamAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, Task<TResult>> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        StreamCore<T, TResult>(func, items, null, options, cancellationToken);
+        _front.Stream<T, TResult>(func, items, null, options, cancellationToken);
 
     /// <inheritdoc cref="MapStreamAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, CancellationToken, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        StreamCore<T, TResult>(func, items, null, options, cancellationToken);
+        _front.Stream<T, TResult>(func, items, null, options, cancellationToken);
 
     /// <inheritdoc cref="MapStreamAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, TResult> func, IAsyncEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        StreamCore<T, TResult>(func, null, items, options, cancellationToken);
+        _front.Stream<T, TResult>(func, null, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapStreamAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, Task<TResult>> func, IAsyncEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        StreamCore<T, TResult>(func, null, items, options, cancellationToken);
-
-    // ----- Cores -----
-
-    private Task<TResult> SubmitCore<T, TResult>(Delegate func, T argument, CancellationToken cancellationToken)
-    {
-        RegisteredMethod method = Register<T, TResult>(func, nameof(func));
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return Task.FromCanceled<TResult>(cancellationToken);
-        }
-        // The task carries the submit span's context, or the caller's when nothing records the pool's spans.
-        Activity? span = PoolTracing.StartCallSpan(ProcessPoolActivities.SubmitActivityName, method, _options.Name);
-        var writer = new PayloadWriter(Protocol.RunHeaderSize + 16);
-        bool traced = Protocol.BeginRun(writer, span ?? Activity.Current);
-        try
-        {
-            WriteArgument(_codecs, writer, argument, _options.MaxMessageSize, nameof(argument));
-            BeginOperation();
-        }
-        catch (Exception e) when (span is not null && PoolTracing.StopFiltered(span, e))
-        {
-            throw; // not reached: the filter ends the span and lets the exception pass
-        }
-        Protocol.EndRun(writer, 1, traced);
-        var owner = new SubmitOwner<TResult>(_codecs.Get<TResult>(), this) { Span = span };
-        var item = new WorkItem(method, writer.Buffer, writer.Position, 1, firstItem: -1, owner);
-        if (cancellationToken.CanBeCanceled)
-        {
-            owner.Registration = cancellationToken.Register(() =>
-            {
-                if (owner.TrySetCanceled(cancellationToken))
-                {
-                    owner.Ended();
-                    Abandon(item);
-                }
-            });
-        }
-        Enqueue(item);
-        return owner.Task;
-    }
-
-    /// <summary>
-    /// Serialises an argument a worker is to receive (a task's, or the initializer's), refusing one
-    /// that cannot be sent or that makes the message larger than <paramref name="maxMessageSize"/>.
-    /// </summary>
-    /// <exception cref="SerializationException">The argument cannot be serialised.</exception>
-    /// <exception cref="ArgumentException">The message would exceed <paramref name="maxMessageSize"/>.</exception>
-    internal static void WriteArgument<T>(CodecProvider codecs, PayloadWriter writer, T argument, long maxMessageSize, string parameterName)
-    {
-        TaskArguments.Write(codecs.Get<T>(), writer, argument, "The argument");
-        if (TaskArguments.CheckSize(writer.Position, maxMessageSize, "The argument", parameterName) is { } tooLarge)
-        {
-            throw tooLarge;
-        }
-    }
-
-    // Validation happens here, synchronously, so a bad delegate throws at the call and not at the await.
-    private Task<TResult[]> MapCore<T, TResult>(Delegate func, IEnumerable<T> items, MapOptions? options, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(items);
-        RegisteredMethod method = Register<T, TResult>(func, nameof(func));
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return Task.FromCanceled<TResult[]>(cancellationToken);
-        }
-        BeginOperation();
-        return MapCoreAsync<T, TResult>(method, items, options, cancellationToken);
-    }
-
-    private async Task<TResult[]> MapCoreAsync<T, TResult>(RegisteredMethod method, IEnumerable<T> items, MapOptions? options, CancellationToken cancellationToken)
-    {
-        Activity? span = PoolTracing.StartCallSpan(ProcessPoolActivities.MapActivityName, method, _options.Name);
-        Exception? error = null;
-        try
-        {
-            return await MapAllAsync<T, TResult>(method, items, options, span ?? Activity.Current, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (span is not null)
-        {
-            error = e;
-            throw;
-        }
-        finally
-        {
-            if (span is not null)
-            {
-                PoolTracing.Stop(span, error);
-            }
-            EndOperation();
-        }
-    }
-
-    private async Task<TResult[]> MapAllAsync<T, TResult>(RegisteredMethod method, IEnumerable<T> items, MapOptions? options, Activity? trace, CancellationToken cancellationToken)
-    {
-        long? total = items.TryGetNonEnumeratedCount(out int count) ? count : null;
-        var run = new MapRun<T, TResult>(this, method, _codecs, options, total, _options.MaxTasksPerWorker, _options.MaxMessageSize, cancellationToken) { Trace = trace };
-        if (total is long known)
-        {
-            var results = new TResult[known];
-            await run.RunIntoAsync(items.GetEnumerator(), results, cancellationToken).ConfigureAwait(false);
-            return results;
-        }
-        var list = new List<TResult>();
-        await foreach ((long _, TResult[] values) in run.ChunksAsync(items.GetEnumerator(), null, ordered: true).ConfigureAwait(false))
-        {
-            list.AddRange(values);
-        }
-        return [.. list];
-    }
-
-    private IAsyncEnumerable<TResult> StreamCore<T, TResult>(Delegate func, IEnumerable<T>? items, IAsyncEnumerable<T>? asyncItems, MapOptions? options, CancellationToken cancellationToken)
-    {
-        if (items is null && asyncItems is null)
-        {
-            throw new ArgumentNullException(nameof(items));
-        }
-        RegisteredMethod method = Register<T, TResult>(func, nameof(func));
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        ThrowIfClosing();
-        return Stream<T, TResult>(method, items, asyncItems, options, cancellationToken);
-    }
-
-    private async IAsyncEnumerable<TResult> Stream<T, TResult>(RegisteredMethod method, IEnumerable<T>? items, IAsyncEnumerable<T>? asyncItems, MapOptions? options, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        // Counted from the first read, not from the call: a stream nobody enumerates must not hold up CloseAsync.
-        BeginOperation();
-        Activity? span = PoolTracing.StartCallSpan(ProcessPoolActivities.MapActivityName, method, _options.Name);
-        bool completed = false;
-        try
-        {
-            var run = new MapRun<T, TResult>(this, method, _codecs, options, null, _options.MaxTasksPerWorker, _options.MaxMessageSize, cancellationToken) { Trace = span ?? Activity.Current };
-            await foreach ((long _, TResult[] values) in run.ChunksAsync(items?.GetEnumerator(), asyncItems?.GetAsyncEnumerator(cancellationToken), options?.Ordered ?? true).ConfigureAwait(false))
-            {
-                foreach (TResult value in values)
-                {
-                    yield return value;
-                }
-            }
-            completed = true;
-        }
-        finally
-        {
-            if (span is not null)
-            {
-                // An iterator cannot catch around a yield: a stream that did not finish failed, or was abandoned.
-                if (!completed)
-                {
-                    span.SetStatus(ActivityStatusCode.Error, "the stream ended before its last result");
-                }
-                PoolTracing.Stop(span, null);
-            }
-            EndOperation();
-        }
-    }
-
-    /// <summary>Counts a submit or map the caller started; refuses it once <see cref="CloseAsync"/> was called.</summary>
-    /// <exception cref="InvalidOperationException">The pool is closing.</exception>
-    private void BeginOperation()
-    {
-        Interlocked.Increment(ref _operations);
-        if (Volatile.Read(ref _closing) is not null)
-        {
-            EndOperation();
-            ThrowIfClosing();
-        }
-    }
-
-    /// <summary>A submit or map has ended (its task completed, or its stream was left); the last one lets a pending close go on.</summary>
-    internal void EndOperation()
-    {
-        // Decrement, then read: with CloseAsync's store-then-read, one of the two sees the other.
-        if (Interlocked.Decrement(ref _operations) == 0)
-        {
-            Volatile.Read(ref _closing)?.TrySetResult();
-        }
-    }
-
-    private void ThrowIfClosing()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (Volatile.Read(ref _closing) is not null)
-        {
-            throw new InvalidOperationException("The pool is closing (CloseAsync was called): it takes no new work. Submit before closing it, or to another pool.");
-        }
-    }
-
-    /// <summary>Validates a task delegate and its types once, and gives it an id for this pool.</summary>
-    private RegisteredMethod Register<T, TResult>(Delegate func, string parameterName)
-    {
-        ArgumentNullException.ThrowIfNull(func, parameterName);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        lock (_gate)
-        {
-            if (_methods.TryGetValue((func.Method, func.GetType()), out RegisteredMethod? known))
-            {
-                return known;
-            }
-        }
-        TaskMethod method = TaskMethod.From(func, parameterName);
-        method.EnsureTransferable(_codecs, typeof(T), typeof(TResult), parameterName);
-        lock (_gate)
-        {
-            if (!_methods.TryGetValue((func.Method, func.GetType()), out RegisteredMethod? registered))
-            {
-                int id = ++_nextMethodId;
-                registered = new RegisteredMethod(id, method, method.RegisterFrame(id));
-                _methods[(func.Method, func.GetType())] = registered;
-            }
-            return registered;
-        }
-    }
+        _front.Stream<T, TResult>(func, null, items, options, cancellationToken);
 
     // ----- Lifetime -----
 
@@ -585,16 +402,11 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first; the pool has been disposed.</exception>
     public async Task CloseAsync(CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        TaskCompletionSource idle = Interlocked.CompareExchange(ref _closing, created, null) ?? created;
-        if (Volatile.Read(ref _operations) == 0)
-        {
-            idle.TrySetResult();
-        }
+        ObjectDisposedException.ThrowIf(_scheduler.IsClosed, this);
+        Task idle = _front.StopTakingCallsAsync();
         try
         {
-            await idle.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await idle.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -621,39 +433,28 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
     /// <returns>A task that completes when every worker process has exited.</returns>
     public async ValueTask DisposeAsync()
     {
-        var failed = new List<(WorkItem, Exception)>();
-        lock (_gate)
+        if (!_scheduler.Close())
         {
-            if (_disposed)
-            {
-                return;
-            }
-            _disposed = true;
-            FailQueued(failed, new ObjectDisposedException(nameof(ProcessPool), "The pool was disposed before this task ran."));
-            if (_inFlightTotal == 0)
-            {
-                _drained.TrySetResult();
-            }
+            return;
         }
-        ReportFailed(failed);
         PoolInstruments.Unregister(this);
         await _deadlines.DisposeAsync().ConfigureAwait(false);
-        await _drained.Task.WaitAsync(_options.ShutdownTimeout).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
-        _lifetime.Cancel();
+        await _scheduler.Drained.WaitAsync(_options.ShutdownTimeout).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+        _fleet.CancelStarts();
         WorkerConnection[] connections;
-        lock (_gate)
+        lock (_scheduler.Gate)
         {
-            connections = _slots.Where(s => s.Connection is not null).Select(s => s.Connection!).ToArray();
+            connections = _fleet.Workers.Where(w => w.Connection is not null).Select(w => w.Connection!).ToArray();
             byte[] shutdown = Protocol.Frame(FrameType.Shutdown, w => w.Write(WorkerExitCodes.Normal));
-            foreach (WorkerSlot slot in _slots)
+            foreach (WorkerExecutor worker in _fleet.Workers)
             {
-                if (slot.InFlight.Count == 0)
+                if (worker.InFlight.Count == 0)
                 {
-                    slot.Connection?.Send(shutdown);
+                    worker.Connection?.Send(shutdown);
                 }
                 else
                 {
-                    slot.Connection?.Kill("the pool was disposed and its ShutdownTimeout passed");
+                    worker.Connection?.Kill("the pool was disposed and its ShutdownTimeout passed");
                 }
             }
         }
@@ -685,7 +486,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         {
             connection.Dispose();
         }
-        _lifetime.Dispose();
+        _fleet.Dispose();
         _stopped.TrySetResult();
     }
 

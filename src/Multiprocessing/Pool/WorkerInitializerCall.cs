@@ -23,7 +23,7 @@ internal sealed class WorkerInitializerCall<TArg>(Delegate method, TArg argument
     public override byte[] SerializeArgument(CodecProvider codecs, long maxMessageSize)
     {
         var writer = new PayloadWriter(64);
-        ProcessPool.WriteArgument(codecs, writer, argument, maxMessageSize, nameof(argument));
+        Pool.TaskFrontEnd.WriteArgument(codecs, writer, argument, maxMessageSize, nameof(argument));
         return writer.WrittenSpan.ToArray();
     }
 }

@@ -22,7 +22,8 @@ public sealed partial class ArchitectureTests
         ["Synchronization"] = ["Interop", "Payload", "SharedMemory", "Serialization"],
         ["Channels"] = ["Interop", "Payload", "SharedMemory", "Serialization", "Synchronization"],
         ["Worker"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization"],
-        ["Pool"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Worker"],
+        ["Scheduling"] = ["Payload", "Worker"],
+        ["Pool"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Worker", "Scheduling"],
     };
 
     [Fact]

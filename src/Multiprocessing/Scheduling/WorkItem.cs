@@ -1,10 +1,9 @@
 using Multiprocessing.Payload;
-using Multiprocessing.Serialization;
 using Multiprocessing.Worker;
 
-namespace Multiprocessing.Pool;
+namespace Multiprocessing.Scheduling;
 
-/// <summary>Receives the outcome of its work items. Called on a worker's reader thread, outside the pool's lock.</summary>
+/// <summary>Receives the outcome of its work items. Called on an executor's thread (a worker's reader thread), outside the scheduler's lock.</summary>
 internal interface IWorkItemOwner
 {
     /// <summary>
@@ -49,15 +48,24 @@ internal sealed class WorkItem(RegisteredMethod method, byte[] frame, int frameL
 
     public IWorkItemOwner Owner { get; } = owner;
 
-    // The fields below belong to the pool and change only under its lock.
+    // The fields below belong to the scheduler and its executors and change only under the scheduler's lock.
     public WorkState State;
-    public WorkerSlot? Slot;
+
+    /// <summary>The executor that holds it while <see cref="WorkState.Assigned"/> (or abandoned there), else null.</summary>
+    public Executor? Executor;
+
+    /// <summary>The executor's number for it (a worker's per-connection sequence), stamped when it is sent.</summary>
     public long Sequence;
+
+    /// <summary>How many items its executor had been given before it: a worker's count of items begun tells which of its units had started.</summary>
     public long StartOffset;
     public long AbandonedAt;
 
-    /// <summary>When it was sent to its worker (Stopwatch timestamp): a worker that has not begun it a TaskTimeout later is taken for frozen.</summary>
+    /// <summary>When it was sent to its executor (Stopwatch timestamp): a worker that has not begun it a TaskTimeout later is taken for frozen.</summary>
     public long HandedAt;
+
+    /// <summary>How many times it was started on an executor that was then lost (a node that left): bounded by the caller's retry limit.</summary>
+    public int Attempts;
 
     /// <summary>Results delivered by PartialResult frames so far; read and written only on the reader thread of the worker that runs the item.</summary>
     public int PartialCount;
@@ -68,7 +76,7 @@ internal sealed class WorkItem(RegisteredMethod method, byte[] frame, int frameL
     public long? ItemIndex(int indexInChunk) => FirstItem < 0 ? null : FirstItem + indexInChunk;
 }
 
-/// <summary>A task method as the pool knows it: an id per pool and the frame that teaches it to a worker.</summary>
+/// <summary>A task method as a pool knows it: an id per pool and the frame that teaches it to a worker.</summary>
 internal sealed class RegisteredMethod(int id, TaskMethod method, byte[] registerFrame)
 {
     public int Id { get; } = id;
