@@ -3,10 +3,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Multiprocessing.Cluster.Client;
 using Multiprocessing.Cluster.Node;
-using Multiprocessing.Payload;
 using Multiprocessing.Pool;
+using Multiprocessing.Scheduling;
 using Multiprocessing.Serialization;
-using Multiprocessing.Worker;
 using Orleans.Configuration;
 using Orleans.Runtime;
 
@@ -15,14 +14,24 @@ namespace Multiprocessing.Cluster;
 /// <summary>
 /// A process pool whose workers are on many machines: each node (an Orleans silo started with
 /// <c>mp node</c> or <c>AddProcessPoolNode</c>) runs the chunks it is sent on its own local
-/// <see cref="ProcessPool"/>. The same static methods run unchanged on one machine and on many.
+/// <see cref="ProcessPool"/>. The same static methods run unchanged on one machine and on many, with
+/// the same calls, options and exceptions as <see cref="ProcessPool"/>.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Membership, failure detection and transport are Orleans'. Nodes are discovered through the
-/// cluster's membership and watched by this client; a node that leaves or dies has its unfinished
-/// chunks run elsewhere (see <see cref="ClusterPoolOptions.MaxRetries"/>).
+/// cluster's membership and polled by this client; each node holds at most its worker count times
+/// <see cref="ClusterPoolOptions.ChunksPerWorker"/> chunks, and a node that joins takes work at once.
+/// </para>
+/// <para>
+/// A node that leaves or dies has the chunks it held run elsewhere, each at most
+/// <see cref="ClusterPoolOptions.MaxRetries"/> more times; results already back are kept. A task that
+/// kills its worker on a live node fails with <see cref="WorkerCrashedException"/>, as on one machine.
+/// With no node left for <see cref="ClusterPoolOptions.NodeWaitTimeout"/>, waiting work fails with
+/// <see cref="NodeUnavailableException"/>.
+/// </para>
 /// </remarks>
-public sealed class ClusterPool : IAsyncDisposable
+public sealed partial class ClusterPool : IAsyncDisposable
 {
     /// <summary>How often nodes are polled for their state (and told this client is alive).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
@@ -31,11 +40,12 @@ public sealed class ClusterPool : IAsyncDisposable
     private readonly IHost _host;
     private readonly IClusterClient _client;
     private readonly Guid _id = Guid.NewGuid();
-    private readonly Lock _gate = new();
-    private readonly Dictionary<string, NodeHandle> _nodes = [];
+    private readonly Scheduler _scheduler;
+    private readonly TaskFrontEnd _front;
+    private readonly Dictionary<string, NodeExecutor> _nodes = [];
+    private readonly Dictionary<int, byte[]> _descriptions = [];
     private readonly CancellationTokenSource _lifetime = new();
-    private readonly CodecProvider _codecs = CodecProvider.Default;
-    private TaskCompletionSource _nodesChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _noNodeSince = Stopwatch.GetTimestamp();
     private Task? _watch;
     private int _disposed;
 
@@ -44,6 +54,20 @@ public sealed class ClusterPool : IAsyncDisposable
         _options = options;
         _host = host;
         _client = host.Services.GetRequiredService<IClusterClient>();
+        _scheduler = new Scheduler(new PoolMeter(null), nameof(ClusterPool));
+        _front = new TaskFrontEnd(this, _scheduler, CodecProvider.Default, null, new ProcessPoolOptions().MaxMessageSize, null, () => TotalWorkers);
+    }
+
+    /// <summary>Workers of the nodes counted on now, which sizes a map's chunks.</summary>
+    private int TotalWorkers
+    {
+        get
+        {
+            lock (_scheduler.Gate)
+            {
+                return _scheduler.Executors.OfType<NodeExecutor>().Sum(n => n.Status?.Workers ?? 0);
+            }
+        }
     }
 
     /// <summary>Connects to a cluster and waits for its first node.</summary>
@@ -81,6 +105,7 @@ public sealed class ClusterPool : IAsyncDisposable
         {
             await host.StartAsync(timeout.Token).ConfigureAwait(false);
             await pool.RefreshAsync().ConfigureAwait(false);
+            await pool.PollAllAsync().ConfigureAwait(false);
             pool._watch = pool.WatchAsync();
             await pool.WaitForNodeAsync(timeout.Token).ConfigureAwait(false);
         }
@@ -105,9 +130,9 @@ public sealed class ClusterPool : IAsyncDisposable
     {
         get
         {
-            lock (_gate)
+            lock (_scheduler.Gate)
             {
-                return [.. _nodes.Values.Where(n => !n.Lost && n.Status is not null).Select(n => n.ToInfo())];
+                return [.. _scheduler.Executors.OfType<NodeExecutor>().Select(n => n.ToInfo())];
             }
         }
     }
@@ -117,19 +142,21 @@ public sealed class ClusterPool : IAsyncDisposable
     /// <returns>One entry per node that answered.</returns>
     public async Task<IReadOnlyList<ClusterNodeInfo>> GetNodesAsync(CancellationToken cancellationToken = default)
     {
-        await RefreshAsync().ConfigureAwait(false);
-        NodeHandle[] nodes;
-        lock (_gate)
+        NodeExecutor[] nodes;
+        lock (_scheduler.Gate)
         {
-            nodes = [.. _nodes.Values.Where(n => !n.Lost)];
+            nodes = [.. _nodes.Values];
         }
         var infos = new List<ClusterNodeInfo>();
-        foreach (NodeHandle node in nodes)
+        foreach (NodeExecutor node in nodes)
         {
             try
             {
                 NodeStatus status = await node.Grain.GetStatusAsync(_id, includeMemory: true).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-                node.Status = status;
+                lock (_scheduler.Gate)
+                {
+                    node.Update(status);
+                }
                 infos.Add(node.ToInfo());
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -140,11 +167,12 @@ public sealed class ClusterPool : IAsyncDisposable
         return infos;
     }
 
-    /// <summary>Reads the cluster's membership and adds the nodes that joined.</summary>
+    /// <summary>Reads the cluster's membership: nodes that joined are polled from now on; nodes the cluster declared dead are lost.</summary>
     private async Task RefreshAsync()
     {
         MembershipEntry[] hosts = await _client.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true).ConfigureAwait(false);
-        lock (_gate)
+        var lost = new List<NodeExecutor>();
+        lock (_scheduler.Gate)
         {
             var active = new HashSet<string>();
             foreach (MembershipEntry host in hosts)
@@ -153,17 +181,14 @@ public sealed class ClusterPool : IAsyncDisposable
                 active.Add(address);
                 if (!_nodes.ContainsKey(address))
                 {
-                    _nodes[address] = new NodeHandle(address, host.SiloName, _client.GetGrain<INodeGrain>(address));
+                    _nodes[address] = new NodeExecutor(this, _scheduler, address, host.SiloName, _client.GetGrain<INodeGrain>(address), _options.ChunksPerWorker);
                 }
             }
-            foreach (NodeHandle node in _nodes.Values)
-            {
-                if (!node.Lost && !active.Contains(node.Address) && node.Status is not null)
-                {
-                    // Declared dead by the cluster itself.
-                    MarkLost(node);
-                }
-            }
+            lost.AddRange(_nodes.Values.Where(n => !active.Contains(n.Address)));
+        }
+        foreach (NodeExecutor node in lost)
+        {
+            Lose(node, "the cluster declared it dead");
         }
     }
 
@@ -183,12 +208,8 @@ public sealed class ClusterPool : IAsyncDisposable
                 {
                     // No gateway answered this time; node polls below still tell who is alive.
                 }
-                NodeHandle[] nodes;
-                lock (_gate)
-                {
-                    nodes = [.. _nodes.Values.Where(n => !n.Lost)];
-                }
-                await Task.WhenAll(nodes.Select(PollAsync)).ConfigureAwait(false);
+                await PollAllAsync().ConfigureAwait(false);
+                CheckNoNode();
             }
         }
         catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
@@ -196,203 +217,176 @@ public sealed class ClusterPool : IAsyncDisposable
         }
     }
 
-    private async Task PollAsync(NodeHandle node)
+    private Task PollAllAsync()
     {
+        NodeExecutor[] nodes;
+        lock (_scheduler.Gate)
+        {
+            nodes = [.. _nodes.Values];
+        }
+        return Task.WhenAll(nodes.Select(PollAsync));
+    }
+
+    private async Task PollAsync(NodeExecutor node)
+    {
+        NodeStatus status;
         try
         {
-            NodeStatus status = await node.Grain.GetStatusAsync(_id, includeMemory: false).WaitAsync(TimeSpan.FromSeconds(2), _lifetime.Token).ConfigureAwait(false);
-            lock (_gate)
-            {
-                bool first = node.Status is null;
-                node.Status = status;
-                node.Name = status.Name;
-                node.FailedPolls = 0;
-                if (first)
-                {
-                    SignalNodesChanged();
-                }
-            }
+            status = await node.Grain.GetStatusAsync(_id, includeMemory: false).WaitAsync(TimeSpan.FromSeconds(2), _lifetime.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !_lifetime.IsCancellationRequested)
         {
-            lock (_gate)
+            bool lose;
+            lock (_scheduler.Gate)
             {
-                // A node that never answered may be a silo that is no node (or still starting): it is not counted on yet.
-                if (node.Status is not null && ++node.FailedPolls >= 2)
-                {
-                    MarkLost(node);
-                }
+                // A silo that never answered may be no node (or still starting): it was never counted on.
+                lose = ++node.FailedPolls >= 2 && node.State != ExecutorState.Starting;
             }
-        }
-    }
-
-    private void MarkLost(NodeHandle node)
-    {
-        Debug.Assert(_gate.IsHeldByCurrentThread);
-        if (node.Lost)
-        {
+            if (lose)
+            {
+                Lose(node, $"it did not answer two polls: {e.Message}");
+            }
             return;
         }
-        node.Lost = true;
-        node.Gone.Cancel();
-        SignalNodesChanged();
+        List<Executor>? touched = null;
+        lock (_scheduler.Gate)
+        {
+            if (!_nodes.TryGetValue(node.Address, out NodeExecutor? current) || current != node)
+            {
+                return;
+            }
+            node.Update(status);
+            if (node.State == ExecutorState.Starting && status.Workers > 0)
+            {
+                _scheduler.Add(node);
+                _scheduler.MarkReady(node);
+                touched = _scheduler.AssignAll();
+                (touched ??= []).Add(node);
+            }
+            else if (node.State == ExecutorState.Ready)
+            {
+                // Its capacity follows its worker count.
+                _scheduler.Assign(node);
+                (touched ??= []).Add(node);
+            }
+        }
+        Scheduler.Flush(touched);
     }
 
-    private void SignalNodesChanged()
+    /// <summary>A node is gone: the chunks it held run elsewhere, each up to MaxRetries more times.</summary>
+    internal void Lose(NodeExecutor node, string why)
     {
-        Debug.Assert(_gate.IsHeldByCurrentThread);
-        Interlocked.Exchange(ref _nodesChanged, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        var failed = new List<(WorkItem Item, Exception Error)>();
+        List<Executor>? touched;
+        lock (_scheduler.Gate)
+        {
+            if (!_nodes.TryGetValue(node.Address, out NodeExecutor? current) || current != node)
+            {
+                return;
+            }
+            _nodes.Remove(node.Address);
+            node.AbandonCalls();
+            if (node.State == ExecutorState.Starting)
+            {
+                return;
+            }
+            _scheduler.Lost(node, item =>
+                ++item.Attempts > _options.MaxRetries
+                    ? new NodeUnavailableException($"{item.Method.Method.DisplayName} was running on {item.Attempts} nodes that were all lost before it finished (MaxRetries is {_options.MaxRetries}); the last, {node.Name}, was lost because {why}.")
+                    : null,
+                failed);
+            touched = _scheduler.AssignAll();
+        }
+        node.Flush();
+        _scheduler.ReportFailed(failed);
+        Scheduler.Flush(touched);
     }
 
-    /// <summary>Waits until at least one node is counted on.</summary>
+    /// <summary>With no node for NodeWaitTimeout, what waits for one fails; later work waits again.</summary>
+    private void CheckNoNode()
+    {
+        bool fail;
+        lock (_scheduler.Gate)
+        {
+            if (_scheduler.Executors.Count > 0)
+            {
+                _noNodeSince = Stopwatch.GetTimestamp();
+                return;
+            }
+            fail = Stopwatch.GetElapsedTime(_noNodeSince) > _options.NodeWaitTimeout && _scheduler.HasQueuedWork;
+        }
+        if (fail)
+        {
+            _scheduler.FailWaiting(new NodeUnavailableException(
+                $"No node of cluster '{_options.ClusterId}' was available for {_options.NodeWaitTimeout.TotalSeconds:0.#} s ({Describe(_options)}): every node has left or died, or none has joined. Start nodes with 'mp node', or raise ClusterPoolOptions.NodeWaitTimeout."));
+        }
+    }
+
+    /// <summary>Waits until at least one node takes work.</summary>
     private async Task WaitForNodeAsync(CancellationToken cancellationToken)
     {
         while (true)
         {
             Task changed;
-            lock (_gate)
+            lock (_scheduler.Gate)
             {
-                if (_nodes.Values.Any(n => !n.Lost && n.Status is not null))
+                if (_scheduler.Executors.Count > 0)
                 {
                     return;
                 }
-                changed = _nodesChanged.Task;
+                changed = _scheduler.ExecutorsChanged;
             }
             await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>The node with the most free worker slots for its share of the client's chunks, waiting (bounded) for one if none is left.</summary>
-    private async Task<NodeHandle> PickNodeAsync(CancellationToken cancellationToken)
+    /// <summary>The request that runs <paramref name="item"/> on a node: its method's description and its Run frame, as encoded here.</summary>
+    internal ChunkRequest Request(WorkItem item)
     {
-        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
-        wait.CancelAfter(_options.NodeWaitTimeout);
-        try
+        byte[]? description;
+        lock (_descriptions)
         {
-            while (true)
+            if (!_descriptions.TryGetValue(item.Method.Id, out description))
             {
-                Task changed;
-                lock (_gate)
-                {
-                    NodeHandle? best = _nodes.Values
-                        .Where(n => !n.Lost && n.Status is { Workers: > 0 })
-                        .OrderBy(n => (double)n.InFlight / n.Status!.Workers)
-                        .FirstOrDefault();
-                    if (best is not null)
-                    {
-                        best.InFlight++;
-                        return best;
-                    }
-                    changed = _nodesChanged.Task;
-                }
-                await changed.WaitAsync(wait.Token).ConfigureAwait(false);
+                // What follows the id in its Register frame.
+                description = item.Method.RegisterFrame.AsSpan(Worker.Protocol.HeaderSize + sizeof(int)).ToArray();
+                _descriptions[item.Method.Id] = description;
             }
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
+        return new ChunkRequest
         {
-            throw new NodeUnavailableException(
-                $"No node of cluster '{_options.ClusterId}' was available for {_options.NodeWaitTimeout.TotalSeconds:0.#} s ({Describe(_options)}): every node has left or died. Start nodes with 'mp node', or raise ClusterPoolOptions.NodeWaitTimeout.");
+            Method = description,
+            MethodName = item.Method.Method.DisplayName,
+            Frame = item.Frame.AsSpan(0, item.FrameLength).ToArray(),
+            Count = item.Count,
+            FirstItem = item.FirstItem,
+            Client = _id,
+        };
+    }
+
+    /// <summary>
+    /// Closes the pool gracefully: it takes no new work, lets every call already made finish, then
+    /// disconnects (see <see cref="ProcessPool.CloseAsync"/>).
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting for the work and disposes the pool instead.</param>
+    /// <returns>A task that completes when every call has finished and the client has disconnected.</returns>
+    public async Task CloseAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        try
+        {
+            await _front.StopTakingCallsAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await DisposeAsync().ConfigureAwait(false);
         }
     }
 
     /// <summary>
-    /// Runs <paramref name="func"/>(<paramref name="argument"/>) in a worker of one of the nodes.
+    /// Fails the calls still waiting, tells the nodes this client is leaving (they cancel its running
+    /// work) and disconnects.
     /// </summary>
-    /// <typeparam name="T">The argument type.</typeparam>
-    /// <typeparam name="TResult">The result type.</typeparam>
-    /// <param name="func">A static method, or a lambda that captures nothing.</param>
-    /// <param name="argument">Serialised here and sent to the node.</param>
-    /// <param name="cancellationToken">Cancels the task, in the node's worker too.</param>
-    /// <returns>The method's result.</returns>
-    /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary (at the call).</exception>
-    /// <exception cref="System.Runtime.Serialization.SerializationException">The argument cannot be serialised (at the call).</exception>
-    /// <exception cref="WorkerException">The method threw.</exception>
-    /// <exception cref="WorkerCrashedException">The worker running it died on a live node.</exception>
-    /// <exception cref="NodeUnavailableException">No node was left to run it, or it was run on <see cref="ClusterPoolOptions.MaxRetries"/> nodes that all died.</exception>
-    public Task<TResult> SubmitAsync<T, TResult>(Func<T, TResult> func, T argument, CancellationToken cancellationToken = default)
-    {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        TaskMethod method = TaskMethod.From(func, nameof(func));
-        method.EnsureTransferable(_codecs, typeof(T), typeof(TResult), nameof(func));
-        var writer = new PayloadWriter(Protocol.RunHeaderSize + 16);
-        bool traced = Protocol.BeginRun(writer, Activity.Current);
-        ProcessPool.WriteArgument(_codecs, writer, argument, new ProcessPoolOptions().MaxMessageSize, nameof(argument));
-        Protocol.EndRun(writer, 1, traced);
-        var request = new ChunkRequest
-        {
-            Method = Describe(method),
-            MethodName = method.DisplayName,
-            Frame = writer.Buffer.AsSpan(0, writer.Position).ToArray(),
-            Count = 1,
-            FirstItem = -1,
-            Client = _id,
-        };
-        return SubmitCoreAsync(request, _codecs.Get<TResult>(), cancellationToken);
-    }
-
-    private async Task<TResult> SubmitCoreAsync<TResult>(ChunkRequest request, Codec<TResult> results, CancellationToken cancellationToken)
-    {
-        byte[] bytes = await RunAsync(request, cancellationToken).ConfigureAwait(false);
-        var reader = new PayloadReader(bytes);
-        return results.Read(ref reader);
-    }
-
-    /// <summary>Runs one chunk on some node, again elsewhere if that node is lost, and returns its results as the worker wrote them.</summary>
-    internal async Task<byte[]> RunAsync(ChunkRequest request, CancellationToken cancellationToken)
-    {
-        for (int attempt = 0; ; attempt++)
-        {
-            NodeHandle node = await PickNodeAsync(cancellationToken).ConfigureAwait(false);
-            ChunkOutcome outcome;
-            try
-            {
-                using var call = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, node.Gone.Token);
-                outcome = await node.Grain.RunAsync(request, call.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsNodeLoss(e, node))
-            {
-                if (attempt >= _options.MaxRetries)
-                {
-                    throw new NodeUnavailableException($"{request.MethodName} was started on {attempt + 1} nodes that were all lost before it finished (MaxRetries is {_options.MaxRetries}); last: {node.Name}: {e.Message}", e);
-                }
-                continue;
-            }
-            finally
-            {
-                lock (_gate)
-                {
-                    node.InFlight--;
-                }
-            }
-            if (outcome.Fault is { Kind: NodeFaultKind.NodeStopping })
-            {
-                if (attempt >= _options.MaxRetries)
-                {
-                    throw outcome.Fault.ToException(node.Name);
-                }
-                continue;
-            }
-            if (outcome.Fault is { } fault)
-            {
-                throw fault.ToException(node.Name);
-            }
-            return outcome.Results!;
-        }
-    }
-
-    private static bool IsNodeLoss(Exception error, NodeHandle node) =>
-        node.Lost || error is SiloUnavailableException or OrleansMessageRejectionException or Orleans.Runtime.Messaging.ConnectionFailedException or TimeoutException or NodeLostException
-        || (error is OrleansException && error.Message.Contains("not an active member", StringComparison.Ordinal))
-        || (error is OperationCanceledException && node.Gone.IsCancellationRequested);
-
-    /// <summary>What follows the id in the method's Register frame: the description a node's pool registers it under.</summary>
-    internal static byte[] Describe(TaskMethod method)
-    {
-        byte[] frame = method.RegisterFrame(0);
-        return frame.AsSpan(Protocol.HeaderSize + sizeof(int)).ToArray();
-    }
-
-    /// <summary>Tells the nodes this client is leaving (they cancel its running work) and disconnects.</summary>
     /// <returns>A task that completes when the client has disconnected.</returns>
     public async ValueTask DisposeAsync()
     {
@@ -400,15 +394,16 @@ public sealed class ClusterPool : IAsyncDisposable
         {
             return;
         }
+        _scheduler.Close();
         _lifetime.Cancel();
         if (_watch is not null)
         {
             await _watch.ConfigureAwait(false);
         }
-        NodeHandle[] nodes;
-        lock (_gate)
+        NodeExecutor[] nodes;
+        lock (_scheduler.Gate)
         {
-            nodes = [.. _nodes.Values.Where(n => !n.Lost)];
+            nodes = [.. _nodes.Values];
         }
         try
         {
@@ -417,6 +412,11 @@ public sealed class ClusterPool : IAsyncDisposable
         catch (Exception)
         {
             // A node that cannot be told finds out when this client stops polling it.
+        }
+        // Calls still out end now, as cancelled, so nobody waits on a node that was told to stop.
+        foreach (NodeExecutor node in nodes)
+        {
+            Lose(node, "the client was disposed");
         }
         try
         {

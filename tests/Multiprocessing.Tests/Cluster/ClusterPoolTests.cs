@@ -39,6 +39,34 @@ public sealed class ClusterPoolTests(TwoNodeCluster cluster) : IClassFixture<Two
     }
 
     [Fact]
+    public async Task MapAsync_TenThousandItems_AllResultsInOrder()
+    {
+        long[] squares = await cluster.Pool.MapAsync(Square, Enumerable.Range(0, 10_000).Select(i => (long)i));
+        Assert.Equal(Enumerable.Range(0, 10_000).Select(i => (long)i * i), squares);
+        Assert.Equal([1, 4, 9], cluster.Pool.Map(Tasks.Square, [1, 2, 3]));
+    }
+
+    [Fact]
+    public async Task MapStreamAsync_Unordered_EveryResultOnce()
+    {
+        var seen = new List<int>();
+        await foreach (int r in cluster.Pool.MapStreamAsync(Tasks.Square, Enumerable.Range(0, 500), new MapOptions { Ordered = false, ChunkSize = 7 }))
+        {
+            seen.Add(r);
+        }
+        Assert.Equal(Enumerable.Range(0, 500).Select(i => i * i), seen.Order());
+    }
+
+    [Fact]
+    public async Task MapAsync_ItemThrows_WorkerExceptionNamesTheCallersItem()
+    {
+        WorkerException error = await Assert.ThrowsAsync<WorkerException>(() => cluster.Pool.MapAsync(Tasks.Throw, Enumerable.Range(0, 100), new MapOptions { ChunkSize = 10 }));
+        Assert.Equal(13, error.ItemIndex);
+    }
+
+    private static long Square(long x) => x * x;
+
+    [Fact]
     public async Task SubmitAsync_TaskThrows_WorkerExceptionWithTheRemoteTypeAndNode()
     {
         WorkerException error = await Assert.ThrowsAsync<WorkerException>(() => cluster.Pool.SubmitAsync(Tasks.Throw, 13));
@@ -90,6 +118,20 @@ public sealed class NodeFailureTests
         int[] results = await Task.WhenAll(tasks).WaitAsync(Bounds.Unexpected);
         Assert.Equal(Enumerable.Range(0, 12).Select(i => i * i), results);
         await Wait.UntilAsync(() => pool.Nodes.Count == 1, "the client stops counting on the killed node");
+    }
+
+    [Fact]
+    public async Task NodeKilledMidMap_MapCompletesWithEveryResultCorrect()
+    {
+        await using ClusterNodes nodes = await ClusterNodes.StartAsync(2);
+        await using ClusterPool pool = await ClusterPool.ConnectAsync(nodes.ClientOptions());
+        await Wait.UntilAsync(() => pool.Nodes.Count == 2, "the client sees both nodes");
+        Task<int[]> map = pool.MapAsync(ClusterTasks.SlowSquare, Enumerable.Range(0, 16), new MapOptions { ChunkSize = 1 });
+        ClusterNodes.Node victim = nodes.Nodes[1];
+        await Wait.UntilAsync(() => pool.Nodes.Any(n => n.ProcessId == victim.Process.Id && n.BusyWorkers > 0), "the second node runs a chunk");
+        victim.Kill();
+        int[] results = await map.WaitAsync(Bounds.Unexpected);
+        Assert.Equal(Enumerable.Range(0, 16).Select(i => i * i), results);
     }
 
     [Fact]
