@@ -25,23 +25,23 @@ public sealed partial class ClusterPool
     /// <exception cref="TimeoutException">It ran longer than <see cref="ClusterPoolOptions.NodeWaitTimeout"/> (in the returned task).</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
     public Task<TResult> SubmitAsync<T, TResult>(Func<T, TResult> func, T argument, CancellationToken cancellationToken = default) =>
-        _front.Submit<T, TResult>(func, argument, cancellationToken);
+        Front<T, TResult>().Submit<T, TResult>(func, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T, TResult}(Func{T, TResult}, T, CancellationToken)"/>
     public Task<TResult> SubmitAsync<T, TResult>(Func<T, Task<TResult>> func, T argument, CancellationToken cancellationToken = default) =>
-        _front.Submit<T, TResult>(func, argument, cancellationToken);
+        Front<T, TResult>().Submit<T, TResult>(func, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T, TResult}(Func{T, TResult}, T, CancellationToken)"/>
     public Task<TResult> SubmitAsync<T, TResult>(Func<T, ValueTask<TResult>> func, T argument, CancellationToken cancellationToken = default) =>
-        _front.Submit<T, TResult>(func, argument, cancellationToken);
+        Front<T, TResult>().Submit<T, TResult>(func, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T, TResult}(Func{T, TResult}, T, CancellationToken)"/>
     public Task<TResult> SubmitAsync<T, TResult>(Func<T, CancellationToken, TResult> func, T argument, CancellationToken cancellationToken = default) =>
-        _front.Submit<T, TResult>(func, argument, cancellationToken);
+        Front<T, TResult>().Submit<T, TResult>(func, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T, TResult}(Func{T, TResult}, T, CancellationToken)"/>
     public Task<TResult> SubmitAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> func, T argument, CancellationToken cancellationToken = default) =>
-        _front.Submit<T, TResult>(func, argument, cancellationToken);
+        Front<T, TResult>().Submit<T, TResult>(func, argument, cancellationToken);
 
     /// <summary>Runs <paramref name="action"/>(<paramref name="argument"/>) in a worker.</summary>
     /// <typeparam name="T">The argument type.</typeparam>
@@ -53,19 +53,19 @@ public sealed partial class ClusterPool
     /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     /// <exception cref="SerializationException">The argument cannot be serialised.</exception>
     public Task SubmitAsync<T>(Action<T> action, T argument, CancellationToken cancellationToken = default) =>
-        _front.Submit<T, Unit>(action, argument, cancellationToken);
+        Front<T, Unit>().Submit<T, Unit>(action, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T}(Action{T}, T, CancellationToken)"/>
     public Task SubmitAsync<T>(Func<T, Task> action, T argument, CancellationToken cancellationToken = default) =>
-        _front.Submit<T, Unit>(action, argument, cancellationToken);
+        Front<T, Unit>().Submit<T, Unit>(action, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T}(Action{T}, T, CancellationToken)"/>
     public Task SubmitAsync<T>(Action<T, CancellationToken> action, T argument, CancellationToken cancellationToken = default) =>
-        _front.Submit<T, Unit>(action, argument, cancellationToken);
+        Front<T, Unit>().Submit<T, Unit>(action, argument, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{T}(Action{T}, T, CancellationToken)"/>
     public Task SubmitAsync<T>(Func<T, CancellationToken, Task> action, T argument, CancellationToken cancellationToken = default) =>
-        _front.Submit<T, Unit>(action, argument, cancellationToken);
+        Front<T, Unit>().Submit<T, Unit>(action, argument, cancellationToken);
 
     /// <summary>Runs <paramref name="func"/>() in a worker.</summary>
     /// <typeparam name="TResult">The result type.</typeparam>
@@ -75,11 +75,11 @@ public sealed partial class ClusterPool
     /// <exception cref="ArgumentException">The delegate captures state or its result type cannot cross a process boundary.</exception>
     /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     public Task<TResult> SubmitAsync<TResult>(Func<TResult> func, CancellationToken cancellationToken = default) =>
-        _front.Submit<NoArgument, TResult>(func, default, cancellationToken);
+        Front<NoArgument, TResult>().Submit<NoArgument, TResult>(func, default, cancellationToken);
 
     /// <inheritdoc cref="SubmitAsync{TResult}(Func{TResult}, CancellationToken)"/>
     public Task<TResult> SubmitAsync<TResult>(Func<Task<TResult>> func, CancellationToken cancellationToken = default) =>
-        _front.Submit<NoArgument, TResult>(func, default, cancellationToken);
+        Front<NoArgument, TResult>().Submit<NoArgument, TResult>(func, default, cancellationToken);
 
     // ----- Map -----
 
@@ -103,23 +103,23 @@ public sealed partial class ClusterPool
     /// <exception cref="WorkerCrashedException">A worker died while running an item (in the returned task).</exception>
     /// <exception cref="SerializationException">An item or result cannot be serialised (in the returned task).</exception>
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Map<T, TResult>(func, items, options, cancellationToken);
+        Front<T, TResult>().Map<T, TResult>(func, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, Task<TResult>> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Map<T, TResult>(func, items, options, cancellationToken);
+        Front<T, TResult>().Map<T, TResult>(func, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, ValueTask<TResult>> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Map<T, TResult>(func, items, options, cancellationToken);
+        Front<T, TResult>().Map<T, TResult>(func, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, CancellationToken, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Map<T, TResult>(func, items, options, cancellationToken);
+        Front<T, TResult>().Map<T, TResult>(func, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public Task<TResult[]> MapAsync<T, TResult>(Func<T, CancellationToken, Task<TResult>> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Map<T, TResult>(func, items, options, cancellationToken);
+        Front<T, TResult>().Map<T, TResult>(func, items, options, cancellationToken);
 
     /// <summary>Runs <paramref name="action"/> on every item in the workers; completes when all have run.</summary>
     /// <typeparam name="T">The item type.</typeparam>
@@ -131,15 +131,15 @@ public sealed partial class ClusterPool
     /// <exception cref="ArgumentException">The delegate captures state or its types cannot cross a process boundary.</exception>
     /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     public Task MapAsync<T>(Action<T> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Map<T, Unit>(action, items, options, cancellationToken);
+        Front<T, Unit>().Map<T, Unit>(action, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapAsync{T}(Action{T}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public Task MapAsync<T>(Func<T, Task> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Map<T, Unit>(action, items, options, cancellationToken);
+        Front<T, Unit>().Map<T, Unit>(action, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapAsync{T}(Action{T}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public Task MapAsync<T>(Action<T, CancellationToken> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Map<T, Unit>(action, items, options, cancellationToken);
+        Front<T, Unit>().Map<T, Unit>(action, items, options, cancellationToken);
 
     /// <summary>The blocking twin of <see cref="MapAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>.</summary>
     /// <typeparam name="T">The item type.</typeparam>
@@ -154,7 +154,7 @@ public sealed partial class ClusterPool
     /// <exception cref="WorkerException">A task threw.</exception>
     /// <exception cref="WorkerCrashedException">A worker died while running an item.</exception>
     public TResult[] Map<T, TResult>(Func<T, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Map<T, TResult>(func, items, options, cancellationToken).GetAwaiter().GetResult();
+        Front<T, TResult>().Map<T, TResult>(func, items, options, cancellationToken).GetAwaiter().GetResult();
 
     /// <summary>The blocking twin of <see cref="MapAsync{T}(Action{T}, IEnumerable{T}, MapOptions?, CancellationToken)"/>.</summary>
     /// <typeparam name="T">The item type.</typeparam>
@@ -166,7 +166,7 @@ public sealed partial class ClusterPool
     /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     /// <exception cref="WorkerException">A task threw.</exception>
     public void Map<T>(Action<T> action, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Map<T, Unit>(action, items, options, cancellationToken).GetAwaiter().GetResult();
+        Front<T, Unit>().Map<T, Unit>(action, items, options, cancellationToken).GetAwaiter().GetResult();
 
     // ----- Streaming map -----
 
@@ -188,22 +188,29 @@ public sealed partial class ClusterPool
     /// <exception cref="InvalidOperationException">The pool is closing (<see cref="CloseAsync"/> was called).</exception>
     /// <exception cref="WorkerException">A task threw (when its result is reached).</exception>
     public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Stream<T, TResult>(func, items, null, options, cancellationToken);
+        Front<T, TResult>().Stream<T, TResult>(func, items, null, options, cancellationToken);
 
     /// <inheritdoc cref="MapStreamAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, Task<TResult>> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Stream<T, TResult>(func, items, null, options, cancellationToken);
+        Front<T, TResult>().Stream<T, TResult>(func, items, null, options, cancellationToken);
 
     /// <inheritdoc cref="MapStreamAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, CancellationToken, TResult> func, IEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Stream<T, TResult>(func, items, null, options, cancellationToken);
+        Front<T, TResult>().Stream<T, TResult>(func, items, null, options, cancellationToken);
 
     /// <inheritdoc cref="MapStreamAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, TResult> func, IAsyncEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Stream<T, TResult>(func, null, items, options, cancellationToken);
+        Front<T, TResult>().Stream<T, TResult>(func, null, items, options, cancellationToken);
 
     /// <inheritdoc cref="MapStreamAsync{T, TResult}(Func{T, TResult}, IEnumerable{T}, MapOptions?, CancellationToken)"/>
     public IAsyncEnumerable<TResult> MapStreamAsync<T, TResult>(Func<T, Task<TResult>> func, IAsyncEnumerable<T> items, MapOptions? options = null, CancellationToken cancellationToken = default) =>
-        _front.Stream<T, TResult>(func, null, items, options, cancellationToken);
+        Front<T, TResult>().Stream<T, TResult>(func, null, items, options, cancellationToken);
 
+
+    /// <summary>The shared front end, once the types are known to cross machines: shared objects are refused here, at the call.</summary>
+    private Multiprocessing.Pool.TaskFrontEnd Front<T, TResult>()
+    {
+        Client.ClusterTypes.RefuseShared(typeof(T), typeof(TResult), "func");
+        return _front;
+    }
 }

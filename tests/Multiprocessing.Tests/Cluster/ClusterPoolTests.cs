@@ -83,6 +83,21 @@ public sealed class ClusterPoolTests(TwoNodeCluster cluster) : IClassFixture<Two
     }
 
     [Fact]
+    public void SubmitAsync_SharedObject_RefusedAtTheCallWithWhy()
+    {
+        using SharedArray<int> array = SharedArray<int>.Create(4);
+        ArgumentException error = Assert.Throws<ArgumentException>(() => { _ = cluster.Pool.SubmitAsync(Length, array); });
+        Assert.Contains("cannot cross to another machine", error.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => { _ = cluster.Pool.MapAsync(Holder, [new Holding(array)]); });
+    }
+
+    private static long Length(SharedArray<int> array) => array.Length;
+
+    private static long Holder(Holding h) => h.Array.Length;
+
+    public sealed record Holding(SharedArray<int> Array);
+
+    [Fact]
     public async Task SubmitAsync_TaskKillsItsWorker_WorkerCrashedExceptionWithoutRetry()
     {
         WorkerCrashedException error = await Assert.ThrowsAsync<WorkerCrashedException>(() => cluster.Pool.SubmitAsync(Tasks.KillSelfAt, (5, 5)));
