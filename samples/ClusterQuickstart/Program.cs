@@ -15,7 +15,7 @@ if (args is ["node", var name, var siloPort, var gatewayPort, .. var rest])
 {
     // A node: a silo on loopback whose local pool of 2 workers runs this app's methods.
     HostApplicationBuilder builder = Host.CreateApplicationBuilder();
-    builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Microsoft", LogLevel.Warning);
+    builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Microsoft", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning);
     builder.Services.AddProcessPoolNode(o =>
     {
         o.Name = name;

@@ -102,6 +102,7 @@ public sealed class NodeCommand : CliCommand
         // Orleans reports every connection and membership step at Information; a node's own events are what an operator reads.
         builder.Logging.AddFilter("Orleans", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
         string clusterId = parseResult.GetValue(_clusterId)!;
         builder.Services.AddProcessPoolNode(o =>
         {
