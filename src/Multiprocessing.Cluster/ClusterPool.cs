@@ -31,7 +31,7 @@ namespace Multiprocessing.Cluster;
 /// <see cref="NodeUnavailableException"/>.
 /// </para>
 /// </remarks>
-public sealed partial class ClusterPool : IAsyncDisposable
+public sealed partial class ClusterPool : IProcessPool
 {
     /// <summary>How often nodes are polled for their state (and told this client is alive).</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
@@ -382,6 +382,13 @@ public sealed partial class ClusterPool : IAsyncDisposable
             await DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>The blocking twin of <see cref="CloseAsync"/>.</summary>
+    /// <param name="cancellationToken">Stops waiting for the work and disposes the pool instead.</param>
+    public void Close(CancellationToken cancellationToken = default) => CloseAsync(cancellationToken).GetAwaiter().GetResult();
+
+    /// <summary>The blocking twin of <see cref="DisposeAsync"/>.</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     /// <summary>
     /// Fails the calls still waiting, tells the nodes this client is leaving (they cancel its running

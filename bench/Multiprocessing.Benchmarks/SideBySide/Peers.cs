@@ -56,7 +56,7 @@ internal sealed class PythonPeer(string python, string script)
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
 }
 
-/// <summary>The C floor: ../shared/floors/pipe_pingpong, one byte each way through two pipes between two processes.</summary>
+/// <summary>The C floor: bench/floors/pipe_pingpong.c (built by the runner), one byte each way through two pipes between two processes.</summary>
 internal sealed partial class PipeFloor(string program)
 {
     public string Program { get; } = program;

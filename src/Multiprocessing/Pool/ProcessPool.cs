@@ -48,13 +48,11 @@ namespace Multiprocessing;
 /// static int Square(int x) => x * x;
 /// </code>
 /// </example>
-public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
+public sealed partial class ProcessPool : IProcessPool
 {
     private readonly ProcessPoolOptions _options;
     private readonly CodecProvider _codecs;
-    private readonly TaskMethod? _initializer;
-    private readonly byte[]? _initializerArgument;
-    private readonly TaskMethod? _workerExit;
+    private readonly WorkerInit _init;
     private readonly ILogger _logger;
     private readonly PoolMeter _meter;
     private readonly Scheduler _scheduler;
@@ -84,18 +82,14 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
         {
             SerializerTypes.RequireCreatable(serializer, nameof(options));
         }
-        _initializer = options.InitializerCall is { } call ? TaskMethod.From(call.Method, nameof(ProcessPoolOptions.Initializer))
-            : options.Initializer is null ? null : TaskMethod.From(options.Initializer, nameof(ProcessPoolOptions.Initializer));
-        // Serialised once: every worker, replacements included, gets the same bytes.
-        _initializerArgument = options.InitializerCall?.SerializeArgument(_codecs, options.MaxMessageSize);
-        _workerExit = options.WorkerExit is null ? null : TaskMethod.From(options.WorkerExit, nameof(ProcessPoolOptions.WorkerExit));
+        _init = new WorkerInit(options, _codecs);
         _logger = options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.PoolCategory) ?? NullLogger.Instance;
         _meter = new PoolMeter(options.Name);
         var settings = new WorkerSettings(options.EnableWorkerDiagnostics, options.WorkerEnvironment, options.WorkerStartTimeout, options.MaxMessageSize,
             options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.WorkerCategory))
         { FrameTimeout = options.FrameTimeout };
         _scheduler = new Scheduler(_meter, nameof(ProcessPool));
-        _fleet = new WorkerFleet(_scheduler, options, settings, _logger, _meter, WriteInit, _initializer?.DisplayName, _workerExit?.DisplayName);
+        _fleet = new WorkerFleet(_scheduler, options, settings, _logger, _meter, _init);
         _front = new TaskFrontEnd(this, _scheduler, _codecs, options.Name, options.MaxMessageSize, options.MaxTasksPerWorker, () => options.Workers);
         _deadlines = new WorkerDeadlines(_fleet, options, _logger);
         lock (_scheduler.Gate)
@@ -103,30 +97,6 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
             _fleet.Start(options.Workers);
         }
         PoolInstruments.Register(this);
-    }
-
-    /// <summary>The Init frame's body: what every worker, replacements included, is told before its first task.</summary>
-    private void WriteInit(PayloadWriter writer)
-    {
-        writer.WriteString(_options.Serializer?.GetType().AssemblyQualifiedName);
-        writer.Write(_options.WorkerMemoryLimit is not null);
-        writer.Write(_initializer is not null);
-        if (_initializer is not null)
-        {
-            _initializer.Write(writer);
-            writer.Write(_initializerArgument is not null);
-            if (_initializerArgument is not null)
-            {
-                writer.Write(_initializerArgument.Length);
-                writer.WriteBytes(_initializerArgument);
-            }
-        }
-        writer.Write(_workerExit is not null);
-        if (_workerExit is not null)
-        {
-            _workerExit.Write(writer);
-            writer.Write(_options.ShutdownTimeout.Ticks);
-        }
     }
 
     /// <summary>The options the pool was created with.</summary>
@@ -463,7 +433,7 @@ public sealed partial class ProcessPool : IAsyncDisposable, IDisposable
             connection.Flush();
         }
         // A worker-exit hook has the ShutdownTimeout (the worker bounds it itself); this is the backstop.
-        TimeSpan exitBound = TimeSpan.FromSeconds(5) + (_workerExit is null ? TimeSpan.Zero : TimeSpan.FromTicks(Math.Min(_options.ShutdownTimeout.Ticks, TimeSpan.FromDays(1).Ticks)));
+        TimeSpan exitBound = TimeSpan.FromSeconds(5) + (_init.WorkerExit is null ? TimeSpan.Zero : TimeSpan.FromTicks(Math.Min(_options.ShutdownTimeout.Ticks, TimeSpan.FromDays(1).Ticks)));
         using var exitWait = new CancellationTokenSource(exitBound);
         foreach (WorkerConnection connection in connections)
         {

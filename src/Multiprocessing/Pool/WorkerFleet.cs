@@ -20,24 +20,19 @@ internal sealed class WorkerFleet : IDisposable
     private readonly WorkerSettings _settings;
     private readonly ILogger _logger;
     private readonly PoolMeter _meter;
-    private readonly Action<PayloadWriter> _writeInit;
-    private readonly string? _initializerName;
-    private readonly string? _workerExitName;
+    private readonly WorkerInit _init;
     private readonly CancellationTokenSource _lifetime = new();
     private int _consecutiveStartFailures;
     private long _journaledResults;
 
-    public WorkerFleet(Scheduler scheduler, ProcessPoolOptions options, WorkerSettings settings, ILogger logger, PoolMeter meter,
-        Action<PayloadWriter> writeInit, string? initializerName, string? workerExitName)
+    public WorkerFleet(Scheduler scheduler, ProcessPoolOptions options, WorkerSettings settings, ILogger logger, PoolMeter meter, WorkerInit init)
     {
         Scheduler = scheduler;
         _options = options;
         _settings = settings;
         _logger = logger;
         _meter = meter;
-        _writeInit = writeInit;
-        _initializerName = initializerName;
-        _workerExitName = workerExitName;
+        _init = init;
     }
 
     public Scheduler Scheduler { get; }
@@ -101,7 +96,7 @@ internal sealed class WorkerFleet : IDisposable
             {
                 throw launched.Error;
             }
-            connection = await WorkerConnection.ConnectAsync(launched.Process!, launched.Output!, launched.Expectation!, _settings, worker, _writeInit, _lifetime.Token).ConfigureAwait(false);
+            connection = await WorkerConnection.ConnectAsync(launched.Process!, launched.Output!, launched.Expectation!, _settings, worker, _init.Write, _lifetime.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
         {
@@ -172,15 +167,15 @@ internal sealed class WorkerFleet : IDisposable
                 break;
             case FrameType.InitFailed:
                 RemoteError error = RemoteError.Read(ref body);
-                PoolLog.InitializerFailed(_logger, connection.ProcessId, _initializerName, error.TypeName, error.Message);
+                PoolLog.InitializerFailed(_logger, connection.ProcessId, _init.Initializer?.DisplayName, error.TypeName, error.Message);
                 Scheduler.TryFault(new WorkerStartException(
-                    $"The worker initializer {_initializerName} threw {error.TypeName}: {error.Message} The pool has stopped; fix the initializer and create a new pool.",
+                    $"The worker initializer {_init.Initializer?.DisplayName} threw {error.TypeName}: {error.Message} The pool has stopped; fix the initializer and create a new pool.",
                     new WorkerException(error.Message, error.TypeName, error.Message, error.Details, connection.ProcessId, null)));
                 connection.Kill("its initializer failed");
                 break;
             case FrameType.WorkerExitFailed:
                 RemoteError exitError = RemoteError.Read(ref body);
-                PoolLog.WorkerExitFailed(_logger, connection.ProcessId, _workerExitName, exitError.TypeName, exitError.Message);
+                PoolLog.WorkerExitFailed(_logger, connection.ProcessId, _init.WorkerExit?.DisplayName, exitError.TypeName, exitError.Message);
                 break;
             case FrameType.Fatal:
                 worker.FatalMessage = body.ReadString();
