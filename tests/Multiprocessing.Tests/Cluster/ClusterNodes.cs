@@ -39,6 +39,8 @@ internal sealed class ClusterNodes : IAsyncDisposable
         return cluster;
     }
 
+    public string ClusterId => _clusterId;
+
     public ClusterPoolOptions ClientOptions() => new()
     {
         RedisConnectionString = _redis,
@@ -187,4 +189,27 @@ internal static class ClusterTasks
     }
 
     public static int WorkerPid(int _) => Environment.ProcessId;
+
+    public static int SlowPid(int _)
+    {
+        Thread.Sleep(100);
+        return Environment.ProcessId;
+    }
+
+    /// <summary>Runs in a node's worker until the node cancels it, leaving a file at each step.</summary>
+    public static int RunUntilCancelled(string marker, CancellationToken token)
+    {
+        File.WriteAllText(marker, "");
+        token.WaitHandle.WaitOne();
+        File.WriteAllText(marker + ".cancelled", "");
+        return 0;
+    }
+
+    /// <summary>Runs in a child process: a client that starts a task that never ends by itself, then waits to be killed.</summary>
+    public static void ClientWithEndlessTask((int[] Gateways, string ClusterId, string Marker) a)
+    {
+        ClusterPool pool = ClusterPool.ConnectAsync(new ClusterPoolOptions { GatewayPorts = a.Gateways, ClusterId = a.ClusterId, ServiceId = a.ClusterId }).GetAwaiter().GetResult();
+        _ = pool.SubmitAsync(RunUntilCancelled, a.Marker);
+        Thread.Sleep(Timeout.Infinite);
+    }
 }

@@ -161,4 +161,52 @@ public sealed class NodeFailureTests
         NodeUnavailableException error = await Assert.ThrowsAsync<NodeUnavailableException>(() => pool.SubmitAsync(Tasks.Square, 3).WaitAsync(Bounds.Unexpected));
         Assert.Contains("No node", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task NodeJoinsMidMap_TakesWork()
+    {
+        await using ClusterNodes nodes = await ClusterNodes.StartAsync(1);
+        await using ClusterPool pool = await ClusterPool.ConnectAsync(nodes.ClientOptions());
+        using var stop = new CancellationTokenSource(Bounds.Unexpected);
+        Task<ClusterNodes.Node> joining = nodes.AddAsync(1);
+        bool secondTookWork = false;
+        // An endless input: the map runs until a result comes from the node that joined after it began.
+        await foreach (int pid in pool.MapStreamAsync(ClusterTasks.SlowPid, Endless(), new MapOptions { Ordered = false, ChunkSize = 1 }, stop.Token))
+        {
+            if (joining.IsCompletedSuccessfully && (await joining).WorkerPids().Contains(pid))
+            {
+                secondTookWork = true;
+                break;
+            }
+        }
+        Assert.True(secondTookWork);
+    }
+
+    private static IEnumerable<int> Endless()
+    {
+        for (int i = 0; ; i++)
+        {
+            yield return i;
+        }
+    }
+
+    [Fact]
+    public async Task ClientKilled_NodeCancelsItsRunningTask()
+    {
+        await using ClusterNodes nodes = await ClusterNodes.StartAsync(1);
+        string marker = Path.Combine(Path.GetTempPath(), $"mp-cluster-{Guid.NewGuid():N}");
+        try
+        {
+            using var client = WorkerProcess.Start(ClusterTasks.ClientWithEndlessTask, (nodes.ClientOptions().GatewayPorts.ToArray(), nodes.ClusterId, marker));
+            await Wait.UntilAsync(() => File.Exists(marker), "the client's task runs on the node");
+            client.Kill();
+            // The node stops hearing the client's polls; after its client time-out it cancels the client's work.
+            await Wait.UntilAsync(() => File.Exists(marker + ".cancelled"), "the node cancels the dead client's task");
+        }
+        finally
+        {
+            File.Delete(marker);
+            File.Delete(marker + ".cancelled");
+        }
+    }
 }
