@@ -20,7 +20,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class ProcessPoolServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers a <see cref="ProcessPool"/> singleton, created with the host's
+    /// Registers a <see cref="ProcessPool"/> singleton (also served as <see cref="IProcessPool"/>, so code
+    /// that takes the interface moves to a cluster pool by registration alone), created with the host's
     /// <see cref="ILoggerFactory"/>, and a hosted service that starts its workers when the host
     /// starts (the start waits until they are ready) and disposes it when the host stops: running
     /// tasks get up to <see cref="ProcessPoolSettings.ShutdownTimeout"/> to finish, queued ones
@@ -43,6 +44,7 @@ public static class ProcessPoolServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ProcessPoolSettings>, ProcessPoolSettingsValidator>());
         services.TryAddSingleton(static provider =>
             new ProcessPool(provider.GetRequiredService<IOptions<ProcessPoolSettings>>().Value.ToOptions(provider.GetService<ILoggerFactory>())));
+        services.TryAddSingleton<IProcessPool>(static provider => provider.GetRequiredService<ProcessPool>());
         services.AddHostedService<ProcessPoolHostedService>();
         return services;
     }

@@ -108,6 +108,10 @@ public sealed class ProcessPoolSettings
     /// <value>The default is null.</value>
     public IWorkerSerializer? Serializer { get; set; }
 
+    /// <summary>Set in code: see <see cref="ProcessPoolOptions.JsonContext"/>.</summary>
+    /// <value>The default is null.</value>
+    public System.Text.Json.Serialization.Metadata.IJsonTypeInfoResolver? JsonContext { get; set; }
+
     /// <summary>Builds the pool's options from these settings.</summary>
     /// <param name="loggerFactory">Where the pool logs; usually the host's.</param>
     /// <returns>The options, with every null setting at its default.</returns>
@@ -131,6 +135,7 @@ public sealed class ProcessPoolSettings
             Initializer = Initializer,
             WorkerExit = WorkerExit,
             Serializer = Serializer,
+            JsonContext = JsonContext,
             LoggerFactory = loggerFactory,
         };
         return _withInitializer?.Invoke(options) ?? options;

@@ -3,5 +3,5 @@
 // only hands over to the library, which it finds through that same manifest.
 using System.Reflection;
 
-Type entry = Assembly.Load("Multiprocessing").GetType("Multiprocessing.Worker.WorkerHostEntry", throwOnError: true)!;
+Type entry = Assembly.Load("Multiprocessing").GetType("Multiprocessing.WorkerRuntime.WorkerHostEntry", throwOnError: true)!;
 return (int)entry.GetMethod("Run", BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Static)!.Invoke(null, [args])!;

@@ -59,8 +59,9 @@ public sealed record SharedChannelOptions(int capacity)
     /// <remarks>
     /// The library's own converters (exact strings, <c>BigInteger</c>, shared objects inside records)
     /// and its checks that a type round-trips exactly still apply: the context supplies metadata
-    /// only, combined with the library's options (the context's own options, such as a naming policy
-    /// set in <c>[JsonSourceGenerationOptions]</c>, are baked into its metadata). Every process the
+    /// only, used with the library's options, so what the context's own options say
+    /// (<c>[JsonSourceGenerationOptions]</c>: a naming policy, converters) does not apply, while what is
+    /// on the types and members (<c>[JsonPropertyName]</c>, <c>[JsonConverter]</c>) does. Every process the
     /// channel arrives in creates the same context from its type's public static <c>Default</c>
     /// property (which the source generator writes) or its public parameterless constructor.
     /// </remarks>

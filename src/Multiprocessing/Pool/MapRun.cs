@@ -5,6 +5,7 @@ using System.Threading.Channels;
 using Multiprocessing.Payload;
 using Multiprocessing.Scheduling;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 using Multiprocessing.Worker;
 
 namespace Multiprocessing.Pool;

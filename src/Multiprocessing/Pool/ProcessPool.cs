@@ -6,6 +6,7 @@ using Multiprocessing.Payload;
 using Multiprocessing.Pool;
 using Multiprocessing.Scheduling;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 using Multiprocessing.Worker;
 
 namespace Multiprocessing;
@@ -69,7 +70,7 @@ public sealed partial class ProcessPool : IProcessPool
 
     /// <summary>Starts a pool. Workers start in the background; tasks submitted meanwhile wait for them.</summary>
     /// <param name="options">Worker count, limits and hooks.</param>
-    /// <exception cref="ArgumentException">The initializer or the worker-exit hook captures state or is not a static method, or the initializer's argument is larger than <see cref="ProcessPoolOptions.MaxMessageSize"/>.</exception>
+    /// <exception cref="ArgumentException">The initializer or the worker-exit hook captures state or is not a static method, the initializer's argument is larger than <see cref="ProcessPoolOptions.MaxMessageSize"/>, or the <see cref="ProcessPoolOptions.Serializer"/> or <see cref="ProcessPoolOptions.JsonContext"/> cannot be created in a worker.</exception>
     /// <exception cref="SerializationException">The initializer's argument (<see cref="ProcessPoolOptions.WithInitializer{TArg}(Action{TArg}, TArg)"/>) cannot be serialised.</exception>
     /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
     public ProcessPool(ProcessPoolOptions options)
@@ -77,11 +78,7 @@ public sealed partial class ProcessPool : IProcessPool
         ArgumentNullException.ThrowIfNull(options);
         Interop.Libc.EnsureSupported();
         _options = options;
-        _codecs = options.Serializer is null ? CodecProvider.Default : new CodecProvider(options.Serializer);
-        if (options.Serializer is { } serializer)
-        {
-            SerializerTypes.RequireCreatable(serializer, nameof(options));
-        }
+        _codecs = options.Codecs(nameof(options));
         _init = new WorkerInit(options, _codecs);
         _logger = options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.PoolCategory) ?? NullLogger.Instance;
         _meter = new PoolMeter(options.Name);

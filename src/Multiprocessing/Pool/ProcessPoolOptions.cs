@@ -1,4 +1,6 @@
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
+using Multiprocessing.Serialization;
 
 namespace Multiprocessing;
 
@@ -81,6 +83,21 @@ public sealed record ProcessPoolOptions
     /// <summary>The initializer and its argument set by <see cref="WithInitializer{TArg}(Action{TArg}, TArg)"/>, or null.</summary>
     internal WorkerInitializerCall? InitializerCall { get; private init; }
 
+    /// <summary>This process's codecs for the pool's values, after refusing a serializer or JSON context a worker could not create.</summary>
+    /// <exception cref="ArgumentException">The serializer or the JSON context cannot be created in another process.</exception>
+    internal CodecProvider Codecs(string parameterName)
+    {
+        if (Serializer is not null)
+        {
+            SerializerTypes.RequireCreatable(Serializer, parameterName);
+        }
+        if (JsonContext is not null)
+        {
+            SerializerTypes.RequireCreatable(JsonContext, parameterName);
+        }
+        return CodecProvider.For(Serializer, JsonContext);
+    }
+
     /// <summary>The argument given to <see cref="WithInitializer{TArg}(Action{TArg}, TArg)"/>, as this process holds it.</summary>
     /// <value>The default is null: no initializer with an argument.</value>
     public object? InitializerArgument => InitializerCall?.Argument;
@@ -144,6 +161,24 @@ public sealed record ProcessPoolOptions
     /// <summary>Serializer for argument and result types it accepts; the built-in ones handle the rest.</summary>
     /// <value>The default is null: the built-in binary path and System.Text.Json.</value>
     public IWorkerSerializer? Serializer { get; init; }
+
+    /// <summary>
+    /// JSON metadata for argument and result types that travel as JSON: typically a System.Text.Json
+    /// source-generated <c>JsonSerializerContext</c>, which spares the reflection the default path does
+    /// per type. Types the context does not cover keep the reflection-based metadata.
+    /// </summary>
+    /// <value>The default is null: metadata by reflection.</value>
+    /// <remarks>
+    /// Every worker creates the same context from its type's public static <c>Default</c> property
+    /// (which the source generator writes) or its public parameterless constructor; the pool refuses
+    /// a context that has neither when it is created. The library's own converters and its checks
+    /// that a type round-trips exactly still apply: the context supplies metadata only, used with the
+    /// library's options. So what the context's own options say (<c>[JsonSourceGenerationOptions]</c>:
+    /// a naming policy, converters) does not apply; what is on the types and members
+    /// (<c>[JsonPropertyName]</c>, <c>[JsonConverter]</c>, <c>[JsonDerivedType]</c>) does. A type the
+    /// <see cref="Serializer"/> accepts does not reach JSON at all. See docs/serialization.md.
+    /// </remarks>
+    public IJsonTypeInfoResolver? JsonContext { get; init; }
 
     /// <summary>
     /// After a running task's caller cancels, how long the worker is given to notice its

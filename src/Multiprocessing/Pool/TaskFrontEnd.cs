@@ -3,6 +3,7 @@ using System.Runtime.Serialization;
 using Multiprocessing.Payload;
 using Multiprocessing.Scheduling;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 using Multiprocessing.Worker;
 
 namespace Multiprocessing.Pool;

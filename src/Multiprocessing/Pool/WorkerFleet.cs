@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Multiprocessing.Payload;
 using Multiprocessing.Scheduling;
+using Multiprocessing.Wire;
 using Multiprocessing.Worker;
 
 namespace Multiprocessing.Pool;

@@ -1,5 +1,6 @@
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 using Multiprocessing.Worker;
 
 namespace Multiprocessing.Pool;
@@ -33,7 +34,8 @@ internal sealed class WorkerInit
 
     public void Write(PayloadWriter writer)
     {
-        writer.WriteString(_options.Serializer?.GetType().AssemblyQualifiedName);
+        writer.WriteString(SerializerTypes.NameOf(_options.Serializer));
+        writer.WriteString(SerializerTypes.NameOf(_options.JsonContext));
         writer.Write(_options.WorkerMemoryLimit is not null);
         writer.Write(Initializer is not null);
         if (Initializer is not null)

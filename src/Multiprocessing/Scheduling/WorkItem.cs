@@ -1,5 +1,5 @@
 using Multiprocessing.Payload;
-using Multiprocessing.Worker;
+using Multiprocessing.Wire;
 
 namespace Multiprocessing.Scheduling;
 

@@ -31,6 +31,7 @@ namespace Multiprocessing;
 public abstract class SharedObject : IDisposable
 {
     private readonly bool _ownsSegment;
+    private readonly IDisposable? _holder;
     private int _disposed;
 
     private protected SharedObject(SharedSegment segment, bool ownsSegment, bool readOnly)
@@ -43,6 +44,14 @@ public abstract class SharedObject : IDisposable
             SegmentAttachments.RegisterCreated(segment);
         }
     }
+
+    /// <summary>
+    /// An object whose segment another object holds: the use-counted memory of a synchronisation
+    /// primitive, which must outlive threads still asleep on it. Disposing this object disposes
+    /// <paramref name="holder"/>, which releases the segment when its last use ends.
+    /// </summary>
+    private protected SharedObject(SharedSegment segment, IDisposable holder)
+        : this(segment, ownsSegment: false, readOnly: false) => _holder = holder;
 
     internal SharedSegment Segment { get; }
 
@@ -119,7 +128,12 @@ public abstract class SharedObject : IDisposable
     /// <param name="disposing">True when called from <see cref="Dispose()"/>.</param>
     protected virtual void Dispose(bool disposing)
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0 || !_ownsSegment)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        _holder?.Dispose();
+        if (!_ownsSegment)
         {
             return;
         }

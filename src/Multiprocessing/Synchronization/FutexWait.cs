@@ -95,6 +95,48 @@ internal abstract unsafe class FutexWait
     public void WakeAll() => Libc.FutexWake(Word, int.MaxValue);
 
     /// <summary>
+    /// One look at the wait, made the same way by the calling thread (<see cref="Run"/>) and by the
+    /// waiter thread (<see cref="FutexWaiter"/>): take what is waited for if it is there (even when
+    /// the wait is also closed, cancelled or out of time: a wait that can complete does); otherwise
+    /// stop on closing, cancellation or the deadline, withdrawing (which may still complete it);
+    /// otherwise sleep on <paramref name="observed"/>. The caller holds a use of <see cref="Memory"/>.
+    /// </summary>
+    public FutexLook Look(bool deadlinePassed, CancellationToken cancellationToken, out int observed)
+    {
+        if (TryComplete(out observed))
+        {
+            return FutexLook.Completed;
+        }
+        if (Memory.IsClosed)
+        {
+            Withdraw();
+            return FutexLook.Closed;
+        }
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Withdraw() ? FutexLook.Completed : FutexLook.Cancelled;
+        }
+        if (deadlinePassed)
+        {
+            return Withdraw() ? FutexLook.Completed : FutexLook.TimedOut;
+        }
+        return FutexLook.Sleep;
+    }
+
+    /// <summary>
+    /// <see cref="Run"/> under a use of <see cref="Memory"/> that it takes itself: the blocking wait
+    /// of every primitive's public method.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    /// <exception cref="ObjectDisposedException">The object was closed, before or while waiting.</exception>
+    public bool Block(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        using SyncMemory.UseScope use = Memory.EnterScope();
+        return Run(timeout, cancellationToken);
+    }
+
+    /// <summary>
     /// Waits on the calling thread until the wait completes (true) or <paramref name="timeout"/>
     /// passes (false). The caller holds a use of <see cref="Memory"/>.
     /// </summary>
@@ -104,6 +146,7 @@ internal abstract unsafe class FutexWait
     {
         Memory.AssertEntered();
         long start = Stopwatch.GetTimestamp();
+        bool infinite = timeout == Timeout.InfiniteTimeSpan;
         Begin();
         // The token cannot interrupt futex(): its callback wakes the word instead (a spurious wake
         // for other sleepers, who look and sleep again). A cancel that lands between our check and
@@ -115,27 +158,20 @@ internal abstract unsafe class FutexWait
         {
             while (true)
             {
-                if (TryComplete(out int observed))
-                {
-                    return true;
-                }
-                if (Memory.IsClosed)
-                {
-                    Withdraw();
-                    throw Memory.Disposed();
-                }
-                if (cancellationToken.IsCancellationRequested)
-                {
-                    if (Withdraw())
-                    {
-                        return true;
-                    }
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-                bool infinite = timeout == Timeout.InfiniteTimeSpan;
                 TimeSpan remaining = infinite ? Slice : timeout - Stopwatch.GetElapsedTime(start);
+                switch (Look(deadlinePassed: remaining <= TimeSpan.Zero, cancellationToken, out int observed))
+                {
+                    case FutexLook.Completed:
+                        return true;
+                    case FutexLook.TimedOut:
+                        return false;
+                    case FutexLook.Closed:
+                        throw Memory.Disposed();
+                    case FutexLook.Cancelled:
+                        throw new OperationCanceledException(cancellationToken);
+                }
                 int slot;
-                if ((infinite || remaining >= Slice) && (slot = FutexTicker.Register(Word)) >= 0)
+                if (remaining >= Slice && (slot = FutexTicker.Register(Word)) >= 0)
                 {
                     // Long waits sleep untimed: the ticker wakes us within a slice to look again.
                     try
@@ -147,13 +183,9 @@ internal abstract unsafe class FutexWait
                         FutexTicker.Unregister(slot);
                     }
                 }
-                else if (remaining > TimeSpan.Zero)
-                {
-                    Libc.FutexSleep(Word, observed, remaining < Slice ? remaining : Slice);
-                }
                 else
                 {
-                    return Withdraw();
+                    Libc.FutexSleep(Word, observed, remaining < Slice ? remaining : Slice);
                 }
             }
         }
@@ -173,4 +205,23 @@ internal abstract unsafe class FutexWait
         }
         return timeout;
     }
+}
+
+/// <summary>What one <see cref="FutexWait.Look"/> found.</summary>
+internal enum FutexLook
+{
+    /// <summary>Not yet: sleep on the observed value and look again.</summary>
+    Sleep,
+
+    /// <summary>The wait completed: report success.</summary>
+    Completed,
+
+    /// <summary>The deadline passed; the wait was withdrawn.</summary>
+    TimedOut,
+
+    /// <summary>The token was cancelled; the wait was withdrawn.</summary>
+    Cancelled,
+
+    /// <summary>The object was closed (here or by its creator); the wait was withdrawn.</summary>
+    Closed,
 }

@@ -26,6 +26,9 @@ internal static unsafe class FutexWaiter
     private static readonly Lock s_gate = new();
     private static readonly List<WaiterThread> s_threads = [];
 
+    private static readonly Task<bool> s_true = Task.FromResult(true);
+    private static readonly Task<bool> s_false = Task.FromResult(false);
+
     private static volatile bool s_polling;
 
     /// <summary>Whether a waiter thread found no futex_waitv in this kernel and polls instead (for tests and diagnostics).</summary>
@@ -56,21 +59,21 @@ internal static unsafe class FutexWaiter
         }
         // This use lasts until the wait completes: the waiter thread reads the words until then.
         wait.Memory.Enter();
-        bool done;
+        FutexLook first;
         try
         {
             wait.Begin();
-            done = wait.TryComplete(out _) || (timeout == TimeSpan.Zero && wait.Withdraw());
+            first = wait.Look(deadlinePassed: timeout == TimeSpan.Zero, cancellationToken, out _);
         }
         catch
         {
             wait.Memory.Exit();
             throw;
         }
-        if (done || timeout == TimeSpan.Zero)
+        if (first != FutexLook.Sleep)
         {
             wait.Memory.Exit();
-            return done ? Task.FromResult(true) : Task.FromResult(false);
+            return ResultOf(wait, first, cancellationToken);
         }
         wait.Completion = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         wait.Deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
@@ -83,6 +86,15 @@ internal static unsafe class FutexWaiter
         thread.Add(wait);
         return wait.Completion.Task;
     }
+
+    /// <summary>The task a finished look stands for; the same whether the first look or the waiter thread's found it.</summary>
+    private static Task<bool> ResultOf(FutexWait wait, FutexLook look, CancellationToken cancellationToken) => look switch
+    {
+        FutexLook.Completed => s_true,
+        FutexLook.TimedOut => s_false,
+        FutexLook.Cancelled => Task.FromCanceled<bool>(cancellationToken),
+        _ => Task.FromException<bool>(wait.Memory.Disposed()),
+    };
 
     private static WaiterThread Assign(FutexWait wait)
     {
@@ -207,49 +219,29 @@ internal static unsafe class FutexWaiter
         }
 
         /// <summary>Completes <paramref name="wait"/> if it is done, timed out, cancelled or closed; otherwise gives the value to sleep on.</summary>
-        private bool Poll(FutexWait wait, long now, out int observed)
+        private static bool Poll(FutexWait wait, long now, out int observed)
         {
             observed = 0;
+            Task<bool> outcome;
             try
             {
-                if (wait.Token.IsCancellationRequested)
-                {
-                    if (wait.Withdraw())
-                    {
-                        Finish(wait, true, null);
-                    }
-                    else
-                    {
-                        Finish(wait, false, new OperationCanceledException(wait.Token));
-                    }
-                }
-                else if (wait.Memory.IsClosed)
-                {
-                    wait.Withdraw();
-                    Finish(wait, false, wait.Memory.Disposed());
-                }
-                else if (wait.TryComplete(out observed))
-                {
-                    Finish(wait, true, null);
-                }
-                else if (now >= wait.Deadline)
-                {
-                    Finish(wait, wait.Withdraw(), null);
-                }
-                else
+                FutexLook look = wait.Look(deadlinePassed: now >= wait.Deadline, wait.Token, out observed);
+                if (look == FutexLook.Sleep)
                 {
                     return false;
                 }
+                outcome = ResultOf(wait, look, wait.Token);
             }
             catch (Exception e)
             {
-                // Not expected (the polls only read and swap words); fail this wait, not the thread.
-                Finish(wait, false, e);
+                // Not expected (the looks only read and swap words); fail this wait, not the thread.
+                outcome = Task.FromException<bool>(e);
             }
+            Finish(wait, outcome);
             return true;
         }
 
-        private static void Finish(FutexWait wait, bool result, Exception? error)
+        private static void Finish(FutexWait wait, Task<bool> outcome)
         {
             wait.Registration.Unregister();
             lock (s_gate)
@@ -270,17 +262,17 @@ internal static unsafe class FutexWaiter
             }
             wait.Memory.Exit();
             TaskCompletionSource<bool> completion = wait.Completion!;
-            if (error is OperationCanceledException cancelled)
+            if (outcome.IsCanceled)
             {
-                completion.TrySetCanceled(cancelled.CancellationToken);
+                completion.TrySetCanceled(wait.Token);
             }
-            else if (error is not null)
+            else if (outcome.Exception is { } error)
             {
-                completion.TrySetException(error);
+                completion.TrySetException(error.InnerExceptions);
             }
             else
             {
-                completion.TrySetResult(result);
+                completion.TrySetResult(outcome.Result);
             }
         }
     }

@@ -1,6 +1,5 @@
 using Multiprocessing.Interop;
 using Multiprocessing.Payload;
-using Multiprocessing.Serialization;
 using Multiprocessing.Sharing;
 using Multiprocessing.Synchronization;
 
@@ -50,29 +49,17 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <summary>The most participants a barrier can have (the count has 15 bits).</summary>
     public const int MaxParticipants = short.MaxValue;
 
-    // The state word: phase << 32 | broken << 31 | participants << 16 | arrived. On this
-    // little-endian machine the phase is the 32-bit word at offset 4. Every event that releases
-    // waiters (a phase completes, the barrier breaks, it is reset) changes the phase, so a sleeper
-    // never misses one; a waiter tells them apart by the parity rule in PhaseWait.Judge.
-    private const int StateOffset = 0;
-    private const int PhaseOffset = 4;
-    private const int StateSize = 8;
-    private const long BrokenBit = 1L << 31;
-    private const string Contents = "SharedBarrier:2";
-    private static readonly int[] s_futexOffsets = [PhaseOffset];
-
-    private readonly SyncMemory _memory;
-    private readonly long* _state;
-    private readonly int* _phase;
+    private readonly FutexPrimitive<BarrierState> _shared;
     private Action<long>? _postPhaseAction;
 
-    private SharedBarrier(SyncMemory memory)
-        : base(memory.Segment, ownsSegment: false, readOnly: false)
-    {
-        _memory = memory;
-        _state = memory.At<long>(StateOffset);
-        _phase = memory.At<int>(PhaseOffset);
-    }
+    private SharedBarrier(FutexPrimitive<BarrierState> shared)
+        : base(shared.Segment, holder: shared) => _shared = shared;
+
+    /// <summary>The barrier's memory, for its arrivals (<see cref="BarrierArrival"/>).</summary>
+    internal FutexPrimitive<BarrierState> Shared => _shared;
+
+    /// <summary>The post-phase action of this process's object, without the disposal check (an arrival already holds a use).</summary>
+    internal Action<long>? ActionHere => Volatile.Read(ref _postPhaseAction);
 
     /// <summary>Creates a barrier for <paramref name="participants"/> participants, in phase 0.</summary>
     /// <param name="participants">How many calls to <c>SignalAndWait</c> complete a phase: 1 to <see cref="MaxParticipants"/>.</param>
@@ -102,24 +89,22 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(participants);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(participants, MaxParticipants);
-        SyncMemory memory = SyncMemory.Create(StateSize, nameof(SharedBarrier), name, Contents, s_futexOffsets);
-        *memory.At<long>(StateOffset) = (long)participants << 16;
-        return new SharedBarrier(memory) { _postPhaseAction = postPhaseAction };
+        var shared = FutexPrimitive<BarrierState>.Create(name, new BarrierState { Word = BarrierState.Initial(participants) });
+        return new SharedBarrier(shared) { _postPhaseAction = postPhaseAction };
     }
 
     /// <summary>Opens the barrier another process created with <paramref name="name"/>.</summary>
     /// <param name="name">The name it was created with.</param>
     /// <returns>A barrier over the same state.</returns>
     /// <exception cref="SharedMemoryException">No live process holds that name, or it names something else.</exception>
-    public static SharedBarrier Open(string name) =>
-        new(SyncMemory.Open(name, StateSize, nameof(SharedBarrier), Contents, s_futexOffsets));
+    public static SharedBarrier Open(string name) => new(FutexPrimitive<BarrierState>.Open(name));
 
     static SharedBarrier ISharedObjectFactory<SharedBarrier>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader) =>
-        new(SyncMemory.Attach(segment, readOnly, StateSize, nameof(SharedBarrier), s_futexOffsets));
+        new(FutexPrimitive<BarrierState>.Attach(segment, readOnly));
 
     /// <summary>The number of the current phase: 0 at first, one more each time all participants arrive (wraps after 2^32 phases).</summary>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
-    public long CurrentPhaseNumber => (uint)(Read() >>> 32);
+    public long CurrentPhaseNumber => BarrierState.Phase(Read());
 
     /// <summary>
     /// The action this process runs when one of its participants arrives last in a phase, before the
@@ -144,11 +129,11 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
 
     /// <summary>Whether the barrier is broken (<see cref="Abort"/>, or a post-phase action threw): every arrival then throws <see cref="BarrierBrokenException"/> until <see cref="Reset"/>.</summary>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
-    public bool IsBroken => (Read() & BrokenBit) != 0;
+    public bool IsBroken => BarrierState.IsBroken(Read());
 
     /// <summary>How many participants complete a phase.</summary>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
-    public int ParticipantCount => Participants(Read());
+    public int ParticipantCount => BarrierState.Participants(Read());
 
     /// <summary>How many participants have not yet arrived in the current phase.</summary>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
@@ -157,7 +142,7 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
         get
         {
             long state = Read();
-            return Participants(state) - Arrived(state);
+            return BarrierState.Participants(state) - BarrierState.Arrived(state);
         }
     }
 
@@ -226,7 +211,7 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
         {
             return ValueTask.FromCanceled<bool>(cancellationToken);
         }
-        var wait = new PhaseWait(this);
+        var wait = new BarrierArrival(this);
         Task<bool> waiting = FutexWaiter.WaitAsync(wait, timeout, cancellationToken);
         if (waiting.IsCompletedSuccessfully)
         {
@@ -243,8 +228,7 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// carry on (after a time-out or an error). Calling it on a broken barrier does nothing.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
-    public void Abort() => Transition(static (state, participants) =>
-        (state & BrokenBit) != 0 ? state : Advance(state, 1, participants) | BrokenBit);
+    public void Abort() => Transition(BarrierState.Abort);
 
     /// <summary>
     /// Returns the barrier to its initial state for its current participant count, like Python's
@@ -253,36 +237,27 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// are dropped). On a barrier that is not broken and has no arrivals, it does nothing.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
-    public void Reset() => Transition(static (state, participants) =>
-        (state & BrokenBit) != 0 ? Advance(state, 1, participants)
-        : Arrived(state) > 0 ? Advance(state, 2, participants) // breaks the waiters and resets in one step
-        : state);
+    public void Reset() => Transition(BarrierState.Reset);
 
-    private void Transition(Func<long, int, long> next)
+    /// <summary>Moves the state word by <paramref name="next"/> (unchanged: nothing to do) and wakes every waiter if it moved.</summary>
+    private void Transition(Func<long, long> next)
     {
-        _memory.Enter();
-        try
+        using SyncMemory.UseScope use = _shared.EnterScope();
+        long state = Volatile.Read(ref _shared.State->Word);
+        while (true)
         {
-            long state = Volatile.Read(ref *_state);
-            while (true)
+            long wanted = next(state);
+            if (wanted == state)
             {
-                long wanted = next(state, Participants(state));
-                if (wanted == state)
-                {
-                    return;
-                }
-                long seen = Interlocked.CompareExchange(ref *_state, wanted, state);
-                if (seen == state)
-                {
-                    Libc.FutexWake(_phase, int.MaxValue);
-                    return;
-                }
-                state = seen;
+                return;
             }
-        }
-        finally
-        {
-            _memory.Exit();
+            long seen = Interlocked.CompareExchange(ref _shared.State->Word, wanted, state);
+            if (seen == state)
+            {
+                Libc.FutexWake(BarrierState.PhaseWordOf(_shared.State), int.MaxValue);
+                return;
+            }
+            state = seen;
         }
     }
 
@@ -294,299 +269,60 @@ public sealed unsafe class SharedBarrier : SharedObject, ISharedObjectFactory<Sh
     /// <exception cref="ObjectDisposedException">The barrier was disposed.</exception>
     public void RemoveParticipant()
     {
-        _memory.Enter();
-        try
+        using SyncMemory.UseScope use = _shared.EnterScope();
+        long state = Volatile.Read(ref _shared.State->Word);
+        while (true)
         {
-            long state = Volatile.Read(ref *_state);
-            while (true)
+            long next = BarrierState.RemoveOne(state, out bool completes);
+            long seen = Interlocked.CompareExchange(ref _shared.State->Word, next, state);
+            if (seen == state)
             {
-                int participants = Participants(state) - 1;
-                int arrived = Arrived(state);
-                if (participants < 1 || arrived > participants)
+                if (completes)
                 {
-                    throw new InvalidOperationException(
-                        participants < 1 ? "The SharedBarrier's last participant cannot be removed."
-                        : $"{arrived} participants have arrived in this phase; the barrier cannot shrink to {participants}.");
+                    Libc.FutexWake(BarrierState.PhaseWordOf(_shared.State), int.MaxValue);
                 }
-                bool completes = arrived == participants && arrived > 0 && (state & BrokenBit) == 0;
-                long next = completes ? Advance(state, 1, participants) : state - (1L << 16);
-                long seen = Interlocked.CompareExchange(ref *_state, next, state);
-                if (seen == state)
-                {
-                    if (completes)
-                    {
-                        Libc.FutexWake(_phase, int.MaxValue);
-                    }
-                    return;
-                }
-                state = seen;
+                return;
             }
-        }
-        finally
-        {
-            _memory.Exit();
+            state = seen;
         }
     }
 
     private bool TrySignalAndWaitCore(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        _memory.Enter();
-        try
+        var wait = new BarrierArrival(this);
+        if (!wait.Block(timeout, cancellationToken))
         {
-            var wait = new PhaseWait(this);
-            if (!wait.Run(timeout, cancellationToken))
-            {
-                return false;
-            }
-            if (wait.IsPending)
-            {
-                // Timed out or cancelled while the post-phase action ran: the phase is complete, its outcome not yet known.
-                wait = wait.Follow();
-                wait.Run(Timeout.InfiniteTimeSpan, CancellationToken.None);
-            }
-            return wait.Settle();
+            return false;
         }
-        finally
+        if (wait.IsPending)
         {
-            _memory.Exit();
+            // Timed out or cancelled while the post-phase action ran: the phase is complete, its outcome not yet known.
+            wait = wait.Follow();
+            wait.Block(Timeout.InfiniteTimeSpan, CancellationToken.None);
         }
+        return wait.Settle();
     }
 
-    private long Read()
-    {
-        _memory.Enter();
-        try
-        {
-            return Volatile.Read(ref *_state);
-        }
-        finally
-        {
-            _memory.Exit();
-        }
-    }
-
-    private static int Participants(long state) => (int)((state >> 16) & 0x7FFF);
-
-    private static int Arrived(long state) => (int)(state & 0xFFFF);
-
-    /// <summary>The state <paramref name="phases"/> phase numbers on: nobody arrived, not broken.</summary>
-    private static long Advance(long state, int phases, int participants) => (long)((ulong)(uint)((state >>> 32) + (uint)phases) << 32) | ((long)participants << 16);
-
-    /// <inheritdoc/>
-    protected override void Dispose(bool disposing)
-    {
-        base.Dispose(disposing);
-        _memory.Close();
-    }
+    private long Read() => _shared.Read(&_shared.State->Word);
 
     /// <inheritdoc/>
     public override string ToString()
     {
-        if (!_memory.TryEnter())
+        if (!_shared.TryEnter())
         {
             return "SharedBarrier (disposed)";
         }
         try
         {
-            long state = Volatile.Read(ref *_state);
-            string progress = (state & BrokenBit) != 0 ? "broken" : $"{Participants(state) - Arrived(state)} of {Participants(state)} to come";
-            return $"SharedBarrier(phase {(uint)(state >>> 32)}, {progress}){(Name is null ? "" : $" '{Name}'")}";
+            return _shared.Describe(this, BarrierState.Describe(Volatile.Read(ref _shared.State->Word)));
         }
         finally
         {
-            _memory.Exit();
+            _shared.Exit();
         }
     }
 
     private static TimeoutException TimedOut(TimeSpan timeout) =>
         new($"The SharedBarrier's phase did not complete within {timeout.TotalMilliseconds:0.#} ms: a participant is slow, has not come, or died " +
             "(a dead participant can be removed with RemoveParticipant). This arrival was withdrawn.");
-
-    private static BarrierBrokenException Broken(string why, Exception? inner = null) =>
-        new($"The SharedBarrier {why}.", inner);
-
-    /// <summary>
-    /// One arrival: counts in at <see cref="FutexWait.Begin"/> (running the post-phase action if it
-    /// is the last), then waits for the phase word to move; <see cref="Settle"/> then says how the
-    /// phase ended. A follower (<see cref="Follow"/>) does not arrive: it only waits for the phase
-    /// of an arrival whose time-out passed while the post-phase action ran.
-    /// </summary>
-    private sealed class PhaseWait(SharedBarrier owner, bool arrives = true) : FutexWait(owner._memory, owner._phase, waiters: null)
-    {
-        private int _phase;
-        private bool _done;
-        private BarrierBrokenException? _broken;
-
-        /// <summary>The wait was withdrawn while the post-phase action ran: its outcome needs a <see cref="Follow"/>.</summary>
-        public bool IsPending { get; private set; }
-
-        public PhaseWait Follow()
-        {
-            var follower = new PhaseWait(owner, arrives: false);
-            follower._phase = _phase;
-            return follower;
-        }
-
-        /// <summary>After a completed wait: true, or throws what broke the phase.</summary>
-        public bool Settle() => _broken is { } broken ? throw broken : true;
-
-        public Task<bool> SettleAsync(bool completed)
-        {
-            if (!completed)
-            {
-                return Task.FromResult(false);
-            }
-            if (!IsPending)
-            {
-                return _broken is { } broken ? Task.FromException<bool>(broken) : Task.FromResult(true);
-            }
-            PhaseWait follower = Follow();
-            return FutexWaiter.WaitAsync(follower, Timeout.InfiniteTimeSpan, CancellationToken.None)
-                .ContinueWith(static (_, state) => ((PhaseWait)state!).Settle(), follower, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        }
-
-        protected override void OnBegin()
-        {
-            if (!arrives)
-            {
-                return;
-            }
-            long state = Volatile.Read(ref *owner._state);
-            while (true)
-            {
-                if ((state & BrokenBit) != 0)
-                {
-                    _done = true;
-                    _broken = Broken("is broken (Abort was called, or a post-phase action threw); call Reset to use it again");
-                    return;
-                }
-                int participants = Participants(state);
-                if (Arrived(state) >= participants)
-                {
-                    // More arrivals than participants, while the last one runs the post-phase action:
-                    // this one belongs to the next phase, which starts when the action ends.
-                    Thread.SpinWait(20);
-                    Thread.Yield();
-                    state = Volatile.Read(ref *owner._state);
-                    continue;
-                }
-                bool last = Arrived(state) + 1 >= participants;
-                Action<long>? action = last ? Volatile.Read(ref owner._postPhaseAction) : null;
-                // With an action, the last arrival first fills the count (the others keep sleeping, and
-                // cannot withdraw) and moves the phase on after the action; without one, at once.
-                long next = !last ? state + 1 : action is null ? Advance(state, 1, participants) : state + 1;
-                long seen = Interlocked.CompareExchange(ref *owner._state, next, state);
-                if (seen == state)
-                {
-                    _phase = (int)(state >>> 32);
-                    if (last)
-                    {
-                        _done = true;
-                        if (action is not null)
-                        {
-                            Complete(action, next, participants);
-                        }
-                        else
-                        {
-                            Libc.FutexWake(owner._phase, int.MaxValue);
-                        }
-                    }
-                    return;
-                }
-                state = seen;
-            }
-        }
-
-        /// <summary>The last arrival's end of a phase with a post-phase action: run it, then release the others.</summary>
-        private void Complete(Action<long> action, long full, int participants)
-        {
-            Exception? thrown = null;
-            try
-            {
-                action((uint)_phase);
-            }
-            catch (Exception e)
-            {
-                thrown = e;
-            }
-            long wanted = thrown is null ? Advance(full, 1, participants) : Advance(full, 1, participants) | BrokenBit;
-            long seen = Interlocked.CompareExchange(ref *owner._state, wanted, full);
-            Libc.FutexWake(owner._phase, int.MaxValue);
-            if (seen != full)
-            {
-                // Abort or Reset came while the action ran: they ended the phase.
-                Judge(seen);
-            }
-            else if (thrown is not null)
-            {
-                _broken = Broken($"broke because its post-phase action threw {thrown.GetType().Name}: {thrown.Message} (see the inner exception); call Reset to use it again", thrown);
-            }
-        }
-
-        protected override bool TryTake(out int observed)
-        {
-            if (_done)
-            {
-                observed = 0;
-                return true;
-            }
-            long state = Volatile.Read(ref *owner._state);
-            observed = (int)(state >>> 32);
-            if (observed == _phase)
-            {
-                return false;
-            }
-            Judge(state);
-            return true;
-        }
-
-        /// <summary>
-        /// How the phase this arrival waited in ended, from any later state. Every event moves the
-        /// phase on: a completion by one (not broken), a break by one (broken), a reset of a broken
-        /// barrier by one (not broken), a reset of one with arrivals by two. After this arrival's
-        /// phase ends, no later phase completes without it, so only breaks and resets follow, each
-        /// pair of which adds two: the phase completed exactly when the distance is odd and the
-        /// barrier not broken, or even and broken.
-        /// </summary>
-        private void Judge(long state)
-        {
-            bool odd = ((uint)(state >>> 32) - (uint)_phase & 1) != 0;
-            bool broken = (state & BrokenBit) != 0;
-            if (odd == broken)
-            {
-                _broken = Broken(broken ? "broke while this participant waited (Abort was called, or the post-phase action threw); call Reset to use it again"
-                    : "was reset (or broken, then reset) while this participant waited; its arrival was dropped");
-            }
-        }
-
-        protected override bool OnWithdraw()
-        {
-            if (!arrives)
-            {
-                return false;
-            }
-            long state = Volatile.Read(ref *owner._state);
-            while (true)
-            {
-                if ((int)(state >>> 32) != _phase)
-                {
-                    Judge(state);
-                    return true; // the phase ended after all
-                }
-                if (Arrived(state) == Participants(state))
-                {
-                    // The last arrival runs the post-phase action: the phase is complete; wait for its outcome.
-                    IsPending = true;
-                    return true;
-                }
-                long seen = Interlocked.CompareExchange(ref *owner._state, state - 1, state);
-                if (seen == state)
-                {
-                    return false;
-                }
-                state = seen;
-            }
-        }
-    }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Multiprocessing.Interop;
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
@@ -31,47 +32,19 @@ namespace Multiprocessing;
 /// </example>
 public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<SharedCondition>
 {
-    // Layout: the sequence word waiters sleep on; the waiters (low 32 bits) and pending wake
-    // tokens (high 32 bits), updated together so that tokens never exceed waiters; then the
-    // lock's descriptor, so that Open(name) can find the lock.
-    private const int SequenceOffset = 0;
-    private const int CountsOffset = 8;
-    private const int LockLengthOffset = 16;
-    private const int LockDescriptorOffset = 20;
-    private const int StateSize = 128;
     private const long OneToken = 1L << 32;
-    private const string Contents = "SharedCondition:1";
-    private static readonly int[] s_futexOffsets = [SequenceOffset];
 
-    private readonly SyncMemory _memory;
-    private readonly int* _sequence;
-    private readonly long* _counts;
+    private readonly FutexPrimitive<ConditionState> _shared;
 
-    private SharedCondition(SyncMemory memory, SharedLock @lock)
-        : base(memory.Segment, ownsSegment: false, readOnly: false)
+    private SharedCondition(FutexPrimitive<ConditionState> shared, SharedLock @lock)
+        : base(shared.Segment, holder: shared)
     {
-        _memory = memory;
-        _sequence = memory.At<int>(SequenceOffset);
-        _counts = memory.At<long>(CountsOffset);
+        _shared = shared;
         Lock = @lock;
     }
 
     /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
-    internal int WaiterCount
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return (int)(uint)Volatile.Read(ref *_counts);
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    internal int WaiterCount => (int)(uint)_shared.Read(&_shared.State->Counts);
 
     /// <summary>The lock waiters hold, and that <see cref="Pulse"/> requires.</summary>
     public SharedLock Lock { get; }
@@ -86,10 +59,9 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
         ArgumentNullException.ThrowIfNull(@lock);
         var descriptor = new PayloadWriter(64);
         CodecProvider.Default.Get<SharedLock>().Write(descriptor, @lock);
-        SyncMemory memory = SyncMemory.Create(StateSize, nameof(SharedCondition), name, Contents, s_futexOffsets);
-        *memory.At<int>(LockLengthOffset) = descriptor.Position;
-        descriptor.WrittenSpan.CopyTo(new Span<byte>(memory.At<byte>(LockDescriptorOffset), StateSize - LockDescriptorOffset));
-        return new SharedCondition(memory, @lock);
+        FutexPrimitive<ConditionState> shared = FutexPrimitive<ConditionState>.Create(name, new ConditionState { LockLength = descriptor.Position });
+        descriptor.WrittenSpan.CopyTo(new Span<byte>(shared.State->LockDescriptor, ConditionState.DescriptorCapacity));
+        return new SharedCondition(shared, @lock);
     }
 
     /// <summary>Opens the condition another process created with <paramref name="name"/>, and the lock it is bound to.</summary>
@@ -98,28 +70,28 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
     /// <exception cref="SharedMemoryException">No live process holds that name, it names something else, or the lock's holder is gone.</exception>
     public static SharedCondition Open(string name)
     {
-        SyncMemory memory = SyncMemory.Open(name, StateSize, nameof(SharedCondition), Contents, s_futexOffsets);
+        FutexPrimitive<ConditionState> shared = FutexPrimitive<ConditionState>.Open(name);
         try
         {
-            int length = *memory.At<int>(LockLengthOffset);
-            var reader = new PayloadReader(new ReadOnlySpan<byte>(memory.At<byte>(LockDescriptorOffset), Math.Clamp(length, 0, StateSize - LockDescriptorOffset)));
+            int length = Math.Clamp(shared.State->LockLength, 0, ConditionState.DescriptorCapacity);
+            var reader = new PayloadReader(new ReadOnlySpan<byte>(shared.State->LockDescriptor, length));
             SharedLock @lock = CodecProvider.Default.Get<SharedLock>().Read(ref reader)
                 ?? throw new SharedMemoryException($"The SharedCondition named '{name}' has no lock.");
-            return new SharedCondition(memory, @lock);
+            return new SharedCondition(shared, @lock);
         }
         catch
         {
-            memory.Segment.Dispose();
+            shared.Segment.Dispose();
             throw;
         }
     }
 
     static SharedCondition ISharedObjectFactory<SharedCondition>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader)
     {
-        SyncMemory memory = SyncMemory.Attach(segment, readOnly, StateSize, nameof(SharedCondition), s_futexOffsets);
+        FutexPrimitive<ConditionState> shared = FutexPrimitive<ConditionState>.Attach(segment, readOnly);
         SharedLock @lock = CodecProvider.Default.Get<SharedLock>().Read(ref reader)
             ?? throw new InvalidDataException("A SharedCondition arrived without its lock.");
-        return new SharedCondition(memory, @lock);
+        return new SharedCondition(shared, @lock);
     }
 
     private protected override void WriteState(PayloadWriter writer) => CodecProvider.Default.Get<SharedLock>().Write(writer, Lock);
@@ -219,53 +191,43 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
     private void Notify(bool all)
     {
         // Entered first: a disposed condition says so, whether or not the lock is held.
-        _memory.Enter();
-        try
+        using SyncMemory.UseScope use = _shared.EnterScope();
+        if (!Lock.IsHeldByCurrentProcess)
         {
-            if (!Lock.IsHeldByCurrentProcess)
-            {
-                throw new SynchronizationLockException("Pulse and PulseAll need the condition's lock: acquire it first (as Monitor.Pulse needs the monitor).");
-            }
-            long counts = Volatile.Read(ref *_counts);
-            while (true)
-            {
-                long waiters = (uint)counts;
-                long tokens = counts >>> 32;
-                if (tokens >= waiters)
-                {
-                    return;
-                }
-                long next = all ? (waiters << 32) | waiters : counts + OneToken;
-                long seen = Interlocked.CompareExchange(ref *_counts, next, counts);
-                if (seen == counts)
-                {
-                    break;
-                }
-                counts = seen;
-            }
-            // Tokens first, then the sequence: a waiter that sees the new sequence also sees the token.
-            Interlocked.Increment(ref *_sequence);
-            Libc.FutexWake(_sequence, all ? int.MaxValue : 1);
+            throw new SynchronizationLockException("Pulse and PulseAll need the condition's lock: acquire it first (as Monitor.Pulse needs the monitor).");
         }
-        finally
+        long counts = Volatile.Read(ref _shared.State->Counts);
+        while (true)
         {
-            _memory.Exit();
+            long waiters = (uint)counts;
+            long tokens = counts >>> 32;
+            if (tokens >= waiters)
+            {
+                return;
+            }
+            long next = all ? (waiters << 32) | waiters : counts + OneToken;
+            long seen = Interlocked.CompareExchange(ref _shared.State->Counts, next, counts);
+            if (seen == counts)
+            {
+                break;
+            }
+            counts = seen;
         }
+        // Tokens first, then the sequence: a waiter that sees the new sequence also sees the token.
+        Interlocked.Increment(ref _shared.State->Sequence);
+        Libc.FutexWake(&_shared.State->Sequence, all ? int.MaxValue : 1);
     }
 
     private bool TryWaitCore(LockReleaser held, TimeSpan timeout, CancellationToken cancellationToken)
     {
         EnsureHolds(held);
-        cancellationToken.ThrowIfCancellationRequested();
         var wait = new NotifyWait(this, held.Lock);
-        _memory.Enter();
         try
         {
-            return wait.Run(timeout, cancellationToken);
+            return wait.Block(timeout, cancellationToken);
         }
         finally
         {
-            _memory.Exit();
             if (wait.ReleasedLock)
             {
                 held.IsAbandoned |= held.Lock.Reacquire();
@@ -287,26 +249,19 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
     }
 
     /// <inheritdoc/>
-    protected override void Dispose(bool disposing)
-    {
-        base.Dispose(disposing);
-        _memory.Close();
-    }
-
-    /// <inheritdoc/>
-    public override string ToString() => $"SharedCondition{(Name is null ? "" : $" '{Name}'")}{(IsDisposed ? " (disposed)" : "")}";
+    public override string ToString() => _shared.Describe(this);
 
     private static TimeoutException TimedOut(TimeSpan timeout) =>
         new($"The SharedCondition was not pulsed within {timeout.TotalMilliseconds:0.#} ms.");
 
-    private sealed class NotifyWait(SharedCondition owner, SharedLock @lock) : FutexWait(owner._memory, owner._sequence, waiters: null)
+    private sealed class NotifyWait(SharedCondition owner, SharedLock @lock) : FutexWait(owner._shared, &owner._shared.State->Sequence, waiters: null)
     {
         public bool ReleasedLock { get; private set; }
 
         protected override void OnBegin()
         {
             // Count ourselves before letting go of the lock: a pulse after the release must see us.
-            Interlocked.Increment(ref *owner._counts);
+            Interlocked.Increment(ref owner._shared.State->Counts);
             @lock.Release();
             ReleasedLock = true;
         }
@@ -315,11 +270,11 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
         {
             // The sequence before the tokens: a pulse adds its token before it bumps the sequence,
             // so either we see the token now or the sleep on this value returns at once.
-            observed = Volatile.Read(ref *owner._sequence);
-            long counts = Volatile.Read(ref *owner._counts);
+            observed = Volatile.Read(ref owner._shared.State->Sequence);
+            long counts = Volatile.Read(ref owner._shared.State->Counts);
             while (counts >>> 32 > 0)
             {
-                long seen = Interlocked.CompareExchange(ref *owner._counts, counts - OneToken - 1, counts);
+                long seen = Interlocked.CompareExchange(ref owner._shared.State->Counts, counts - OneToken - 1, counts);
                 if (seen == counts)
                 {
                     return true;
@@ -331,7 +286,7 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
 
         protected override bool OnWithdraw()
         {
-            long counts = Volatile.Read(ref *owner._counts);
+            long counts = Volatile.Read(ref owner._shared.State->Counts);
             while (true)
             {
                 long waiters = (uint)counts;
@@ -339,18 +294,37 @@ public sealed unsafe class SharedCondition : SharedObject, ISharedObjectFactory<
                 // Every remaining waiter, us included, has a token: one is ours, so we were pulsed.
                 bool pulsed = tokens >= waiters;
                 long next = pulsed ? counts - OneToken - 1 : counts - 1;
-                long seen = Interlocked.CompareExchange(ref *owner._counts, next, counts);
+                long seen = Interlocked.CompareExchange(ref owner._shared.State->Counts, next, counts);
                 if (seen == counts)
                 {
                     if (!pulsed && tokens > 0)
                     {
                         // A pulse may have woken us for a token another waiter must now take.
-                        Libc.FutexWake(owner._sequence, 1);
+                        Libc.FutexWake(&owner._shared.State->Sequence, 1);
                     }
                     return pulsed;
                 }
                 counts = seen;
             }
         }
+    }
+
+    /// <summary>The condition in shared memory.</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 128)]
+    private struct ConditionState : ISyncState
+    {
+        public const int DescriptorCapacity = 108;
+
+        /// <summary>Bumped by every pulse: the futex word waiters sleep on.</summary>
+        public int Sequence;
+
+        /// <summary>The waiters (low 32 bits) and pending wake tokens (high 32 bits), updated together so that tokens never exceed waiters.</summary>
+        public long Counts;
+
+        /// <summary>The lock's descriptor, so that <see cref="Open"/> can find the lock.</summary>
+        public int LockLength;
+        public fixed byte LockDescriptor[DescriptorCapacity];
+
+        public static SyncLayout Layout { get; } = SyncLayout.Of<ConditionState>(nameof(SharedCondition), "SharedCondition:1", 0);
     }
 }

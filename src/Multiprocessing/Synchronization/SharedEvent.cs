@@ -1,6 +1,6 @@
+using System.Runtime.InteropServices;
 using Multiprocessing.Interop;
 using Multiprocessing.Payload;
-using Multiprocessing.Serialization;
 using Multiprocessing.Sharing;
 using Multiprocessing.Synchronization;
 
@@ -22,26 +22,16 @@ namespace Multiprocessing;
 /// </remarks>
 public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<SharedEvent>
 {
-    private const int StateOffset = 0;
-    private const int WaitersOffset = 4;
-    private const int ModeOffset = 8;
-    private const int StateSize = 16;
     private const int SetBit = 1;
     private const int Generation = 2;
-    private const string Contents = "SharedEvent:1";
-    private static readonly int[] s_futexOffsets = [StateOffset];
 
-    private readonly SyncMemory _memory;
-    private readonly int* _state;
-    private readonly int* _waiters;
+    private readonly FutexPrimitive<EventState> _shared;
 
-    private SharedEvent(SyncMemory memory)
-        : base(memory.Segment, ownsSegment: false, readOnly: false)
+    private SharedEvent(FutexPrimitive<EventState> shared)
+        : base(shared.Segment, holder: shared)
     {
-        _memory = memory;
-        _state = memory.At<int>(StateOffset);
-        _waiters = memory.At<int>(WaitersOffset);
-        IsManualReset = *memory.At<int>(ModeOffset) != 0;
+        _shared = shared;
+        IsManualReset = shared.State->ManualReset != 0;
     }
 
     /// <summary>Creates an event.</summary>
@@ -51,87 +41,48 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
     /// <returns>The event; dispose it to close it in every process.</returns>
     public static SharedEvent Create(bool manualReset, bool initialState = false, string? name = null)
     {
-        SyncMemory memory = SyncMemory.Create(StateSize, nameof(SharedEvent), name, Contents, s_futexOffsets);
-        *memory.At<int>(ModeOffset) = manualReset ? 1 : 0;
-        *memory.At<int>(StateOffset) = initialState ? SetBit : 0;
-        return new SharedEvent(memory);
+        return new(FutexPrimitive<EventState>.Create(name, new EventState { Word = initialState ? SetBit : 0, ManualReset = manualReset ? 1 : 0 }));
     }
 
     /// <summary>Opens the event another process created with <paramref name="name"/>.</summary>
     /// <param name="name">The name it was created with.</param>
     /// <returns>An event over the same state.</returns>
     /// <exception cref="SharedMemoryException">No live process holds that name, or it names something else.</exception>
-    public static SharedEvent Open(string name) =>
-        new(SyncMemory.Open(name, StateSize, nameof(SharedEvent), Contents, s_futexOffsets));
+    public static SharedEvent Open(string name) => new(FutexPrimitive<EventState>.Open(name));
 
     static SharedEvent ISharedObjectFactory<SharedEvent>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader) =>
-        new(SyncMemory.Attach(segment, readOnly, StateSize, nameof(SharedEvent), s_futexOffsets));
+        new(FutexPrimitive<EventState>.Attach(segment, readOnly));
 
     /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
-    internal int WaiterCount
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return Volatile.Read(ref *_waiters);
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    internal int WaiterCount => _shared.Read(&_shared.State->Waiters);
 
     /// <summary>Whether the event is manual-reset (false: auto-reset).</summary>
     public bool IsManualReset { get; }
 
     /// <summary>Whether the event is set now (a snapshot).</summary>
     /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
-    public bool IsSet
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return (Volatile.Read(ref *_state) & SetBit) != 0;
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    public bool IsSet => (_shared.Read(&_shared.State->Word) & SetBit) != 0;
 
     /// <summary>Sets the event: a manual-reset event releases every waiter; an auto-reset event releases one.</summary>
     /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
     public void Set()
     {
-        _memory.Enter();
-        try
+        using SyncMemory.UseScope use = _shared.EnterScope();
+        int state = Volatile.Read(ref _shared.State->Word);
+        while ((state & SetBit) == 0)
         {
-            int state = Volatile.Read(ref *_state);
-            while ((state & SetBit) == 0)
+            // Manual reset: a new generation, so that waiters of this Set are released even if a Reset follows at once.
+            int next = IsManualReset ? (state & ~SetBit) + Generation | SetBit : state | SetBit;
+            int seen = Interlocked.CompareExchange(ref _shared.State->Word, next, state);
+            if (seen == state)
             {
-                // Manual reset: a new generation, so that waiters of this Set are released even if a Reset follows at once.
-                int next = IsManualReset ? (state & ~SetBit) + Generation | SetBit : state | SetBit;
-                int seen = Interlocked.CompareExchange(ref *_state, next, state);
-                if (seen == state)
+                if (Volatile.Read(ref _shared.State->Waiters) > 0)
                 {
-                    if (Volatile.Read(ref *_waiters) > 0)
-                    {
-                        Libc.FutexWake(_state, IsManualReset ? int.MaxValue : 1);
-                    }
-                    return;
+                    Libc.FutexWake(&_shared.State->Word, IsManualReset ? int.MaxValue : 1);
                 }
-                state = seen;
+                return;
             }
-        }
-        finally
-        {
-            _memory.Exit();
+            state = seen;
         }
     }
 
@@ -139,15 +90,8 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
     /// <exception cref="ObjectDisposedException">The event was disposed.</exception>
     public void Reset()
     {
-        _memory.Enter();
-        try
-        {
-            Interlocked.And(ref *_state, ~SetBit);
-        }
-        finally
-        {
-            _memory.Exit();
-        }
+        using SyncMemory.UseScope use = _shared.EnterScope();
+        Interlocked.And(ref _shared.State->Word, ~SetBit);
     }
 
     /// <summary>Waits as long as it takes for the event to be set.</summary>
@@ -207,42 +151,23 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
         return new ValueTask<bool>(FutexWaiter.WaitAsync(new SetWait(this), timeout, cancellationToken));
     }
 
-    private bool TryWaitCore(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        _memory.Enter();
-        try
-        {
-            return new SetWait(this).Run(timeout, cancellationToken);
-        }
-        finally
-        {
-            _memory.Exit();
-        }
-    }
+    private bool TryWaitCore(TimeSpan timeout, CancellationToken cancellationToken) => new SetWait(this).Block(timeout, cancellationToken);
 
     /// <inheritdoc/>
-    protected override void Dispose(bool disposing)
-    {
-        base.Dispose(disposing);
-        _memory.Close();
-    }
-
-    /// <inheritdoc/>
-    public override string ToString() => $"SharedEvent({(IsManualReset ? "manual" : "auto")} reset){(Name is null ? "" : $" '{Name}'")}{(IsDisposed ? " (disposed)" : "")}";
+    public override string ToString() => _shared.Describe(this, IsManualReset ? "(manual reset)" : "(auto reset)");
 
     private static TimeoutException TimedOut(TimeSpan timeout) =>
         new($"The SharedEvent was not set within {timeout.TotalMilliseconds:0.#} ms.");
 
-    private sealed class SetWait(SharedEvent owner) : FutexWait(owner._memory, owner._state, owner._waiters)
+    private sealed class SetWait(SharedEvent owner) : FutexWait(owner._shared, &owner._shared.State->Word, &owner._shared.State->Waiters)
     {
         private int _startGeneration;
 
-        protected override void OnBegin() => _startGeneration = Volatile.Read(ref *owner._state) & ~SetBit;
+        protected override void OnBegin() => _startGeneration = Volatile.Read(ref owner._shared.State->Word) & ~SetBit;
 
         protected override bool TryTake(out int observed)
         {
-            int state = Volatile.Read(ref *owner._state);
+            int state = Volatile.Read(ref owner._shared.State->Word);
             observed = state;
             if (owner.IsManualReset)
             {
@@ -250,7 +175,7 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
             }
             while ((state & SetBit) != 0)
             {
-                int seen = Interlocked.CompareExchange(ref *owner._state, state & ~SetBit, state);
+                int seen = Interlocked.CompareExchange(ref owner._shared.State->Word, state & ~SetBit, state);
                 if (seen == state)
                 {
                     return true;
@@ -263,17 +188,29 @@ public sealed unsafe class SharedEvent : SharedObject, ISharedObjectFactory<Shar
 
         protected override bool OnWithdraw()
         {
-            int state = Volatile.Read(ref *owner._state);
+            int state = Volatile.Read(ref owner._shared.State->Word);
             if (owner.IsManualReset)
             {
                 return (state & SetBit) != 0 || (state & ~SetBit) != _startGeneration;
             }
             // An auto-reset Set wakes one waiter; if that was us, the next waiter must get it.
-            if ((state & SetBit) != 0 && Volatile.Read(ref *owner._waiters) > 0)
+            if ((state & SetBit) != 0 && Volatile.Read(ref owner._shared.State->Waiters) > 0)
             {
-                Libc.FutexWake(owner._state, 1);
+                Libc.FutexWake(&owner._shared.State->Word, 1);
             }
             return false;
         }
+    }
+
+    /// <summary>The event in shared memory.</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 16)]
+    private struct EventState : ISyncState
+    {
+        /// <summary>The set bit and the generation: the futex word waiters sleep on.</summary>
+        public int Word;
+        public int Waiters;
+        public int ManualReset;
+
+        public static SyncLayout Layout { get; } = SyncLayout.Of<EventState>(nameof(SharedEvent), "SharedEvent:1", 0);
     }
 }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Multiprocessing.Interop;
 using Multiprocessing.Payload;
-using Multiprocessing.Serialization;
 using Multiprocessing.Sharing;
 using Multiprocessing.Synchronization;
 
@@ -41,81 +41,35 @@ namespace Multiprocessing;
 /// </example>
 public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<SharedLock>
 {
-    // Layout after the header: the owner (8 bytes), then the number of waiters (4 bytes).
-    private const int OwnerOffset = 0;
-    private const int WaitersOffset = 8;
-    private const int StateSize = 16;
-    private const string Contents = "SharedLock:1";
-    private static readonly int[] s_futexOffsets = [OwnerOffset];
+    private readonly FutexPrimitive<LockState> _shared;
 
-    private readonly SyncMemory _memory;
-    private readonly long* _owner;
-    private readonly int* _waiters;
-
-    private SharedLock(SyncMemory memory)
-        : base(memory.Segment, ownsSegment: false, readOnly: false)
-    {
-        _memory = memory;
-        _owner = memory.At<long>(OwnerOffset);
-        _waiters = memory.At<int>(WaitersOffset);
-    }
+    private SharedLock(FutexPrimitive<LockState> shared)
+        : base(shared.Segment, holder: shared) => _shared = shared;
 
     /// <summary>Creates a lock, free.</summary>
     /// <param name="name">A name by which other programs of this user can <see cref="Open"/> it while this object lives; null for none.</param>
     /// <returns>The lock; dispose it to close it in every process.</returns>
     /// <exception cref="SharedMemoryException">The name is taken.</exception>
-    public static SharedLock Create(string? name = null) =>
-        new(SyncMemory.Create(StateSize, nameof(SharedLock), name, Contents, s_futexOffsets));
+    public static SharedLock Create(string? name = null) => new(FutexPrimitive<LockState>.Create(name));
 
     /// <summary>Opens the lock another process created with <paramref name="name"/>.</summary>
     /// <param name="name">The name it was created with.</param>
     /// <returns>A lock over the same word; disposing it does not close the lock for others.</returns>
     /// <exception cref="SharedMemoryException">No live process holds that name, or it names something else.</exception>
-    public static SharedLock Open(string name) =>
-        new(SyncMemory.Open(name, StateSize, nameof(SharedLock), Contents, s_futexOffsets));
+    public static SharedLock Open(string name) => new(FutexPrimitive<LockState>.Open(name));
 
     static SharedLock ISharedObjectFactory<SharedLock>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader) =>
-        new(SyncMemory.Attach(segment, readOnly, StateSize, nameof(SharedLock), s_futexOffsets));
-
-    internal SyncMemory Memory => _memory;
+        new(FutexPrimitive<LockState>.Attach(segment, readOnly));
 
     /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
-    internal int WaiterCount
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return Volatile.Read(ref *_waiters);
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    internal int WaiterCount => _shared.Read(&_shared.State->Waiters);
 
     /// <summary>The owner word, for tests that forge a dead owner.</summary>
-    internal ref long OwnerWord => ref *_owner;
+    internal ref long OwnerWord => ref _shared.State->Owner;
 
     /// <summary>Whether some thread of this process holds the lock.</summary>
     /// <exception cref="ObjectDisposedException">The lock was disposed.</exception>
-    public bool IsHeldByCurrentProcess
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return Volatile.Read(ref *_owner) == ProcessIdentity.Current;
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    public bool IsHeldByCurrentProcess => _shared.Read(&_shared.State->Owner) == ProcessIdentity.Current;
 
     /// <summary>Waits as long as it takes for the lock.</summary>
     /// <param name="cancellationToken">Stops waiting.</param>
@@ -188,17 +142,9 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
         {
             return ValueTask.FromCanceled<LockReleaser?>(cancellationToken);
         }
-        _memory.Enter();
-        try
+        if (TryClaimFree())
         {
-            if (Interlocked.CompareExchange(ref *_owner, ProcessIdentity.Current, 0) == 0)
-            {
-                return new ValueTask<LockReleaser?>(new LockReleaser(this, isAbandoned: false));
-            }
-        }
-        finally
-        {
-            _memory.Exit();
+            return new ValueTask<LockReleaser?>(new LockReleaser(this, isAbandoned: false));
         }
         var wait = new AcquireWait(this);
         return AsyncResults.Then(FutexWaiter.WaitAsync(wait, timeout, cancellationToken), acquired => acquired ? new LockReleaser(this, wait.Abandoned) : null);
@@ -207,67 +153,57 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
     private LockReleaser? TryAcquireCore(TimeSpan timeout, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        _memory.Enter();
-        try
+        if (TryClaimFree())
         {
-            // The uncontended path: one compare-and-swap, no system call.
-            if (Interlocked.CompareExchange(ref *_owner, ProcessIdentity.Current, 0) == 0)
-            {
-                return new LockReleaser(this, isAbandoned: false);
-            }
-            var wait = new AcquireWait(this);
-            return wait.Run(timeout, cancellationToken) ? new LockReleaser(this, wait.Abandoned) : null;
+            return new LockReleaser(this, isAbandoned: false);
         }
-        finally
-        {
-            _memory.Exit();
-        }
+        var wait = new AcquireWait(this);
+        return wait.Block(timeout, cancellationToken) ? new LockReleaser(this, wait.Abandoned) : null;
+    }
+
+    /// <summary>The uncontended path: one compare-and-swap, no system call, no allocation.</summary>
+    private bool TryClaimFree()
+    {
+        using SyncMemory.UseScope use = _shared.EnterScope();
+        return Interlocked.CompareExchange(ref _shared.State->Owner, ProcessIdentity.Current, 0) == 0;
     }
 
     /// <summary>Releases the lock for a releaser (or a condition wait); a no-op once the lock is closed.</summary>
     internal void Release()
     {
-        if (!_memory.TryEnter())
+        if (!_shared.TryEnter())
         {
             return;
         }
         try
         {
-            long owner = Interlocked.CompareExchange(ref *_owner, 0, ProcessIdentity.Current);
+            long owner = Interlocked.CompareExchange(ref _shared.State->Owner, 0, ProcessIdentity.Current);
             // Only a wrong verdict on our own liveness could hand our lock to someone else; never
             // free a lock another process holds.
             Debug.Assert(owner == ProcessIdentity.Current, $"Released a lock that process {ProcessIdentity.Pid(owner)} holds.");
             // The CAS is a full fence, and waiters count themselves before looking at the word,
             // so a waiter either sees the lock free or is counted here.
-            if (owner == ProcessIdentity.Current && Volatile.Read(ref *_waiters) > 0)
+            if (owner == ProcessIdentity.Current && Volatile.Read(ref _shared.State->Waiters) > 0)
             {
-                Libc.FutexWake((int*)_owner, 1);
+                Libc.FutexWake((int*)&_shared.State->Owner, 1);
             }
         }
         finally
         {
-            _memory.Exit();
+            _shared.Exit();
         }
     }
 
     /// <summary>Re-takes the lock after a condition wait: no time-out, no cancellation, as Monitor.Wait does.</summary>
     internal bool Reacquire()
     {
-        _memory.Enter();
-        try
+        if (TryClaimFree())
         {
-            if (Interlocked.CompareExchange(ref *_owner, ProcessIdentity.Current, 0) == 0)
-            {
-                return false;
-            }
-            var wait = new AcquireWait(this);
-            wait.Run(Timeout.InfiniteTimeSpan, CancellationToken.None);
-            return wait.Abandoned;
+            return false;
         }
-        finally
-        {
-            _memory.Exit();
-        }
+        var wait = new AcquireWait(this);
+        wait.Block(Timeout.InfiniteTimeSpan, CancellationToken.None);
+        return wait.Abandoned;
     }
 
     /// <summary>Re-takes the lock asynchronously after a condition wait.</summary>
@@ -278,20 +214,13 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
     }
 
     /// <inheritdoc/>
-    protected override void Dispose(bool disposing)
-    {
-        base.Dispose(disposing);
-        _memory.Close();
-    }
-
-    /// <inheritdoc/>
-    public override string ToString() => $"SharedLock{(Name is null ? "" : $" '{Name}'")}{(IsDisposed ? " (disposed)" : "")}";
+    public override string ToString() => _shared.Describe(this);
 
     private static TimeoutException TimedOut(TimeSpan timeout) =>
         new($"The SharedLock was not acquired within {timeout.TotalMilliseconds:0.#} ms: another live process (or thread of this one) held it all that time.");
 
     /// <summary>One wait for the lock: takes it when free, or from an owner that died.</summary>
-    private sealed class AcquireWait(SharedLock owner) : FutexWait(owner._memory, (int*)owner._owner, owner._waiters)
+    private sealed class AcquireWait(SharedLock owner) : FutexWait(owner._shared, (int*)&owner._shared.State->Owner, &owner._shared.State->Waiters)
     {
         private long _seenOwner;
         private long _seenSince;
@@ -300,11 +229,11 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
 
         protected override bool TryTake(out int observed)
         {
-            long current = Volatile.Read(ref *owner._owner);
+            long current = Volatile.Read(ref owner._shared.State->Owner);
             observed = (int)current;
             if (current == 0)
             {
-                return Interlocked.CompareExchange(ref *owner._owner, ProcessIdentity.Current, 0) == 0;
+                return Interlocked.CompareExchange(ref owner._shared.State->Owner, ProcessIdentity.Current, 0) == 0;
             }
             long now = Stopwatch.GetTimestamp();
             if (current != _seenOwner)
@@ -326,23 +255,23 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
         /// <summary>On time-out or cancellation, one last look: an owner that died still hands the lock over.</summary>
         protected override bool OnWithdraw()
         {
-            long current = Volatile.Read(ref *owner._owner);
+            long current = Volatile.Read(ref owner._shared.State->Owner);
             if (current == 0)
             {
-                if (Interlocked.CompareExchange(ref *owner._owner, ProcessIdentity.Current, 0) == 0)
+                if (Interlocked.CompareExchange(ref owner._shared.State->Owner, ProcessIdentity.Current, 0) == 0)
                 {
                     return true;
                 }
-                current = Volatile.Read(ref *owner._owner);
+                current = Volatile.Read(ref owner._shared.State->Owner);
             }
             if (current != 0 && TryTakeFromDead(current))
             {
                 return true;
             }
             // We may have consumed the wake meant for the next owner: pass it on.
-            if (Volatile.Read(ref *owner._owner) == 0 && Volatile.Read(ref *owner._waiters) > 0)
+            if (Volatile.Read(ref owner._shared.State->Owner) == 0 && Volatile.Read(ref owner._shared.State->Waiters) > 0)
             {
-                Libc.FutexWake((int*)owner._owner, 1);
+                Libc.FutexWake((int*)&owner._shared.State->Owner, 1);
             }
             return false;
         }
@@ -354,12 +283,23 @@ public sealed unsafe class SharedLock : SharedObject, ISharedObjectFactory<Share
                 return false;
             }
             // Only one waiter wins this swap, from exactly the dead owner's value.
-            if (Interlocked.CompareExchange(ref *owner._owner, ProcessIdentity.Current, current) == current)
+            if (Interlocked.CompareExchange(ref owner._shared.State->Owner, ProcessIdentity.Current, current) == current)
             {
                 Abandoned = true;
                 return true;
             }
             return false;
         }
+    }
+
+    /// <summary>The lock in shared memory.</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 16)]
+    private struct LockState : ISyncState
+    {
+        /// <summary>Zero when free, else the owner's <see cref="ProcessIdentity"/>, whose low half (the pid) is the futex word.</summary>
+        public long Owner;
+        public int Waiters;
+
+        public static SyncLayout Layout { get; } = SyncLayout.Of<LockState>(nameof(SharedLock), "SharedLock:1", 0);
     }
 }

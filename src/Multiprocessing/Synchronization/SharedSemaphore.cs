@@ -1,6 +1,6 @@
+using System.Runtime.InteropServices;
 using Multiprocessing.Interop;
 using Multiprocessing.Payload;
-using Multiprocessing.Serialization;
 using Multiprocessing.Sharing;
 using Multiprocessing.Synchronization;
 
@@ -24,24 +24,13 @@ namespace Multiprocessing;
 /// </remarks>
 public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<SharedSemaphore>
 {
-    private const int CountOffset = 0;
-    private const int WaitersOffset = 4;
-    private const int MaximumOffset = 8;
-    private const int StateSize = 16;
-    private const string Contents = "SharedSemaphore:1";
-    private static readonly int[] s_futexOffsets = [CountOffset];
+    private readonly FutexPrimitive<SemaphoreState> _shared;
 
-    private readonly SyncMemory _memory;
-    private readonly int* _count;
-    private readonly int* _waiters;
-
-    private SharedSemaphore(SyncMemory memory)
-        : base(memory.Segment, ownsSegment: false, readOnly: false)
+    private SharedSemaphore(FutexPrimitive<SemaphoreState> shared)
+        : base(shared.Segment, holder: shared)
     {
-        _memory = memory;
-        _count = memory.At<int>(CountOffset);
-        _waiters = memory.At<int>(WaitersOffset);
-        MaximumCount = *memory.At<int>(MaximumOffset);
+        _shared = shared;
+        MaximumCount = shared.State->Maximum;
     }
 
     /// <summary>Creates a semaphore.</summary>
@@ -55,59 +44,27 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maximumCount);
         ArgumentOutOfRangeException.ThrowIfNegative(initialCount);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(initialCount, maximumCount);
-        SyncMemory memory = SyncMemory.Create(StateSize, nameof(SharedSemaphore), name, Contents, s_futexOffsets);
-        *memory.At<int>(CountOffset) = initialCount;
-        *memory.At<int>(MaximumOffset) = maximumCount;
-        return new SharedSemaphore(memory);
+        return new(FutexPrimitive<SemaphoreState>.Create(name, new SemaphoreState { Count = initialCount, Maximum = maximumCount }));
     }
 
     /// <summary>Opens the semaphore another process created with <paramref name="name"/>.</summary>
     /// <param name="name">The name it was created with.</param>
     /// <returns>A semaphore over the same count.</returns>
     /// <exception cref="SharedMemoryException">No live process holds that name, or it names something else.</exception>
-    public static SharedSemaphore Open(string name) =>
-        new(SyncMemory.Open(name, StateSize, nameof(SharedSemaphore), Contents, s_futexOffsets));
+    public static SharedSemaphore Open(string name) => new(FutexPrimitive<SemaphoreState>.Open(name));
 
     static SharedSemaphore ISharedObjectFactory<SharedSemaphore>.Attach(SharedSegment segment, bool readOnly, ref PayloadReader reader) =>
-        new(SyncMemory.Attach(segment, readOnly, StateSize, nameof(SharedSemaphore), s_futexOffsets));
+        new(FutexPrimitive<SemaphoreState>.Attach(segment, readOnly));
 
     /// <summary>How many waits (in every process) are counted as waiting now: for tests that must know a waiter is asleep.</summary>
-    internal int WaiterCount
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return Volatile.Read(ref *_waiters);
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    internal int WaiterCount => _shared.Read(&_shared.State->Waiters);
 
     /// <summary>The most permits the semaphore can hold.</summary>
     public int MaximumCount { get; }
 
     /// <summary>The permits available now (a snapshot: other processes change it at any time).</summary>
     /// <exception cref="ObjectDisposedException">The semaphore was disposed.</exception>
-    public int CurrentCount
-    {
-        get
-        {
-            _memory.Enter();
-            try
-            {
-                return Volatile.Read(ref *_count);
-            }
-            finally
-            {
-                _memory.Exit();
-            }
-        }
-    }
+    public int CurrentCount => _shared.Read(&_shared.State->Count);
 
     /// <summary>Takes a permit, waiting as long as it takes.</summary>
     /// <param name="cancellationToken">Stops waiting.</param>
@@ -172,19 +129,7 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
         {
             return ValueTask.FromCanceled<bool>(cancellationToken);
         }
-        _memory.Enter();
-        try
-        {
-            if (TryTakeOne(out _))
-            {
-                return new ValueTask<bool>(true);
-            }
-        }
-        finally
-        {
-            _memory.Exit();
-        }
-        return new ValueTask<bool>(FutexWaiter.WaitAsync(new PermitWait(this), timeout, cancellationToken));
+        return TryTakeNow() ? new ValueTask<bool>(true) : new ValueTask<bool>(FutexWaiter.WaitAsync(new PermitWait(this), timeout, cancellationToken));
     }
 
     /// <summary>Returns one permit.</summary>
@@ -202,57 +147,49 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
     public int Release(int releaseCount)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(releaseCount);
-        _memory.Enter();
-        try
+        using SyncMemory.UseScope use = _shared.EnterScope();
+        int count = Volatile.Read(ref _shared.State->Count);
+        while (true)
         {
-            int count = Volatile.Read(ref *_count);
-            while (true)
+            if (releaseCount > MaximumCount - count)
             {
-                if (releaseCount > MaximumCount - count)
-                {
-                    throw new SemaphoreFullException(
-                        $"Releasing {releaseCount} permit(s) would take the SharedSemaphore past its maximum of {MaximumCount} (it holds {count}): " +
-                        "more releases than waits.");
-                }
-                int seen = Interlocked.CompareExchange(ref *_count, count + releaseCount, count);
-                if (seen == count)
-                {
-                    break;
-                }
-                count = seen;
+                throw new SemaphoreFullException(
+                    $"Releasing {releaseCount} permit(s) would take the SharedSemaphore past its maximum of {MaximumCount} (it holds {count}): " +
+                    "more releases than waits.");
             }
-            if (Volatile.Read(ref *_waiters) > 0)
+            int seen = Interlocked.CompareExchange(ref _shared.State->Count, count + releaseCount, count);
+            if (seen == count)
             {
-                Libc.FutexWake(_count, releaseCount);
+                break;
             }
-            return count;
+            count = seen;
         }
-        finally
+        if (Volatile.Read(ref _shared.State->Waiters) > 0)
         {
-            _memory.Exit();
+            Libc.FutexWake(&_shared.State->Count, releaseCount);
         }
+        return count;
     }
 
     private bool TryWaitCore(TimeSpan timeout, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        _memory.Enter();
-        try
-        {
-            return TryTakeOne(out _) || (timeout != TimeSpan.Zero && new PermitWait(this).Run(timeout, cancellationToken));
-        }
-        finally
-        {
-            _memory.Exit();
-        }
+        return TryTakeNow() || (timeout != TimeSpan.Zero && new PermitWait(this).Block(timeout, cancellationToken));
+    }
+
+    /// <summary>The uncontended path: one compare-and-swap, no system call, no allocation.</summary>
+    private bool TryTakeNow()
+    {
+        using SyncMemory.UseScope use = _shared.EnterScope();
+        return TryTakeOne(out _);
     }
 
     private bool TryTakeOne(out int observed)
     {
-        int count = Volatile.Read(ref *_count);
+        int count = Volatile.Read(ref _shared.State->Count);
         while (count > 0)
         {
-            int seen = Interlocked.CompareExchange(ref *_count, count - 1, count);
+            int seen = Interlocked.CompareExchange(ref _shared.State->Count, count - 1, count);
             if (seen == count)
             {
                 observed = count;
@@ -265,30 +202,35 @@ public sealed unsafe class SharedSemaphore : SharedObject, ISharedObjectFactory<
     }
 
     /// <inheritdoc/>
-    protected override void Dispose(bool disposing)
-    {
-        base.Dispose(disposing);
-        _memory.Close();
-    }
-
-    /// <inheritdoc/>
-    public override string ToString() => $"SharedSemaphore(max {MaximumCount}){(Name is null ? "" : $" '{Name}'")}{(IsDisposed ? " (disposed)" : "")}";
+    public override string ToString() => _shared.Describe(this, $"(max {MaximumCount})");
 
     private static TimeoutException TimedOut(TimeSpan timeout) =>
         new($"No SharedSemaphore permit became available within {timeout.TotalMilliseconds:0.#} ms.");
 
-    private sealed class PermitWait(SharedSemaphore owner) : FutexWait(owner._memory, owner._count, owner._waiters)
+    private sealed class PermitWait(SharedSemaphore owner) : FutexWait(owner._shared, &owner._shared.State->Count, &owner._shared.State->Waiters)
     {
         protected override bool TryTake(out int observed) => owner.TryTakeOne(out observed);
 
         protected override bool OnWithdraw()
         {
             // A release may have woken us rather than a waiter that stays: pass the wake on.
-            if (Volatile.Read(ref *owner._count) > 0 && Volatile.Read(ref *owner._waiters) > 0)
+            if (Volatile.Read(ref owner._shared.State->Count) > 0 && Volatile.Read(ref owner._shared.State->Waiters) > 0)
             {
-                Libc.FutexWake(owner._count, 1);
+                Libc.FutexWake(&owner._shared.State->Count, 1);
             }
             return false;
         }
+    }
+
+    /// <summary>The semaphore in shared memory.</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 16)]
+    private struct SemaphoreState : ISyncState
+    {
+        /// <summary>The permits: the futex word waiters sleep on.</summary>
+        public int Count;
+        public int Waiters;
+        public int Maximum;
+
+        public static SyncLayout Layout { get; } = SyncLayout.Of<SemaphoreState>(nameof(SharedSemaphore), "SharedSemaphore:1", 0);
     }
 }

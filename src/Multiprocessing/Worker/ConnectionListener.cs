@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Multiprocessing.Interop;
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 
 namespace Multiprocessing.Worker;
 
@@ -30,7 +31,7 @@ internal sealed class ConnectionListener
     /// </summary>
     public Expectation Expect()
     {
-        string token = Convert.ToHexString(RandomBytes(Protocol.TokenSize));
+        string token = Hex(RandomBytes(Protocol.TokenSize));
         var arrival = new TaskCompletionSource<SafeUnixSocket>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_gate)
         {
@@ -77,6 +78,21 @@ internal sealed class ConnectionListener
         return bytes;
     }
 
+    /// <summary>
+    /// Upper-case hex, as <see cref="Convert.ToHexString(byte[])"/> writes it. Not that method: the
+    /// framework's image has no precompiled code for its vectorised body, so a fresh parent
+    /// JIT-compiled it just before it could launch its first worker.
+    /// </summary>
+    private static string Hex(byte[] bytes) => string.Create(bytes.Length * 2, bytes, static (chars, source) =>
+    {
+        const string Digits = "0123456789ABCDEF";
+        for (int i = 0; i < source.Length; i++)
+        {
+            chars[2 * i] = Digits[source[i] >> 4];
+            chars[2 * i + 1] = Digits[source[i] & 0xF];
+        }
+    });
+
     private void Forget(string token)
     {
         lock (_gate)
@@ -100,7 +116,7 @@ internal sealed class ConnectionListener
         {
             root = "/tmp";
         }
-        string directory = Path.Combine(root, "mp-" + Convert.ToHexString(RandomBytes(6)).ToLowerInvariant());
+        string directory = Path.Combine(root, "mp-" + Hex(RandomBytes(6)).ToLowerInvariant());
         System.Diagnostics.Debug.Assert(OperatingSystem.IsLinux());
         Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return directory;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Multiprocessing.Interop;
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 
 namespace Multiprocessing.Worker;
 

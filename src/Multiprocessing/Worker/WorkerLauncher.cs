@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Multiprocessing.Wire;
 
 namespace Multiprocessing.Worker;
 
@@ -12,8 +13,6 @@ namespace Multiprocessing.Worker;
 internal static class WorkerLauncher
 {
     public const string HostAssemblyName = "Multiprocessing.WorkerHost.dll";
-    public const string SocketVariable = "MP_WORKER_SOCKET";
-    public const string TokenVariable = "MP_WORKER_TOKEN";
 
     private static readonly Lazy<HostCommand> s_command = new(ResolveCommand);
     private static string? s_application;
@@ -65,8 +64,8 @@ internal static class WorkerLauncher
         start.ArgumentList.Add("--depsfile");
         start.ArgumentList.Add(command.DepsFile);
         start.ArgumentList.Add(command.Host);
-        start.Environment[SocketVariable] = expectation.SocketPath;
-        start.Environment[TokenVariable] = expectation.Token;
+        start.Environment[Protocol.SocketVariable] = expectation.SocketPath;
+        start.Environment[Protocol.TokenVariable] = expectation.Token;
         // A server GC allocates a heap per core in every worker; workers are many and small.
         start.Environment["DOTNET_gcServer"] = "0";
         start.Environment["DOTNET_GCgen0size"] = "0x400000";

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.Serialization;
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 using Multiprocessing.Worker;
 
 namespace Multiprocessing;
@@ -108,9 +109,10 @@ public class WorkerProcess : IDisposable, IWorkerListener
         {
             WorkerConnection connection = await WorkerConnection.ConnectAsync(process, output, expectation, s_settings, this, w =>
             {
-                w.WriteString(null);
-                w.Write(false);
-                w.Write(false);
+                w.WriteString(null); // serializer
+                w.WriteString(null); // JSON context
+                w.Write(false);      // memory reports
+                w.Write(false);      // initializer
             }, CancellationToken.None).ConfigureAwait(false);
             _connection = connection;
             connection.Send(register);

@@ -21,9 +21,11 @@ public sealed partial class ArchitectureTests
         ["Serialization"] = ["Payload", "SharedMemory"],
         ["Synchronization"] = ["Interop", "Payload", "SharedMemory", "Serialization"],
         ["Channels"] = ["Interop", "Payload", "SharedMemory", "Serialization", "Synchronization"],
-        ["Worker"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization"],
-        ["Scheduling"] = ["Payload", "Worker"],
-        ["Pool"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Worker", "Scheduling"],
+        ["Wire"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization"],
+        ["Worker"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Wire"],
+        ["WorkerRuntime"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Wire"],
+        ["Scheduling"] = ["Payload", "Wire"],
+        ["Pool"] = ["Interop", "Payload", "Diagnostics", "SharedMemory", "Serialization", "Wire", "Worker", "Scheduling"],
     };
 
     [Fact]

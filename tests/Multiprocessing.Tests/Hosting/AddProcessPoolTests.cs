@@ -49,6 +49,20 @@ public sealed class AddProcessPoolTests
     }
 
     [Fact]
+    public async Task AddProcessPool_ServesThePoolAsIProcessPoolToo()
+    {
+        HostApplicationBuilder builder = NewBuilder(new LogCapture());
+        builder.Services.AddProcessPool(settings => settings.Workers = 1);
+        using IHost host = builder.Build();
+
+        await host.StartAsync().WaitAsync(Bounds.Unexpected);
+        IProcessPool pool = host.Services.GetRequiredService<IProcessPool>();
+        Assert.Same(host.Services.GetRequiredService<ProcessPool>(), pool);
+        Assert.Equal(new[] { 1, 4, 9 }, await pool.MapAsync(Tasks.Square, new[] { 1, 2, 3 }).WaitAsync(Bounds.Unexpected));
+        await host.StopAsync().WaitAsync(Bounds.Unexpected);
+    }
+
+    [Fact]
     public async Task AddProcessPool_ConfigurationSection_BindsEverySettingAndCodeAppliesAfter()
     {
         HostApplicationBuilder builder = NewBuilder();

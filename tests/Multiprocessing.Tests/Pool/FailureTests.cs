@@ -53,7 +53,7 @@ public sealed class FailureTests
             await using var pool = new ProcessPool(new ProcessPoolOptions
             {
                 Workers = 1,
-                WorkerEnvironment = new Dictionary<string, string?> { [Multiprocessing.Worker.WorkerRuntime.BatchAlwaysVariable] = "1" },
+                WorkerEnvironment = new Dictionary<string, string?> { [Multiprocessing.WorkerRuntime.ResultSender.BatchAlwaysVariable] = "1" },
             });
             await pool.WaitForWorkersAsync().WaitAsync(Bounds.Unexpected);
             Task<int>[] tasks = Enumerable.Range(0, 200).Select(i => pool.SubmitAsync(Tasks.KillSelfAt, (i, 150))).ToArray();
@@ -80,7 +80,7 @@ public sealed class FailureTests
         await using var pool = new ProcessPool(new ProcessPoolOptions
         {
             Workers = 1,
-            WorkerEnvironment = new Dictionary<string, string?> { [Multiprocessing.Worker.WorkerRuntime.BatchAlwaysVariable] = "1" },
+            WorkerEnvironment = new Dictionary<string, string?> { [Multiprocessing.WorkerRuntime.ResultSender.BatchAlwaysVariable] = "1" },
             ShutdownTimeout = TimeSpan.Zero,
         });
         await pool.WaitForWorkersAsync().WaitAsync(Bounds.Unexpected);

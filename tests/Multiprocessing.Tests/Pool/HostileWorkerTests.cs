@@ -42,7 +42,7 @@ public sealed class HostileWorkerTests
         {
             Workers = 1,
             MaxMessageSize = 4096,
-            WorkerEnvironment = new Dictionary<string, string?> { [WorkerRuntime.BatchAlwaysVariable] = "1" },
+            WorkerEnvironment = new Dictionary<string, string?> { [Multiprocessing.WorkerRuntime.ResultSender.BatchAlwaysVariable] = "1" },
         });
         byte[][] blocks = await pool.MapAsync(HostileTasks.Block1K, Enumerable.Range(0, 200), new MapOptions { ChunkSize = 10 }).WaitAsync(Bounds.Unexpected);
         Assert.Equal(Enumerable.Range(0, 200).Select(i => (byte)i), blocks.Select(b => b[^1]));

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Multiprocessing.Wire;
 using Multiprocessing.Worker;
 
 namespace Multiprocessing.Tests.Pool;

@@ -1,8 +1,9 @@
 using System.Runtime.Serialization;
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 
-namespace Multiprocessing.Worker;
+namespace Multiprocessing.WorkerRuntime;
 
 /// <summary>
 /// The frames that carry the results of the unit a worker is running, written into its output. The

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Multiprocessing.Sharing;
 
-namespace Multiprocessing.Worker;
+namespace Multiprocessing.Wire;
 
 /// <summary>
 /// A small piece of shared memory per worker into which the worker records, with plain stores and

@@ -2,8 +2,9 @@ using System.Diagnostics;
 using System.Reflection;
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
+using Multiprocessing.Wire;
 
-namespace Multiprocessing.Worker;
+namespace Multiprocessing.WorkerRuntime;
 
 /// <summary>Runs one registered method over the items of a Run frame, in the worker.</summary>
 internal abstract class Invoker
@@ -39,6 +40,36 @@ internal abstract class Invoker
         ReturnKind.Task => new Invoker<TArg, TResult>(null, (Func<TArg, CancellationToken, ValueTask<TResult>>)(object)FromTask(Normalize<TArg, Task>(function)), codecs),
         _ => new Invoker<TArg, TResult>(null, (Func<TArg, CancellationToken, ValueTask<TResult>>)(object)FromValueTask(Normalize<TArg, ValueTask>(function)), codecs),
     };
+
+    /// <summary>
+    /// Never called: it names the invokers of the commonest value-type shapes, so that the
+    /// ReadyToRun compiler (build/ReadyToRun.targets) precompiles them and a fresh worker does not
+    /// JIT-compile the invoker, its closures and its codecs between receiving its first task and
+    /// running it. Reference types share one precompiled body (__Canon) already; a shape not named
+    /// here is JIT-compiled on first use, as before.
+    /// </summary>
+    private static void PrecompiledShapes()
+    {
+        Shapes<int>();
+        Shapes<long>();
+        Shapes<double>();
+        Shapes<string>();
+        _ = CreateTyped<string, Unit>(null!, default, null!);
+        // CodecProvider makes these by reflection, which the compiler cannot follow.
+        _ = new UnmanagedCodec<int>();
+        _ = new UnmanagedCodec<long>();
+        _ = new UnmanagedCodec<double>();
+        _ = new UnmanagedCodec<bool>();
+
+        static void Shapes<TArg>()
+        {
+            _ = CreateTyped<TArg, int>(null!, default, null!);
+            _ = CreateTyped<TArg, long>(null!, default, null!);
+            _ = CreateTyped<TArg, double>(null!, default, null!);
+            _ = CreateTyped<TArg, bool>(null!, default, null!);
+            _ = CreateTyped<TArg, Unit>(null!, default, null!);
+        }
+    }
 
     /// <summary>Every Func shape, with or without argument and token, as one (argument, token) → result function.</summary>
     private static Func<TArg, CancellationToken, TReturn> Normalize<TArg, TReturn>(Delegate function) => function switch

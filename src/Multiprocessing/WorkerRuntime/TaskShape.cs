@@ -1,4 +1,4 @@
-namespace Multiprocessing.Worker;
+namespace Multiprocessing.WorkerRuntime;
 
 /// <summary>How a task delegate is called: with or without an argument and a token, and what it returns.</summary>
 internal enum ReturnKind

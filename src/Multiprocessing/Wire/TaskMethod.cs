@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 
-namespace Multiprocessing.Worker;
+namespace Multiprocessing.Wire;
 
 /// <summary>
 /// The identity of a task's code: a static method (or a lambda that captures nothing), named by

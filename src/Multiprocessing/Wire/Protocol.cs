@@ -1,7 +1,7 @@
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 
-namespace Multiprocessing.Worker;
+namespace Multiprocessing.Wire;
 
 /// <summary>
 /// The control channel's frames: <c>[int32 length][byte type][body]</c>, where length counts the
@@ -62,6 +62,16 @@ internal static class Protocol
 
     /// <summary>Length of the random token a worker proves itself with.</summary>
     public const int TokenSize = 32;
+
+    /// <summary>
+    /// The environment variables through which a worker learns where its parent listens and the token
+    /// it proves itself with (in its Hello frame): the environment, not the command line, so other
+    /// users cannot read them.
+    /// </summary>
+    public const string SocketVariable = "MP_WORKER_SOCKET";
+
+    /// <inheritdoc cref="SocketVariable"/>
+    public const string TokenVariable = "MP_WORKER_TOKEN";
 
     /// <summary>Starts a frame; returns where it starts, for <see cref="EndFrame"/>.</summary>
     public static int BeginFrame(PayloadWriter writer, FrameType type)

@@ -1,6 +1,6 @@
 using Multiprocessing.Interop;
 
-namespace Multiprocessing.Worker;
+namespace Multiprocessing.Wire;
 
 /// <summary>
 /// Receives bytes from a control socket and cuts them into frames: one receive may hold many

@@ -1,0 +1,40 @@
+using System.Runtime.Serialization;
+using Multiprocessing.Wire;
+
+namespace Multiprocessing.Worker;
+
+/// <summary>What the caller sees for an error a worker reported.</summary>
+internal static class RemoteErrors
+{
+    /// <summary>
+    /// The exception a caller sees for <paramref name="error"/>: the one mapping from what a worker reports to
+    /// the public exceptions, used by the pool and by <see cref="WorkerProcess"/> alike, so the same
+    /// fault reads the same wherever it happens.
+    /// </summary>
+    /// <param name="error">The worker's report.</param>
+    /// <param name="method">The task method, for messages.</param>
+    /// <param name="itemIndex">The item of a map, or null for a single task.</param>
+    /// <param name="processId">The worker that reported it.</param>
+    /// <param name="maxMessageSize">The limit a result went over (for <see cref="ErrorKind.ResultTooLarge"/>).</param>
+    public static Exception ToException(this RemoteError error, string method, long? itemIndex, int processId, long maxMessageSize)
+    {
+        string where = itemIndex is null ? $"in worker process {processId}" : $"on item {itemIndex} in worker process {processId}";
+        return error.Kind switch
+        {
+            ErrorKind.TaskThrew => new WorkerException($"{method} threw {error.TypeName} {where}: {error.Message}", error.TypeName, error.Message, error.Details, processId, itemIndex),
+            ErrorKind.ResultNotSerializable => new SerializationException(
+                $"The result of {method} {where} could not be serialised to send back: {error.Message} Return plain data (primitives, arrays, records) or register an IWorkerSerializer.",
+                Remote(error, itemIndex, processId)),
+            ErrorKind.ResultTooLarge => new SerializationException(
+                $"The result of {method}{(itemIndex is null ? "" : $" on item {itemIndex}")} is {error.Size:N0} bytes, over the pool's MaxMessageSize of {maxMessageSize:N0} bytes; return less, or raise MaxMessageSize, or put it in a SharedArray.",
+                Remote(error, itemIndex, processId)),
+            ErrorKind.ArgumentNotReadable => new SerializationException(
+                $"The worker could not read the argument of {method} {where}: {error.Message}",
+                Remote(error, itemIndex, processId)),
+            _ => new WorkerException($"The worker could not load {method}: {error.Message}", error.TypeName, error.Message, error.Details, processId, itemIndex),
+        };
+    }
+
+    private static WorkerException Remote(RemoteError error, long? itemIndex, int processId) =>
+        new(error.Message, error.TypeName, error.Message, error.Details, processId, itemIndex);
+}
