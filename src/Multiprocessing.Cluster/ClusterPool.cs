@@ -349,7 +349,7 @@ public sealed partial class ClusterPool : IProcessPool
             if (!_descriptions.TryGetValue(item.Method.Id, out description))
             {
                 // What follows the id in its Register frame.
-                description = item.Method.RegisterFrame.AsSpan(Worker.Protocol.HeaderSize + sizeof(int)).ToArray();
+                description = item.Method.RegisterFrame.AsSpan(Wire.Protocol.HeaderSize + sizeof(int)).ToArray();
                 _descriptions[item.Method.Id] = description;
             }
         }

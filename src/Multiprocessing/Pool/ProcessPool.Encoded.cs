@@ -1,6 +1,6 @@
 using Multiprocessing.Payload;
 using Multiprocessing.Scheduling;
-using Multiprocessing.Worker;
+using Multiprocessing.Wire;
 
 namespace Multiprocessing;
 
