@@ -35,6 +35,8 @@ public static class MpCommandLine
             new DemoCommand(),
             new MemCommand(),
             new BenchCommand(),
+            new NodeCommand(),
+            new ClusterCommand(),
         };
 
     /// <summary>Parses <paramref name="args"/> and runs the chosen command.</summary>

@@ -5,3 +5,6 @@ using System.Runtime.CompilerServices;
 
 // The mp tool reads the kernel's /proc files through the library's one reader (Interop/ProcFs.cs).
 [assembly: InternalsVisibleTo("mp")]
+
+// The cluster package runs encoded chunks on a node's local pool and schedules work through the same core.
+[assembly: InternalsVisibleTo("Multiprocessing.Cluster")]

@@ -350,6 +350,20 @@ internal sealed class Scheduler(IWorkMeter meter, string poolTypeName)
         return true;
     }
 
+    /// <summary>
+    /// Fails every item still waiting for an executor, without closing: a cluster with no node left
+    /// for its bounded wait fails what waits, and takes work again when a node joins.
+    /// </summary>
+    public void FailWaiting(Exception error)
+    {
+        var failed = new List<(WorkItem, Exception)>();
+        lock (Gate)
+        {
+            FailQueued(failed, error);
+        }
+        ReportFailed(failed);
+    }
+
     /// <summary>Takes no more work and fails what is queued; <see cref="Drained"/> completes when executors hold nothing. Returns false if already closed.</summary>
     public bool Close()
     {

@@ -14,12 +14,15 @@ internal sealed class TaskMethod
 {
     private const BindingFlags AllDeclared = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static | BindingFlags.Instance | BindingFlags.DeclaredOnly;
 
-    private TaskMethod(MethodInfo method, Type delegateType, bool needsClosureInstance)
+    private TaskMethod(MethodInfo method, Type delegateType, bool needsClosureInstance, string? displayName = null)
     {
         Method = method;
         DelegateType = delegateType;
         NeedsClosureInstance = needsClosureInstance;
+        _displayName = displayName;
     }
+
+    private readonly string? _displayName;
 
     public MethodInfo Method { get; }
 
@@ -28,7 +31,17 @@ internal sealed class TaskMethod
     /// <summary>The method is an instance method of a compiler-generated closure class with no fields.</summary>
     public bool NeedsClosureInstance { get; }
 
-    public string DisplayName => Describe(Method);
+    public string DisplayName => _displayName ?? Describe(Method);
+
+    /// <summary>
+    /// A method known only by its encoded description (a cluster node runs a caller's method without
+    /// loading the caller's types): it has a name for messages, and <see cref="Method"/> is a
+    /// placeholder that must not be written or run here. Its workers get the caller's description.
+    /// </summary>
+    public static TaskMethod Described(string displayName) =>
+        new(typeof(TaskMethod).GetMethod(nameof(NotLoadedHere), BindingFlags.NonPublic | BindingFlags.Static)!, typeof(Action), needsClosureInstance: false, displayName);
+
+    private static void NotLoadedHere() => throw new InvalidOperationException("This method is known here only by its description.");
 
     /// <summary>Validates <paramref name="function"/> and captures its identity.</summary>
     /// <exception cref="ArgumentException">The delegate captures state, targets an object, has several targets or was built at run time.</exception>

@@ -15,6 +15,31 @@ internal static class WorkerLauncher
     public const string HostAssemblyName = "Multiprocessing.WorkerHost.dll";
 
     private static readonly Lazy<HostCommand> s_command = new(ResolveCommand);
+    private static string? s_application;
+
+    /// <summary>
+    /// Makes every worker this process starts run with another application's runtime config and
+    /// dependency manifest (a cluster node started as <c>mp node --app App.dll</c> runs App's tasks,
+    /// not its own). Process-wide, and only before the first worker starts.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The application, its .deps.json or its .runtimeconfig.json is missing.</exception>
+    /// <exception cref="InvalidOperationException">Workers were already started for another application.</exception>
+    public static void UseApplication(string applicationPath)
+    {
+        string path = Path.GetFullPath(applicationPath);
+        foreach (string file in new[] { path, Path.ChangeExtension(path, ".deps.json"), Path.ChangeExtension(path, ".runtimeconfig.json") })
+        {
+            if (!File.Exists(file))
+            {
+                throw new FileNotFoundException($"Worker processes for {path} need {file}, which does not exist. Point at the application's build output (the folder holding App.dll, App.deps.json and App.runtimeconfig.json).", file);
+            }
+        }
+        string? previous = Interlocked.CompareExchange(ref s_application, path, null);
+        if ((previous is not null && previous != path) || (s_command.IsValueCreated && s_command.Value.DepsFile != Path.ChangeExtension(path, ".deps.json")))
+        {
+            throw new InvalidOperationException($"Workers of this process already run {previous ?? "this process's own application"}; one process runs one application's workers.");
+        }
+    }
 
     /// <summary>
     /// Starts one worker process; it connects back through <paramref name="expectation"/>. Its output
@@ -85,6 +110,10 @@ internal static class WorkerLauncher
     private static HostCommand ResolveCommand()
     {
         Interop.Libc.EnsureSupported();
+        if (Volatile.Read(ref s_application) is { } application)
+        {
+            return ResolveCommand(Path.ChangeExtension(application, ".deps.json"), Path.ChangeExtension(application, ".runtimeconfig.json"), Path.GetDirectoryName(application)!);
+        }
         string depsFile = (AppContext.GetData("APP_CONTEXT_DEPS_FILES") as string)?.Split(';', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault()
             ?? throw new InvalidOperationException(
                 "Worker processes need the application's dependency manifest (.deps.json), and this process has none (is it self-contained or single-file?). " +
@@ -94,8 +123,15 @@ internal static class WorkerLauncher
         {
             throw new InvalidOperationException($"Worker processes need the application's runtime config, expected at {runtimeConfig}, which does not exist.");
         }
+        return ResolveCommand(depsFile, runtimeConfig, null);
+    }
+
+    private static HostCommand ResolveCommand(string depsFile, string runtimeConfig, string? applicationDirectory)
+    {
+        // Another application's workers load its own copy of the library: its host comes first.
         string? host = new[]
         {
+            applicationDirectory is null ? "" : Path.Combine(applicationDirectory, HostAssemblyName),
             Path.Combine(Path.GetDirectoryName(typeof(WorkerLauncher).Assembly.Location) ?? "", HostAssemblyName),
             Path.Combine(AppContext.BaseDirectory, HostAssemblyName),
         }.FirstOrDefault(File.Exists);

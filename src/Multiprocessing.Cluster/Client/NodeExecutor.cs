@@ -1,0 +1,159 @@
+using System.Runtime.Serialization;
+using Multiprocessing.Cluster.Node;
+using Multiprocessing.Payload;
+using Multiprocessing.Scheduling;
+using Orleans.Runtime;
+
+namespace Multiprocessing.Cluster.Client;
+
+/// <summary>
+/// One remote node as an executor of the client's scheduler: each work item it is handed becomes
+/// one grain call that runs the chunk on the node's local pool. It holds at most its capacity
+/// (the node's workers times <see cref="ClusterPoolOptions.ChunksPerWorker"/>), so a slow node does
+/// not hoard the tail of a map, and a node with more workers takes more.
+/// </summary>
+internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string address, string name, INodeGrain grain, int chunksPerWorker) : Executor
+{
+    // Under the scheduler's lock: what Send and Cancel queued for Flush.
+    private readonly List<WorkItem> _toSend = [];
+    private readonly List<CancellationTokenSource> _toCancel = [];
+    private readonly Dictionary<WorkItem, CancellationTokenSource> _calls = [];
+
+    public string Address { get; } = address;
+
+    public string Name { get; private set; } = name;
+
+    public INodeGrain Grain { get; } = grain;
+
+    /// <summary>The node's last answer to a status poll, or null before its first.</summary>
+    public NodeStatus? Status { get; private set; }
+
+    /// <summary>Polls that failed in a row.</summary>
+    public int FailedPolls;
+
+    public override int Capacity => Math.Max(1, (Status?.Workers ?? 1) * chunksPerWorker);
+
+    // Every item is its own call: nothing is gained by holding items back to send them together.
+    public override bool TopsUpInBatches => false;
+
+    public ClusterNodeInfo ToInfo() =>
+        new(Status?.Name ?? Name, Address, Status?.Workers ?? 0, Status?.BusyWorkers ?? 0, Status?.MemoryBytes ?? -1, Status?.ProcessId ?? 0);
+
+    /// <summary>Records a status the node sent. Under the scheduler's lock.</summary>
+    public void Update(NodeStatus status)
+    {
+        Status = status;
+        Name = status.Name;
+        FailedPolls = 0;
+    }
+
+    public override void Send(WorkItem item) => _toSend.Add(item);
+
+    public override void Cancel(WorkItem item)
+    {
+        if (_calls.TryGetValue(item, out CancellationTokenSource? call))
+        {
+            _toCancel.Add(call);
+        }
+    }
+
+    public override void Flush()
+    {
+        WorkItem[] send;
+        CancellationTokenSource[] cancel;
+        lock (scheduler.Gate)
+        {
+            send = [.. _toSend];
+            cancel = [.. _toCancel];
+            _toSend.Clear();
+            _toCancel.Clear();
+            foreach (WorkItem item in send)
+            {
+                _calls[item] = new CancellationTokenSource();
+            }
+        }
+        foreach (CancellationTokenSource call in cancel)
+        {
+            // Orleans carries the cancellation to the grain, whose pool cancels the chunk in its worker.
+            call.Cancel();
+        }
+        foreach (WorkItem item in send)
+        {
+            CancellationTokenSource call;
+            lock (scheduler.Gate)
+            {
+                call = _calls[item];
+            }
+            _ = RunAsync(item, call);
+        }
+    }
+
+    private async Task RunAsync(WorkItem item, CancellationTokenSource call)
+    {
+        ChunkOutcome outcome;
+        try
+        {
+            outcome = await Grain.RunAsync(pool.Request(item), call.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!call.IsCancellationRequested)
+        {
+            // The call itself failed: the node left, died or cannot be reached. Its work goes elsewhere.
+            pool.Lose(this, $"a call to it failed: {e.GetType().Name}: {e.Message}");
+            return;
+        }
+        catch (Exception)
+        {
+            outcome = new ChunkOutcome { Fault = new NodeFault { Kind = NodeFaultKind.Cancelled, Message = "The task was cancelled." } };
+        }
+        if (outcome.Fault is { Kind: NodeFaultKind.NodeStopping } stopping)
+        {
+            pool.Lose(this, stopping.Message);
+            return;
+        }
+        bool deliver;
+        lock (scheduler.Gate)
+        {
+            _calls.Remove(item, out _);
+            // Lost meanwhile: the scheduler already requeued or failed the item.
+            if (item.Executor != this || !InFlight.Contains(item))
+            {
+                return;
+            }
+            deliver = scheduler.Complete(this, item);
+            scheduler.Assign(this);
+        }
+        Flush();
+        if (!deliver)
+        {
+            return;
+        }
+        if (outcome.Fault is { } fault)
+        {
+            scheduler.Fail(item, fault.ToException(Name));
+            return;
+        }
+        try
+        {
+            var reader = new PayloadReader(outcome.Results);
+            scheduler.DeliverResult(item, ref reader, outcome.ElapsedTicks);
+        }
+        catch (Exception e) when (e is InvalidDataException or SerializationException or System.Text.Json.JsonException)
+        {
+            scheduler.Fail(item, new SerializationException($"The result of {item.Method.Method.DisplayName} could not be read back from node {Name}: {e.Message}", e));
+        }
+    }
+
+    /// <summary>Stops the calls still out to a node that is gone. Under the scheduler's lock.</summary>
+    public void AbandonCalls()
+    {
+        foreach (CancellationTokenSource call in _calls.Values)
+        {
+            _toCancel.Add(call);
+        }
+        _calls.Clear();
+    }
+
+    /// <summary>Whether an error from a call means the node is lost.</summary>
+    public static bool IsNodeLoss(Exception error) =>
+        error is SiloUnavailableException or OrleansMessageRejectionException or Orleans.Runtime.Messaging.ConnectionFailedException or TimeoutException or NodeLostException;
+}

@@ -1,0 +1,54 @@
+namespace Multiprocessing.Cluster;
+
+/// <summary>How a <see cref="ClusterPool"/> finds its cluster and what it does when nodes fail.</summary>
+public sealed class ClusterPoolOptions
+{
+    internal const string DefaultClusterId = "multiprocessing";
+    internal const string DefaultServiceId = "multiprocessing";
+
+    /// <summary>The Redis server that holds the cluster's membership (a StackExchange.Redis connection string such as <c>127.0.0.1:6379</c>).</summary>
+    /// <value>The default is null: localhost clustering, through <see cref="GatewayPorts"/> on 127.0.0.1.</value>
+    public string? RedisConnectionString { get; set; }
+
+    /// <summary>With localhost clustering, the gateway ports of the nodes to connect through (any one that is up will do).</summary>
+    /// <value>The default is 30000.</value>
+    public IReadOnlyList<int> GatewayPorts { get; set; } = [30000];
+
+    /// <summary>The cluster's id; it must match the nodes'.</summary>
+    /// <value>The default is <c>multiprocessing</c>.</value>
+    public string ClusterId { get; set; } = DefaultClusterId;
+
+    /// <summary>The service's id; it must match the nodes'.</summary>
+    /// <value>The default is <c>multiprocessing</c>.</value>
+    public string ServiceId { get; set; } = DefaultServiceId;
+
+    /// <summary>
+    /// How many times a chunk that was running on a node that left or died is run again elsewhere.
+    /// Tasks are expected to be pure, as with Ray and Dask. A task that kills its own worker on a
+    /// live node is not retried: it fails with <see cref="WorkerCrashedException"/>.
+    /// </summary>
+    /// <value>The default is 3.</value>
+    public int MaxRetries { get; set; } = 3;
+
+    /// <summary>How long work waits for a node when none is left (or none has joined yet) before it fails.</summary>
+    /// <value>The default is 30 seconds.</value>
+    public TimeSpan NodeWaitTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long connecting may take before <see cref="ClusterPool.ConnectAsync"/> gives up.</summary>
+    /// <value>The default is 30 seconds.</value>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Chunks a node may hold per worker: enough to hide the round trip, few enough that a slow node does not hoard the tail of a map.</summary>
+    /// <value>The default is 2.</value>
+    public int ChunksPerWorker { get; set; } = 2;
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxRetries, nameof(MaxRetries));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ChunksPerWorker, 1, nameof(ChunksPerWorker));
+        if (RedisConnectionString is null && GatewayPorts.Count == 0)
+        {
+            throw new ArgumentException("Localhost clustering needs at least one gateway port (GatewayPorts), or set RedisConnectionString.", nameof(GatewayPorts));
+        }
+    }
+}
