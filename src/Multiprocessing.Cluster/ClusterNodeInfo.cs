@@ -7,4 +7,11 @@ namespace Multiprocessing.Cluster;
 /// <param name="BusyWorkers">Workers running a task.</param>
 /// <param name="MemoryBytes">Proportional set size of the node process and its workers, or -1 if it could not be read.</param>
 /// <param name="ProcessId">The node process's id on its machine.</param>
-public sealed record ClusterNodeInfo(string Name, string Address, int Workers, int BusyWorkers, long MemoryBytes, int ProcessId);
+public sealed record ClusterNodeInfo(string Name, string Address, int Workers, int BusyWorkers, long MemoryBytes, int ProcessId)
+{
+    /// <summary>Read-only shared arrays copied to the node since it started, from any client (each copy once, when its checksum matched).</summary>
+    public long SharedDataTransfers { get; init; }
+
+    /// <summary>Bytes of shared-array copies the node holds for its clients now.</summary>
+    public long SharedDataBytes { get; init; }
+}

@@ -45,6 +45,7 @@ public sealed partial class ClusterPool : IProcessPool
     private readonly Dictionary<string, NodeExecutor> _nodes = [];
     private readonly Dictionary<int, byte[]> _descriptions = [];
     private readonly CancellationTokenSource _lifetime = new();
+    private readonly ClientSharedData _shared = new();
     private long _noNodeSince = Stopwatch.GetTimestamp();
     private Task? _watch;
     private int _disposed;
@@ -57,6 +58,12 @@ public sealed partial class ClusterPool : IProcessPool
         _scheduler = new Scheduler(new PoolMeter(null), nameof(ClusterPool));
         _front = new TaskFrontEnd(this, _scheduler, CodecProvider.Default, null, new ProcessPoolOptions().MaxMessageSize, null, () => TotalWorkers);
     }
+
+    /// <summary>This client's identity on the nodes.</summary>
+    internal Guid ClientId => _id;
+
+    /// <summary>The read-only shared arrays passed to this pool's tasks.</summary>
+    internal ClientSharedData SharedData => _shared;
 
     /// <summary>Workers of the nodes counted on now, which sizes a map's chunks.</summary>
     private int TotalWorkers
@@ -210,10 +217,34 @@ public sealed partial class ClusterPool : IProcessPool
                 }
                 await PollAllAsync().ConfigureAwait(false);
                 CheckNoNode();
+                await ReleaseDisposedSharedAsync().ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
         {
+        }
+    }
+
+    /// <summary>Arrays the caller disposed since the last poll: the nodes drop their copies.</summary>
+    private async Task ReleaseDisposedSharedAsync()
+    {
+        Guid[] gone = _shared.TakeDisposed();
+        if (gone.Length == 0)
+        {
+            return;
+        }
+        NodeExecutor[] nodes;
+        lock (_scheduler.Gate)
+        {
+            nodes = [.. _nodes.Values];
+        }
+        try
+        {
+            await Task.WhenAll(nodes.SelectMany(n => gone.Select(n.ForgetSharedAsync))).WaitAsync(TimeSpan.FromSeconds(5), _lifetime.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !_lifetime.IsCancellationRequested)
+        {
+            // A node that cannot be told drops the copies when this client disconnects or stops polling it.
         }
     }
 
@@ -361,6 +392,7 @@ public sealed partial class ClusterPool : IProcessPool
             Count = item.Count,
             FirstItem = item.FirstItem,
             Client = _id,
+            SharedData = _shared.Find(item.Frame.AsSpan(0, item.FrameLength)),
         };
     }
 

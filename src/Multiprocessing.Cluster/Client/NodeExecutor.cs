@@ -19,6 +19,9 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
     private readonly List<CancellationTokenSource> _toCancel = [];
     private readonly Dictionary<WorkItem, CancellationTokenSource> _calls = [];
 
+    // The shared arrays sent (or being sent) to this node, by the client's id for them: one transfer per array per node.
+    private readonly Dictionary<Guid, Task> _transfers = [];
+
     public string Address { get; } = address;
 
     public string Name { get; private set; } = name;
@@ -37,7 +40,11 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
     public override bool TopsUpInBatches => false;
 
     public ClusterNodeInfo ToInfo() =>
-        new(Status?.Name ?? Name, Address, Status?.Workers ?? 0, Status?.BusyWorkers ?? 0, Status?.MemoryBytes ?? -1, Status?.ProcessId ?? 0);
+        new(Status?.Name ?? Name, Address, Status?.Workers ?? 0, Status?.BusyWorkers ?? 0, Status?.MemoryBytes ?? -1, Status?.ProcessId ?? 0)
+        {
+            SharedDataTransfers = Status?.SharedDataTransfers ?? 0,
+            SharedDataBytes = Status?.SharedDataBytes ?? 0,
+        };
 
     /// <summary>Records a status the node sent. Under the scheduler's lock.</summary>
     public void Update(NodeStatus status)
@@ -93,7 +100,17 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
         ChunkOutcome outcome;
         try
         {
-            outcome = await Grain.RunAsync(pool.Request(item), call.Token).ConfigureAwait(false);
+            ChunkRequest request = pool.Request(item);
+            if (request.SharedData is { Length: > 0 } shared)
+            {
+                await SendSharedAsync(shared).WaitAsync(call.Token).ConfigureAwait(false);
+            }
+            outcome = await Grain.RunAsync(request, call.Token).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException e) when (!call.IsCancellationRequested)
+        {
+            // The caller disposed an array the task reads before it reached this node: the task fails, the node is fine.
+            outcome = new ChunkOutcome { Fault = new NodeFault { Kind = NodeFaultKind.Other, Message = $"A shared array the task reads was disposed before it was copied to node {Name}: {e.Message}" } };
         }
         catch (Exception e) when (!call.IsCancellationRequested)
         {
@@ -105,7 +122,7 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
         {
             outcome = new ChunkOutcome { Fault = new NodeFault { Kind = NodeFaultKind.Cancelled, Message = "The task was cancelled." } };
         }
-        if (outcome.Fault is { Kind: NodeFaultKind.NodeStopping } stopping)
+        if (outcome.Fault is { Kind: NodeFaultKind.NodeStopping or NodeFaultKind.SharedDataMissing } stopping)
         {
             pool.Lose(this, stopping.Message);
             return;
@@ -140,6 +157,66 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
         catch (Exception e) when (e is InvalidDataException or SerializationException or System.Text.Json.JsonException)
         {
             scheduler.Fail(item, new SerializationException($"The result of {item.Method.Method.DisplayName} could not be read back from node {Name}: {e.Message}", e));
+        }
+    }
+
+    /// <summary>Waits until every array a chunk reads is on this node, sending those that are not (once, whoever asks first).</summary>
+    private Task SendSharedAsync(SharedDataRef[] shared)
+    {
+        var sends = new Task[shared.Length];
+        lock (_transfers)
+        {
+            for (int i = 0; i < shared.Length; i++)
+            {
+                if (!_transfers.TryGetValue(shared[i].Id, out Task? send) || send.IsFaulted || send.IsCanceled)
+                {
+                    send = TransferAsync(pool.SharedData.Get(shared[i].Id));
+                    _transfers[shared[i].Id] = send;
+                }
+                sends[i] = send;
+            }
+        }
+        return Task.WhenAll(sends);
+    }
+
+    /// <summary>Copies one array to the node in pieces of <see cref="ClientSharedData.PieceSize"/>, then has the node check it against its XxHash64.</summary>
+    private async Task TransferAsync(ClientSharedData.Entry array)
+    {
+        await Task.Yield();
+        ulong checksum = array.Checksum();
+        for (int attempt = 1; ; attempt++)
+        {
+            if (await Grain.BeginSharedDataAsync(pool.ClientId, array.Id, array.Length).ConfigureAwait(false))
+            {
+                return;
+            }
+            for (long at = 0; at < array.Length; at += ClientSharedData.PieceSize)
+            {
+                byte[] piece = array.Read(at, (int)Math.Min(ClientSharedData.PieceSize, array.Length - at));
+                await Grain.WriteSharedDataAsync(pool.ClientId, array.Id, at, piece).ConfigureAwait(false);
+            }
+            if (await Grain.CommitSharedDataAsync(pool.ClientId, array.Id, checksum).ConfigureAwait(false))
+            {
+                return;
+            }
+            if (attempt == 2)
+            {
+                throw new InvalidDataException($"A shared array of {array.Length} bytes arrived at node {Name} with a different checksum, twice.");
+            }
+        }
+    }
+
+    /// <summary>The caller disposed an array: tell the node to drop its copy.</summary>
+    public async Task ForgetSharedAsync(Guid id)
+    {
+        bool sent;
+        lock (_transfers)
+        {
+            sent = _transfers.Remove(id);
+        }
+        if (sent)
+        {
+            await Grain.ReleaseSharedDataAsync(pool.ClientId, id).ConfigureAwait(false);
         }
     }
 

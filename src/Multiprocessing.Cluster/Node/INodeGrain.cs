@@ -18,4 +18,20 @@ internal interface INodeGrain : IGrainWithStringKey
     /// <summary>The client is leaving: cancel what it still has running here.</summary>
     [Alias("Release")]
     Task ReleaseClientAsync(Guid client);
+
+    /// <summary>Starts (or finds) this node's copy of a client's read-only shared array; true if a complete copy is already here.</summary>
+    [Alias("BeginShared")]
+    Task<bool> BeginSharedDataAsync(Guid client, Guid id, long length);
+
+    /// <summary>Writes one piece of the array's bytes at <paramref name="offset"/>.</summary>
+    [Alias("WriteShared")]
+    Task WriteSharedDataAsync(Guid client, Guid id, long offset, byte[] data);
+
+    /// <summary>Checks the copy against the client's XxHash64; true if it matched and the copy is now usable.</summary>
+    [Alias("CommitShared")]
+    Task<bool> CommitSharedDataAsync(Guid client, Guid id, ulong checksum);
+
+    /// <summary>The client disposed the array: drop this node's copy.</summary>
+    [Alias("ReleaseShared")]
+    Task ReleaseSharedDataAsync(Guid client, Guid id);
 }

@@ -23,6 +23,9 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
 
     public string Name => options.Name ?? $"{Environment.MachineName}:{options.SiloPort}";
 
+    /// <summary>The node's copies of its clients' read-only shared arrays.</summary>
+    public NodeSharedData SharedData { get; } = new();
+
     public ProcessPool Pool => _pool ?? throw new InvalidOperationException("The node has not started.");
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -48,6 +51,7 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
         {
             await _pool.DisposeAsync().ConfigureAwait(false);
         }
+        SharedData.Dispose();
     }
 
     public ValueTask DisposeAsync() => new(StopAsync(CancellationToken.None));
@@ -56,6 +60,11 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
     {
         ClientState client = Touch(request.Client);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, client.Cancellation.Token);
+        if (request.SharedData is { Length: > 0 } shared && !SharedData.Rewrite(request.Client, shared, request.Frame, out string? missing))
+        {
+            // The client sends an array before the first chunk that names it; only a release racing the chunk gets here.
+            return new ChunkOutcome { Fault = new NodeFault { Kind = NodeFaultKind.SharedDataMissing, Message = $"Node {Name} cannot run the chunk: {missing}." } };
+        }
         EncodedOutcome outcome;
         try
         {
@@ -100,6 +109,8 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
             QueuedItems = pool.QueuedItems,
             MemoryBytes = memory,
             ProcessId = Environment.ProcessId,
+            SharedDataTransfers = SharedData.Transfers,
+            SharedDataBytes = SharedData.Bytes,
         };
     }
 
@@ -109,6 +120,7 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
         {
             state.Cancellation.Cancel();
         }
+        SharedData.ReleaseClient(client);
     }
 
     private ClientState Touch(Guid client)

@@ -15,4 +15,20 @@ internal sealed class NodeGrain(LocalNode node) : Grain, INodeGrain
         node.Release(client);
         return Task.CompletedTask;
     }
+
+    public Task<bool> BeginSharedDataAsync(Guid client, Guid id, long length) => Task.FromResult(node.SharedData.Begin(client, id, length));
+
+    public Task WriteSharedDataAsync(Guid client, Guid id, long offset, byte[] data)
+    {
+        node.SharedData.Write(client, id, offset, data);
+        return Task.CompletedTask;
+    }
+
+    public Task<bool> CommitSharedDataAsync(Guid client, Guid id, ulong checksum) => Task.FromResult(node.SharedData.Commit(client, id, checksum));
+
+    public Task ReleaseSharedDataAsync(Guid client, Guid id)
+    {
+        node.SharedData.Release(client, id);
+        return Task.CompletedTask;
+    }
 }

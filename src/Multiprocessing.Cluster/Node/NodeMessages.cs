@@ -85,7 +85,7 @@ internal sealed class NodeFault
                 RemoteType is null ? null : new WorkerException(RemoteMessage ?? "", RemoteType, RemoteMessage ?? "", RemoteStackTrace ?? "", ProcessId, ItemIndex)),
             NodeFaultKind.Timeout => new TimeoutException(message),
             NodeFaultKind.Cancelled => new OperationCanceledException(message),
-            NodeFaultKind.NodeStopping => new NodeLostException(message),
+            NodeFaultKind.NodeStopping or NodeFaultKind.SharedDataMissing => new NodeLostException(message),
             _ => new InvalidOperationException(message),
         };
     }
@@ -102,6 +102,12 @@ internal enum NodeFaultKind
 
     /// <summary>The node's pool is stopping or could not start workers: the chunk never ran and may run elsewhere.</summary>
     NodeStopping,
+
+    /// <summary>
+    /// The node no longer holds a shared array the chunk reads (it dropped the client's copies after
+    /// not hearing from it): the client counts the node as lost, and meets it anew, sending again.
+    /// </summary>
+    SharedDataMissing,
 }
 
 /// <summary>A node could not run a chunk because it is leaving; the client runs it elsewhere.</summary>
@@ -120,13 +126,24 @@ internal sealed class NodeStatus
 
     [Id(4)] public int ProcessId { get; init; }
     [Id(5)] public long QueuedItems { get; init; }
+
+    /// <summary>Shared arrays copied to this node since it started (each copy counted once, when its checksum matched).</summary>
+    [Id(6)] public long SharedDataTransfers { get; init; }
+
+    /// <summary>Bytes of shared arrays this node holds for its clients now.</summary>
+    [Id(7)] public long SharedDataBytes { get; init; }
 }
 
-/// <summary>Names a shared array a chunk reads: the client's identity for it, its size, and its checksum.</summary>
+/// <summary>
+/// Names a read-only shared array a chunk reads: the client's identity for it, its size, and the
+/// descriptor the client wrote into the chunk's frame, which the node replaces with its own copy's.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("mp.SharedDataRef")]
 internal sealed class SharedDataRef
 {
     [Id(0)] public Guid Id { get; init; }
     [Id(1)] public long Length { get; init; }
-    [Id(2)] public ulong Checksum { get; init; }
+
+    /// <summary>The client's segment descriptor, exactly as its codec wrote it (a read-only SegmentDescriptor).</summary>
+    [Id(2)] public required byte[] ClientDescriptor { get; init; }
 }

@@ -1,0 +1,123 @@
+using System.IO.Hashing;
+using Multiprocessing.Cluster.Node;
+using Multiprocessing.Payload;
+
+namespace Multiprocessing.Cluster.Client;
+
+/// <summary>
+/// The read-only shared arrays this client has passed to cluster tasks. Each gets an id the nodes
+/// key their copies by; a chunk whose frame holds an array's descriptor names that array, so the
+/// node can put its own copy's descriptor in its place.
+/// </summary>
+internal sealed class ClientSharedData
+{
+    /// <summary>The piece of an array one grain call carries.</summary>
+    public const int PieceSize = 4 << 20;
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<Guid, Entry> _byId = [];
+    private readonly Dictionary<(ulong Device, ulong Inode), Entry> _bySegment = [];
+
+    /// <summary>Records a read-only shared array found in a task's argument, at the call.</summary>
+    public void Register(SharedObject array)
+    {
+        Multiprocessing.Sharing.SegmentDescriptor descriptor = array.Segment.Describe(writable: false);
+        lock (_gate)
+        {
+            if (_bySegment.TryGetValue((descriptor.Device, descriptor.Inode), out Entry? known) && !known.Array.IsDisposed)
+            {
+                return;
+            }
+            var writer = new PayloadWriter(64);
+            descriptor.Write(writer);
+            byte[] bytes = writer.WrittenSpan.ToArray();
+            var entry = new Entry(Guid.NewGuid(), array, descriptor.Size, bytes, NodeSharedData.Base64Form(bytes));
+            if (known is not null)
+            {
+                _byId.Remove(known.Id);
+            }
+            _bySegment[(descriptor.Device, descriptor.Inode)] = entry;
+            _byId[entry.Id] = entry;
+        }
+    }
+
+    /// <summary>The arrays a chunk's frame names, or null for none (the usual case, which costs nothing when no array was registered).</summary>
+    public SharedDataRef[]? Find(ReadOnlySpan<byte> frame)
+    {
+        List<SharedDataRef>? found = null;
+        lock (_gate)
+        {
+            foreach (Entry entry in _byId.Values)
+            {
+                if (frame.IndexOf(entry.Descriptor) >= 0 || frame.IndexOf(entry.Base64) >= 0)
+                {
+                    (found ??= []).Add(new SharedDataRef { Id = entry.Id, Length = entry.Length, ClientDescriptor = entry.Descriptor });
+                }
+            }
+        }
+        return found?.ToArray();
+    }
+
+    public Entry Get(Guid id)
+    {
+        lock (_gate)
+        {
+            return _byId.TryGetValue(id, out Entry? entry)
+                ? entry
+                : throw new ObjectDisposedException("SharedArray", "The shared array passed to the task was disposed before it was sent to the node.");
+        }
+    }
+
+    /// <summary>Forgets the arrays the caller disposed since the last look; their ids, for the nodes to drop their copies.</summary>
+    public Guid[] TakeDisposed()
+    {
+        lock (_gate)
+        {
+            Entry[] gone = [.. _byId.Values.Where(e => e.Array.IsDisposed)];
+            foreach (Entry entry in gone)
+            {
+                _byId.Remove(entry.Id);
+                _bySegment.Remove(_bySegment.First(p => p.Value == entry).Key);
+            }
+            return [.. gone.Select(e => e.Id)];
+        }
+    }
+
+    /// <summary>An array as registered: it keeps the caller's view alive, so its memory is there to send.</summary>
+    internal sealed class Entry(Guid id, SharedObject array, long length, byte[] descriptor, byte[] base64)
+    {
+        private ulong? _checksum;
+
+        public Guid Id { get; } = id;
+        public SharedObject Array { get; } = array;
+        public long Length { get; } = length;
+        public byte[] Descriptor { get; } = descriptor;
+        public byte[] Base64 { get; } = base64;
+
+        /// <summary>A copy of the bytes at <paramref name="offset"/>; throws if the caller disposed the array (whose pages then read as zeros).</summary>
+        public unsafe byte[] Read(long offset, int count)
+        {
+            ObjectDisposedException.ThrowIf(Array.IsDisposed, Array);
+            byte[] piece = new ReadOnlySpan<byte>(Array.Segment.Pointer + offset, count).ToArray();
+            ObjectDisposedException.ThrowIf(Array.IsDisposed, Array);
+            return piece;
+        }
+
+        /// <summary>XxHash64 of the whole array, computed once (the view is read-only here; a writer elsewhere is the caller's contract to avoid).</summary>
+        public ulong Checksum()
+        {
+            if (_checksum is { } known)
+            {
+                return known;
+            }
+            var hash = new XxHash64();
+            for (long at = 0; at < Length; at += PieceSize)
+            {
+                hash.Append(Read(at, (int)Math.Min(PieceSize, Length - at)));
+            }
+            ulong value = hash.GetCurrentHashAsUInt64();
+            _checksum = value;
+            return value;
+        }
+    }
+}
