@@ -97,20 +97,33 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
 
     private async Task RunAsync(WorkItem item, CancellationTokenSource call)
     {
-        ChunkOutcome outcome;
-        try
+        ChunkOutcome? outcome = null;
+        ChunkRequest request = pool.Request(item);
+        if (request.SharedData is { Length: > 0 } shared)
         {
-            ChunkRequest request = pool.Request(item);
-            if (request.SharedData is { Length: > 0 } shared)
+            try
             {
                 await SendSharedAsync(shared).WaitAsync(call.Token).ConfigureAwait(false);
             }
-            outcome = await Grain.RunAsync(request, call.Token).ConfigureAwait(false);
+            catch (Exception e) when (!call.IsCancellationRequested && !IsNodeLoss(e))
+            {
+                // The caller disposed the array, or the node could not hold a copy (out of memory):
+                // the task fails with why; the node is fine and keeps its other work.
+                outcome = new ChunkOutcome { Fault = new NodeFault { Kind = NodeFaultKind.Other, Message = $"A shared array the task reads could not be copied to node {Name}: {e.GetType().Name}: {e.Message}" } };
+            }
+            catch (Exception e) when (!call.IsCancellationRequested)
+            {
+                pool.Lose(this, $"sending it a shared array failed: {e.GetType().Name}: {e.Message}");
+                return;
+            }
+            catch (Exception)
+            {
+                outcome = new ChunkOutcome { Fault = new NodeFault { Kind = NodeFaultKind.Cancelled, Message = "The task was cancelled." } };
+            }
         }
-        catch (ObjectDisposedException e) when (!call.IsCancellationRequested)
+        try
         {
-            // The caller disposed an array the task reads before it reached this node: the task fails, the node is fine.
-            outcome = new ChunkOutcome { Fault = new NodeFault { Kind = NodeFaultKind.Other, Message = $"A shared array the task reads was disposed before it was copied to node {Name}: {e.Message}" } };
+            outcome ??= await Grain.RunAsync(request, call.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (!call.IsCancellationRequested)
         {
