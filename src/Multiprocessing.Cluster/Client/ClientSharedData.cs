@@ -14,6 +14,9 @@ internal sealed class ClientSharedData
     /// <summary>The piece of an array one grain call carries.</summary>
     public const int PieceSize = 4 << 20;
 
+    /// <summary>Pieces sent to one node before the first is acknowledged.</summary>
+    public const int PiecesInFlight = 4;
+
     private readonly Lock _gate = new();
     private readonly Dictionary<Guid, Entry> _byId = [];
     private readonly Dictionary<(ulong Device, ulong Inode), Entry> _bySegment = [];
@@ -86,6 +89,7 @@ internal sealed class ClientSharedData
     /// <summary>An array as registered: it keeps the caller's view alive, so its memory is there to send.</summary>
     internal sealed class Entry(Guid id, SharedObject array, long length, byte[] descriptor, byte[] base64)
     {
+        private readonly Lock _checksumGate = new();
         private ulong? _checksum;
 
         public Guid Id { get; } = id;
@@ -103,21 +107,24 @@ internal sealed class ClientSharedData
             return piece;
         }
 
-        /// <summary>XxHash64 of the whole array, computed once (the view is read-only here; a writer elsewhere is the caller's contract to avoid).</summary>
+        /// <summary>XxHash64 of the whole array, computed once however many nodes ask at the same time (the view is read-only here; a writer elsewhere is the caller's contract to avoid).</summary>
         public ulong Checksum()
         {
-            if (_checksum is { } known)
+            lock (_checksumGate)
             {
-                return known;
+                if (_checksum is { } known)
+                {
+                    return known;
+                }
+                var hash = new XxHash64();
+                for (long at = 0; at < Length; at += PieceSize)
+                {
+                    hash.Append(Read(at, (int)Math.Min(PieceSize, Length - at)));
+                }
+                ulong value = hash.GetCurrentHashAsUInt64();
+                _checksum = value;
+                return value;
             }
-            var hash = new XxHash64();
-            for (long at = 0; at < Length; at += PieceSize)
-            {
-                hash.Append(Read(at, (int)Math.Min(PieceSize, Length - at)));
-            }
-            ulong value = hash.GetCurrentHashAsUInt64();
-            _checksum = value;
-            return value;
         }
     }
 }

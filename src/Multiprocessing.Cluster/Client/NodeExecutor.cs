@@ -203,11 +203,18 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
             {
                 return;
             }
+            // A few pieces in flight (the node's grain takes calls interleaved): one at a time waits a round trip per 4 MiB.
+            var inFlight = new Queue<Task>();
             for (long at = 0; at < array.Length; at += ClientSharedData.PieceSize)
             {
+                if (inFlight.Count == ClientSharedData.PiecesInFlight)
+                {
+                    await inFlight.Dequeue().ConfigureAwait(false);
+                }
                 byte[] piece = array.Read(at, (int)Math.Min(ClientSharedData.PieceSize, array.Length - at));
-                await Grain.WriteSharedDataAsync(pool.ClientId, array.Id, at, piece).ConfigureAwait(false);
+                inFlight.Enqueue(Grain.WriteSharedDataAsync(pool.ClientId, array.Id, at, piece));
             }
+            await Task.WhenAll(inFlight).ConfigureAwait(false);
             if (await Grain.CommitSharedDataAsync(pool.ClientId, array.Id, checksum).ConfigureAwait(false))
             {
                 return;
