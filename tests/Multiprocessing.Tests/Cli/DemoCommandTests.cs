@@ -41,7 +41,13 @@ public sealed class DemoCommandTests : IDisposable
         long Total(string mode, int workers) => runs.Single(r => r.GetProperty("mode").GetString() == mode && r.GetProperty("workers").GetInt32() == workers).GetProperty("totalPss").GetInt64();
         // Copied at two workers holds three datasets (parent and two workers); shared holds one.
         Assert.True(Total("copied", 2) - Total("shared", 2) > dataset, $"copied {Total("copied", 2)} vs shared {Total("shared", 2)}, dataset {dataset}");
-        Assert.True(Total("copied", 2) - Total("copied", 1) > dataset / 2, "a copied worker should add about one dataset");
+        // Measured on the workers: the demo runs in this test host, whose own PSS moves by tens of MiB
+        // between runs while the suite's other work (cluster clients, their timers) allocates and
+        // the GC returns memory; the claim is about what a worker adds.
+        long Workers(string mode, int workers) => runs.Single(r => r.GetProperty("mode").GetString() == mode && r.GetProperty("workers").GetInt32() == workers)
+            .GetProperty("workerPss").EnumerateArray().Sum(e => e.GetInt64());
+        Assert.True(Workers("copied", 2) - Workers("copied", 1) > dataset / 2,
+            $"a copied worker should add about one dataset: workers' PSS {Workers("copied", 1)} at one, {Workers("copied", 2)} at two, dataset {dataset}");
 
         string chart = memory.GetProperty("chart").GetString()!;
         Assert.Equal(Path.Combine(_directory, "mp-demo-memory.svg"), chart);
