@@ -203,13 +203,14 @@ internal static class ClusterRunner
         string ours = Cell(Get("ours.map"), "N0");
         string itemMet = Ratio("ours.map", "dask.item") is double ri ? (ri >= 100 ? "yes" : "no") : "n/a";
         string batchMet = Ratio("ours.map", "dask.batch") is double rb ? (rb >= 10 ? "yes" : "no") : "n/a";
-        string submitMet = Get("ours.p50") is { } p50 ? (p50.Median <= 1000 ? "yes" : "no") + $" ({Count(values, "ours.p50", v => v <= 1000)} of {values["ours.p50"].Count} rounds)" : "n/a";
+        string submitMet = Get("ours.p50") is { } p50 ? (p50.Median <= 1000 ? "yes" : "no") : "n/a";
+        string submitRounds = Get("ours.p50") is not null ? $" ({Count(values, "ours.p50", v => v <= 1000)} of {values["ours.p50"].Count} rounds)" : "";
         text.AppendLine(CultureInfo.InvariantCulture,
             $"| map, items/s (ours: {s.MapItems:N0} items, automatic chunks; Dask: `client.map` of {s.DaskItemsPerTask:N0} items, one task per item) | {ours} | {Cell(Get("dask.item"), "N0")} | {RatioText("ours.map", "dask.item")} | ≥ 100× | {itemMet} |");
         text.AppendLine(CultureInfo.InvariantCulture,
             $"| map, items/s (Dask: {s.DaskBatchedItems:N0} items in lists of {s.DaskBatch:N0}, one task per list) | {ours} | {Cell(Get("dask.batch"), "N0")} | {RatioText("ours.map", "dask.batch")} | ≥ 10× | {batchMet} |");
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"| submit round trip p50, µs (ours {s.Submits:N0}, Dask {s.DaskSubmits:N0} sequential submits per run) | {Cell(Get("ours.p50"), "0")} | {Cell(Get("dask.p50"), "0")} | Dask ÷ ours {RatioText("ours.p50", "dask.p50", inverse: true)} | ours ≤ 1 ms | {submitMet} |");
+            $"| submit round trip p50, µs (ours {s.Submits:N0}, Dask {s.DaskSubmits:N0} sequential submits per run) | {Cell(Get("ours.p50"), "0")} | {Cell(Get("dask.p50"), "0")} | Dask ÷ ours {RatioText("ours.p50", "dask.p50", inverse: true)} | ours ≤ 1 ms | {submitMet}{submitRounds} |");
         text.AppendLine(CultureInfo.InvariantCulture,
             $"| submit round trip p99, µs | {Cell(Get("ours.p99"), "0")} | {Cell(Get("dask.p99"), "0")} | Dask ÷ ours {RatioText("ours.p99", "dask.p99", inverse: true)} | | |");
         rows.Add(new ResultRow("map/item", "Tiny-task map over 2 nodes × 1 worker (items/s)", ours, "Dask `client.map`, one task per item", Cell(Get("dask.item"), "N0"),
@@ -237,10 +238,12 @@ internal static class ClusterRunner
         text.AppendLine($"| map with one node/worker SIGKILLed, s | {Cell(Get("ours.kill"), "0.00")} | {Cell(Get("dask.kill"), "0.00")} | {RatioText("ours.kill", "dask.kill")} |");
         text.AppendLine($"| cost of the failure (with kill − without, per round), s | {Cell(Get("ours.killcost"), "0.00")} | {Cell(Get("dask.killcost"), "0.00")} | |");
         string correct = oursRuns > 0 ? $"{oursCorrect} of {oursRuns} runs" : "n/a";
+        // mp bench counts a row as met only by a bare "yes"; the counts are in the page.
+        string correctMet = oursRuns == 0 ? "n/a" : oursCorrect == oursRuns ? "yes" : "no";
         text.AppendLine($"| map completed with every result correct | {correct} | {(values.TryGetValue("dask.kill", out List<double>? dk) ? $"{dk.Count} of {dk.Count} runs" : "n/a")} | |");
         rows.Add(new ResultRow("kill", $"Map of {s.KillItems} × {ClusterSession.NapMilliseconds} ms tasks, a node SIGKILLed at {s.KillAfter.TotalSeconds:0.0#} s: time to finish (s)",
             Cell(Get("ours.kill"), "0.00"), "Dask, one worker SIGKILLed", Cell(Get("dask.kill"), "0.00"), RatioText("ours.kill", "dask.kill"), Ratio("ours.kill", "dask.kill"),
-            "completes, every result correct", correct));
+            "completes, every result correct", correctMet));
         rows.Add(new ResultRow("kill/clean", "The same map without failure (s)", Cell(Get("ours.clean"), "0.00"), "Dask without failure", Cell(Get("dask.clean"), "0.00"),
             RatioText("ours.clean", "dask.clean"), Ratio("ours.clean", "dask.clean"), "", ""));
 
