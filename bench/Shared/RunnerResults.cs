@@ -20,11 +20,14 @@ internal static class RunnerModes
     /// <summary>SharedChannel and Pipe beside CPython's queues and the C ring floor.</summary>
     public const string Channels = "channels";
 
+    /// <summary>ClusterPool over 2 local nodes beside Dask distributed.</summary>
+    public const string Cluster = "cluster";
+
     /// <summary>The command that prints <see cref="All"/>, one a line.</summary>
     public const string ListCommand = "list-modes";
 
     /// <summary>Every mode, in suite order.</summary>
-    public static readonly IReadOnlyList<string> All = [Pool, SharedMemory, Locks, Channels];
+    public static readonly IReadOnlyList<string> All = [Pool, SharedMemory, Locks, Channels, Cluster];
 }
 
 /// <summary>

@@ -60,7 +60,7 @@ internal sealed record BenchChart(string Title, string XLabel, string YLabel, IR
 /// <summary>What one workload group produced.</summary>
 internal sealed class GroupResult(string name, string title)
 {
-    /// <summary>The --only name: pool, sharedmem, locks, channels, speedup.</summary>
+    /// <summary>The --only name: pool, sharedmem, locks, channels, cluster, speedup.</summary>
     public string Name { get; } = name;
 
     /// <summary>Section title in the report.</summary>

@@ -9,7 +9,7 @@ namespace Multiprocessing.Cli.Bench;
 internal sealed partial class BenchReportWriter(BenchOptions options, BenchRepository repository, IReadOnlyList<string> machine, string source,
     DateTime started, string loadAtStart, string loadAtEnd, TimeSpan elapsed)
 {
-    /// <summary>DESIGN.md section 5 budgets and the group that measures each, for the list of what was not measured.</summary>
+    /// <summary>DESIGN.md section 5 budgets (and issue 13's cluster targets) and the group that measures each, for the list of what was not measured.</summary>
     private static readonly (string Group, string Budget)[] Budgets =
     [
         ("pool", "map of tiny tasks: ≥ 2× CPython `Pool.map` with automatic chunks, ≥ 10× with chunk size 1"),
@@ -19,6 +19,7 @@ internal sealed partial class BenchReportWriter(BenchOptions options, BenchRepos
         ("sharedmem", "N workers reading one shared 1 GiB array: total PSS ≤ 1 GiB + N × (idle worker PSS) + 5 %"),
         ("locks", "lock/unlock uncontended: no system call; contended hand-off within 2× the C futex ping-pong"),
         ("channels", "SharedChannel small messages between two processes: ≥ 30× CPython `multiprocessing.Queue`"),
+        ("cluster", "tiny-task map over 2 local nodes × 1 worker: ≥ 100× Dask `client.map` one task per item, ≥ 10× Dask fed batches; submit round trip p50 ≤ 1 ms (issue 13)"),
     ];
 
     /// <summary>How the benchmark runner was built (or why not), for the header; null when no group needed it.</summary>

@@ -31,6 +31,7 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
         ("sharedmem", RunnerModes.SharedMemory, "Shared memory: handing data to a task, N workers reading one dataset"),
         ("locks", RunnerModes.Locks, "Locks: SharedLock hand-off between two processes"),
         ("channels", RunnerModes.Channels, "Channels: SharedChannel small messages between processes"),
+        ("cluster", RunnerModes.Cluster, "Cluster: ClusterPool over 2 local nodes vs Dask distributed (map, submit, a node killed)"),
         ("speedup", null, "CPU-bound speed-up: pool vs Parallel.For vs CPython Pool"),
     ];
 
@@ -46,6 +47,8 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
         ["sharedmem"] = (25, 540),
         ["locks"] = (15, 160),
         ["channels"] = (15, 330),
+        // From its first runs, on the machine at load 10-12 rather than idle (full: 5 rounds, 11.7 min; --quick: 2 rounds).
+        ["cluster"] = (200, 700),
         ["speedup"] = (5, 20),
     };
 
@@ -75,6 +78,7 @@ internal sealed class BenchSuite(BenchRepository repository, BenchOptions option
         ["sharedmem"] = "docs/benchmarks/shared-memory.md",
         ["locks"] = "docs/benchmarks/locks.md",
         ["channels"] = "docs/benchmarks/channels.md",
+        ["cluster"] = "docs/benchmarks/cluster.md",
     };
 
     /// <summary>Runs the suite and writes the report; returns the groups' results.</summary>

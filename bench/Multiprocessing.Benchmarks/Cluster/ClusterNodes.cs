@@ -1,0 +1,231 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Multiprocessing.Cluster;
+
+namespace Multiprocessing.Benchmarks.Cluster;
+
+/// <summary>
+/// This program as a cluster node (<c>cluster node NAME SILO_PORT GATEWAY_PORT WORKERS CLUSTER_ID [PRIMARY_SILO_PORT]</c>):
+/// a silo on loopback whose local pool runs this assembly's tasks, so the node needs no --app.
+/// </summary>
+internal static class ClusterNodeEntry
+{
+    public const string Command = "node";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (args is not [var name, var silo, var gateway, var workers, var clusterId, .. var rest] || rest.Length > 1)
+        {
+            Console.Error.WriteLine("usage: cluster node NAME SILO_PORT GATEWAY_PORT WORKERS CLUSTER_ID [PRIMARY_SILO_PORT]");
+            return 2;
+        }
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder([]);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddProcessPoolNode(o =>
+        {
+            o.Name = name;
+            o.SiloPort = int.Parse(silo, CultureInfo.InvariantCulture);
+            o.GatewayPort = int.Parse(gateway, CultureInfo.InvariantCulture);
+            // Localhost clustering: the first node keeps the membership table, the other names its silo port.
+            o.PrimarySiloPort = rest is [var primary] ? int.Parse(primary, CultureInfo.InvariantCulture) : null;
+            o.PoolOptions = new ProcessPoolOptions { Workers = int.Parse(workers, CultureInfo.InvariantCulture) };
+            o.ClusterId = o.ServiceId = clusterId;
+            o.BindAddress = IPAddress.Loopback;
+        });
+        await builder.Build().RunAsync().ConfigureAwait(false);
+        return 0;
+    }
+}
+
+/// <summary>
+/// A node started as a child process of the runner. Its descendants (the node's worker processes)
+/// are noted with their start times before the node is killed, so that the ones a SIGKILLed node
+/// leaves behind are killed by pid afterwards, and never a process that later took the same pid.
+/// </summary>
+internal sealed class NodeProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly List<(int Pid, string StartTime)> _descendants = [];
+    private readonly Queue<string> _lastLines = new();
+
+    private NodeProcess(Process process) => _process = process;
+
+    public int Pid => _process.Id;
+
+    public static NodeProcess Start(string name, int siloPort, int gatewayPort, int workers, string clusterId, int? primarySiloPort)
+    {
+        string self = typeof(NodeProcess).Assembly.Location;
+        var start = new ProcessStartInfo("dotnet")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        foreach (string a in new[] { self, ClusterRunner.Command, ClusterNodeEntry.Command, name, Invariant(siloPort), Invariant(gatewayPort), Invariant(workers), clusterId })
+        {
+            start.ArgumentList.Add(a);
+        }
+        if (primarySiloPort is int primary)
+        {
+            start.ArgumentList.Add(Invariant(primary));
+        }
+        var node = new NodeProcess(Process.Start(start) ?? throw new InvalidOperationException("Could not start a node."));
+        // The node's log is kept only for an error message; it must be drained so that the node never blocks on a full pipe.
+        node._process.OutputDataReceived += (_, e) => node.Keep(e.Data);
+        node._process.ErrorDataReceived += (_, e) => node.Keep(e.Data);
+        node._process.BeginOutputReadLine();
+        node._process.BeginErrorReadLine();
+        return node;
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public string LastLines
+    {
+        get
+        {
+            lock (_lastLines)
+            {
+                return string.Join(" | ", _lastLines);
+            }
+        }
+    }
+
+    /// <summary>SIGKILL to the node process alone, as when the node dies; its workers are noted first and killed in <see cref="Dispose"/>.</summary>
+    public void KillNodeOnly()
+    {
+        NoteDescendants();
+        _process.Kill(entireProcessTree: false);
+    }
+
+    /// <summary>Kills the node and every descendant it has or had, by pid.</summary>
+    public void Dispose()
+    {
+        NoteDescendants();
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+        foreach ((int pid, string startTime) in _descendants)
+        {
+            if (StartTime(pid) == startTime)
+            {
+                try
+                {
+                    using Process orphan = Process.GetProcessById(pid);
+                    orphan.Kill();
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+                {
+                    // Exited between the check and the kill.
+                }
+            }
+        }
+        _process.Dispose();
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (_lastLines)
+        {
+            _lastLines.Enqueue(line);
+            while (_lastLines.Count > 5)
+            {
+                _lastLines.Dequeue();
+            }
+        }
+    }
+
+    private void NoteDescendants()
+    {
+        var pending = new Stack<int>([_process.Id]);
+        while (pending.Count > 0)
+        {
+            int pid = pending.Pop();
+            foreach (int child in Children(pid))
+            {
+                if (StartTime(child) is string start && !_descendants.Contains((child, start)))
+                {
+                    _descendants.Add((child, start));
+                }
+                pending.Push(child);
+            }
+        }
+    }
+
+    private static IEnumerable<int> Children(int pid)
+    {
+        var children = new List<int>();
+        try
+        {
+            foreach (string task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                string text = File.ReadAllText(Path.Combine(task, "children"));
+                children.AddRange(text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture)));
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The process exited while being read.
+        }
+        return children;
+    }
+
+    /// <summary>Field 22 of /proc/PID/stat (start time in clock ticks since boot), or null if the process is gone.</summary>
+    private static string? StartTime(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return fields[19];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Ports free on loopback now (bound and released; another process could take one before the node does, which the node's start would report).</summary>
+    public static int[] FreePorts(int count)
+    {
+        var listeners = new List<TcpListener>();
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                var listener = new TcpListener(IPAddress.Loopback, 0);
+                listener.Start();
+                listeners.Add(listener);
+            }
+            return [.. listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
+        }
+        finally
+        {
+            foreach (TcpListener listener in listeners)
+            {
+                listener.Stop();
+            }
+        }
+    }
+
+    private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
+}
