@@ -186,6 +186,18 @@ internal static class Tasks
     /// <summary>Writes a frame with an impossible length on the worker's own control socket.</summary>
     public static int CorruptChannel(int _)
     {
+        ControlSocket.Send([0xff, 0xff, 0xff, 0x7f, 13, 0, 0, 0]);
+        Thread.Sleep(Timeout.Infinite);
+        return 0;
+    }
+}
+
+/// <summary>The hostile tasks' way to the worker's own control channel: every Unix stream socket this process holds.</summary>
+public static class ControlSocket
+{
+    /// <summary>Writes <paramref name="bytes"/> on each of them, under the worker's feet.</summary>
+    public static void Send(byte[] bytes)
+    {
         foreach (string fd in Directory.GetFiles("/proc/self/fd"))
         {
             FileSystemInfo? target = new FileInfo(fd).ResolveLinkTarget(returnFinalTarget: false);
@@ -194,12 +206,10 @@ internal static class Tasks
                 using var socket = new Socket(new SafeSocketHandle(number, ownsHandle: false));
                 if (socket.AddressFamily == AddressFamily.Unix && socket.SocketType == SocketType.Stream)
                 {
-                    socket.Send([0xff, 0xff, 0xff, 0x7f, 13, 0, 0, 0]);
+                    socket.Send(bytes);
                 }
             }
         }
-        Thread.Sleep(Timeout.Infinite);
-        return 0;
     }
 }
 

@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using System.Runtime.Serialization;
 using Microsoft.Extensions.Logging;
 using Multiprocessing.Worker;
@@ -212,21 +211,10 @@ internal static class HostileTasks
     /// <summary>Writes on the worker's own control socket the start of a Result frame of <paramref name="length"/> bytes, then nothing more.</summary>
     public static int SendFalseFrameLength(int length)
     {
-        foreach (string fd in Directory.GetFiles("/proc/self/fd"))
-        {
-            FileSystemInfo? target = new FileInfo(fd).ResolveLinkTarget(returnFinalTarget: false);
-            if (target?.Name.StartsWith("socket:", StringComparison.Ordinal) == true && int.TryParse(Path.GetFileName(fd), out int number))
-            {
-                using var socket = new Socket(new SafeSocketHandle(number, ownsHandle: false));
-                if (socket.AddressFamily == AddressFamily.Unix && socket.SocketType == SocketType.Stream)
-                {
-                    byte[] start = new byte[16];
-                    BitConverter.TryWriteBytes(start, length);
-                    start[4] = 13;
-                    socket.Send(start);
-                }
-            }
-        }
+        byte[] start = new byte[16];
+        BitConverter.TryWriteBytes(start, length);
+        start[4] = 13;
+        ControlSocket.Send(start);
         Thread.Sleep(Timeout.Infinite);
         return 0;
     }
