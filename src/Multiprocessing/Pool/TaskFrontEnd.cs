@@ -69,7 +69,7 @@ internal sealed class TaskFrontEnd
         bool traced = Protocol.BeginRun(writer, span ?? Activity.Current);
         try
         {
-            WriteArgument(_codecs, writer, argument, MaxMessageSize, nameof(argument));
+            TaskArguments.WriteWithin(_codecs.Get<T>(), writer, argument, MaxMessageSize, nameof(argument));
             BeginOperation();
         }
         catch (Exception e) when (span is not null && PoolTracing.StopFiltered(span, e))
@@ -92,16 +92,6 @@ internal sealed class TaskFrontEnd
         }
         Scheduler.Enqueue(item);
         return owner.Task;
-    }
-
-    /// <summary>Encodes one argument, refused at the call when it cannot be sent or exceeds <paramref name="maxMessageSize"/>.</summary>
-    internal static void WriteArgument<T>(CodecProvider codecs, PayloadWriter writer, T argument, long maxMessageSize, string parameterName)
-    {
-        TaskArguments.Write(codecs.Get<T>(), writer, argument, "The argument");
-        if (TaskArguments.CheckSize(writer.Position, maxMessageSize, "The argument", parameterName) is { } tooLarge)
-        {
-            throw tooLarge;
-        }
     }
 
     public Task<TResult[]> Map<T, TResult>(Delegate func, IEnumerable<T> items, MapOptions? options, CancellationToken cancellationToken)

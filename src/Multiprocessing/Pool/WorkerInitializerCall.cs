@@ -23,7 +23,7 @@ internal sealed class WorkerInitializerCall<TArg>(Delegate method, TArg argument
     public override byte[] SerializeArgument(CodecProvider codecs, long maxMessageSize)
     {
         var writer = new PayloadWriter(64);
-        Pool.TaskFrontEnd.WriteArgument(codecs, writer, argument, maxMessageSize, nameof(argument));
+        TaskArguments.WriteWithin(codecs.Get<TArg>(), writer, argument, maxMessageSize, nameof(argument));
         return writer.WrittenSpan.ToArray();
     }
 }

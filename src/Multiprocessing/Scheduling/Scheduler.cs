@@ -23,7 +23,7 @@ internal interface IWorkMeter
 /// Invariants under the lock, asserted where they matter: an item is in at most one place (the
 /// queue, the retry list, or one executor's <see cref="Executor.InFlight"/>); an item in an
 /// executor's list has that executor as <see cref="WorkItem.Executor"/> and is Assigned or
-/// Abandoned; <see cref="InFlightTotal"/> is the sum of the lists' lengths.
+/// Abandoned; the count of items in executors' hands is the sum of those lists' lengths.
 /// </remarks>
 internal sealed class Scheduler(IWorkMeter meter, string poolTypeName)
 {
@@ -49,9 +49,6 @@ internal sealed class Scheduler(IWorkMeter meter, string poolTypeName)
 
     /// <summary>Set by <see cref="Fault"/>: why no new work is taken. Under the lock.</summary>
     public Exception? Fault { get; private set; }
-
-    /// <summary>Items in executors' hands. Under the lock.</summary>
-    public int InFlightTotal => _inFlightTotal;
 
     /// <summary>Items queued and not yet handed to an executor (some may be abandoned).</summary>
     public long QueuedItems
@@ -447,7 +444,7 @@ internal sealed class Scheduler(IWorkMeter meter, string poolTypeName)
 
     private void CheckDrained()
     {
-        Debug.Assert(_inFlightTotal >= 0);
+        Debug.Assert(_inFlightTotal == _executors.Sum(e => e.InFlight.Count), "the in-flight count is the sum of the executors' lists");
         if (IsClosed && _inFlightTotal == 0)
         {
             _drained.TrySetResult();

@@ -29,6 +29,20 @@ internal static class TaskArguments
         }
     }
 
+    /// <summary>
+    /// Writes one task's argument and refuses it at the call when it cannot be sent
+    /// (<see cref="SerializationException"/>) or when the message it makes is over
+    /// <paramref name="maxMessageSize"/> (<see cref="ArgumentException"/> naming <paramref name="parameterName"/>).
+    /// </summary>
+    public static void WriteWithin<T>(Codec<T> codec, PayloadWriter writer, T value, long maxMessageSize, string parameterName)
+    {
+        Write(codec, writer, value, "The argument");
+        if (CheckSize(writer.Position, maxMessageSize, "The argument", parameterName) is { } tooLarge)
+        {
+            throw tooLarge;
+        }
+    }
+
     /// <summary>The refusal of a message of <paramref name="bytes"/> over <paramref name="maxMessageSize"/>, or null if it fits.</summary>
     /// <param name="bytes">The message's size.</param>
     /// <param name="maxMessageSize">The pool's limit.</param>
