@@ -223,6 +223,14 @@ public sealed record ProcessPoolOptions
     /// Off by default because a killed worker leaves the channel's files in the temp folder; the
     /// pool removes them for workers it ends.
     /// </summary>
+    /// <remarks>
+    /// While it is off, workers also start with event sources switched off
+    /// (<c>System.Diagnostics.Tracing.EventSource.IsSupported</c>, unless the application's runtime
+    /// config sets it): nothing outside a worker could listen to them, and building them cost every
+    /// fresh worker tens of milliseconds of CPU. <see cref="System.Diagnostics.ActivitySource"/>,
+    /// <see cref="System.Diagnostics.Metrics.Meter"/> and their listeners work as usual; an
+    /// <see cref="System.Diagnostics.Tracing.EventListener"/> inside a worker needs this option on.
+    /// </remarks>
     /// <value>The default is false.</value>
     public bool EnableWorkerDiagnostics { get; init; }
 

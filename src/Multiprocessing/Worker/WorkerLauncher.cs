@@ -60,7 +60,9 @@ internal static class WorkerLauncher
         };
         start.ArgumentList.Add("exec");
         start.ArgumentList.Add("--runtimeconfig");
-        start.ArgumentList.Add(command.RuntimeConfig);
+        start.ArgumentList.Add(settings.EnableDiagnostics
+            ? command.RuntimeConfig
+            : WorkerRuntimeConfig.WithoutEventSources(command.RuntimeConfig, Path.GetDirectoryName(expectation.SocketPath)!));
         start.ArgumentList.Add("--depsfile");
         start.ArgumentList.Add(command.DepsFile);
         start.ArgumentList.Add(command.Host);
