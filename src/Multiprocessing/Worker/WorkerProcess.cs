@@ -107,13 +107,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
     {
         try
         {
-            WorkerConnection connection = await WorkerConnection.ConnectAsync(process, output, expectation, s_settings, this, w =>
-            {
-                w.WriteString(null); // serializer
-                w.WriteString(null); // JSON context
-                w.Write(false);      // memory reports
-                w.Write(false);      // initializer
-            }, CancellationToken.None).ConfigureAwait(false);
+            WorkerConnection connection = await WorkerConnection.ConnectAsync(process, output, expectation, s_settings, this, InitBody.Plain.Write, CancellationToken.None).ConfigureAwait(false);
             _connection = connection;
             connection.Send(register);
             connection.Send(run);

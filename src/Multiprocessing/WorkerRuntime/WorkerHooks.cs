@@ -84,7 +84,7 @@ internal sealed class WorkerHooks
     /// <summary>Reads the pool's worker-exit hook, if the Init frame has one (a WorkerProcess's has none).</summary>
     private void ReadWorkerExit(ref PayloadReader reader)
     {
-        if (reader.Remaining == 0 || !reader.Read<bool>())
+        if (!reader.Read<bool>())
         {
             return;
         }
