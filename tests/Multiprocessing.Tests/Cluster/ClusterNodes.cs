@@ -61,8 +61,8 @@ internal sealed class ClusterNodes : IAsyncDisposable
 
     public Task<Node> AddAsync(int workers) => AddAsync(workers, _tls);
 
-    /// <summary>Starts one more node, with <paramref name="tls"/> (null: plain TCP) whatever the others use.</summary>
-    public async Task<Node> AddAsync(int workers, TestCertificate? tls)
+    /// <summary>Starts one more node, with <paramref name="tls"/> (null: plain TCP) whatever the others use, and <paramref name="extra"/> arguments for mp node.</summary>
+    public async Task<Node> AddAsync(int workers, TestCertificate? tls, params string[] extra)
     {
         (int siloPort, int gatewayPort) = (FreePort(), FreePort());
         string mp = Path.Combine(AppContext.BaseDirectory, "mp.dll");
@@ -79,6 +79,10 @@ internal sealed class ClusterNodes : IAsyncDisposable
             {
                 start.ArgumentList.Add(argument);
             }
+        }
+        foreach (string argument in extra)
+        {
+            start.ArgumentList.Add(argument);
         }
         if (_redis is null && _nodes.Count > 0)
         {

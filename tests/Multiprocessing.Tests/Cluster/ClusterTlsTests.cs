@@ -81,6 +81,23 @@ public sealed class ClusterTlsSettingsTests
     }
 
     [Fact]
+    public async Task ConnectAsync_NodeRequiresClientCertificate_RefusedWithoutOneAndServedWithIt()
+    {
+        using TestCertificate certificate = TestCertificate.Create();
+        await using ClusterNodes nodes = await ClusterNodes.StartAsync(0, tls: certificate);
+        await nodes.AddAsync(1, certificate, "--tls-require-client-certificate");
+        ClusterPoolOptions options = nodes.ClientOptions();
+        AuthenticationException error = await Assert.ThrowsAsync<AuthenticationException>(() => ClusterPool.ConnectAsync(options));
+        Assert.Contains("requires a client certificate, and this client has none", error.Message, StringComparison.Ordinal);
+
+        options = nodes.ClientOptions();
+        options.Tls = new ClusterTlsOptions { CertificatePath = certificate.Path, CertificatePassword = certificate.Password, TrustedThumbprints = [certificate.Thumbprint] };
+        await using ClusterPool pool = await ClusterPool.ConnectAsync(options);
+        int[] squares = await pool.MapAsync(Tasks.Square, [1, 2, 3]);
+        Assert.Equal([1, 4, 9], squares);
+    }
+
+    [Fact]
     public async Task ConnectAsync_CertificateFileMissing_FileNotFoundExceptionNamingIt()
     {
         string path = Path.Combine(Path.GetTempPath(), $"mp-missing-{Guid.NewGuid():N}.pfx");
