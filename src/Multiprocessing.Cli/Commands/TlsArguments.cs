@@ -14,6 +14,7 @@ internal sealed class TlsArguments
     private readonly Option<string?> _password = new("--tls-password")
     {
         Description = $"The password of --tls-certificate (default: the {PasswordVariable} environment variable, else none).",
+        HelpName = "PASSWORD",
     };
 
     private readonly Option<string[]> _trust = new("--tls-trust")
