@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Multiprocessing.Cluster.Client;
@@ -83,13 +84,25 @@ public sealed partial class ClusterPool : IProcessPool
     /// <returns>The connected pool.</returns>
     /// <exception cref="ArgumentException">The options are inconsistent.</exception>
     /// <exception cref="TimeoutException">No gateway answered, or no node joined, within <see cref="ClusterPoolOptions.ConnectTimeout"/>.</exception>
+    /// <exception cref="System.Security.Authentication.AuthenticationException">
+    /// A gateway's TLS disagrees with <see cref="ClusterPoolOptions.Tls"/>: it speaks TLS and this client does not, or the other
+    /// way round, or one side does not accept the other's certificate. With localhost clustering this is found within seconds;
+    /// with Redis clustering it ends in the <see cref="TimeoutException"/>.
+    /// </exception>
+    /// <exception cref="FileNotFoundException">The TLS certificate file does not exist.</exception>
+    /// <exception cref="System.Security.Cryptography.CryptographicException">The TLS certificate file is not a PKCS#12 file with a private key, or its password is wrong.</exception>
     public static async Task<ClusterPool> ConnectAsync(ClusterPoolOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        X509Certificate2? certificate = options.Tls is { CertificatePath: not null } tls ? ClusterTls.LoadCertificate(tls, "ClusterPoolOptions.Tls.CertificatePath") : null;
         IHost host = new HostBuilder()
             .UseOrleansClient(client =>
             {
+                if (options.Tls is { } tls)
+                {
+                    ClusterTls.Configure(client, tls, certificate);
+                }
                 if (options.RedisConnectionString is { } redis)
                 {
                     client.UseRedisClustering(redis);
@@ -110,16 +123,19 @@ public sealed partial class ClusterPool : IProcessPool
         var pool = new ClusterPool(options, host);
         try
         {
-            await host.StartAsync(timeout.Token).ConfigureAwait(false);
-            await pool.RefreshAsync().ConfigureAwait(false);
-            await pool.PollAllAsync().ConfigureAwait(false);
-            pool._watch = pool.WatchAsync();
-            await pool.WaitForNodeAsync(timeout.Token).ConfigureAwait(false);
+            Task connect = pool.StartAsync(timeout.Token);
+            if (options.RedisConnectionString is null && await TlsProbe.WhileConnectingAsync(connect, options, certificate, timeout.Token).ConfigureAwait(false) is { } mismatch)
+            {
+                await timeout.CancelAsync().ConfigureAwait(false);
+                await connect.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+                throw mismatch;
+            }
+            await connect.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             await pool.DisposeAsync().ConfigureAwait(false);
-            throw new TimeoutException($"No node of cluster '{options.ClusterId}' could be reached within {options.ConnectTimeout.TotalSeconds:0.#} s ({Describe(options)}). Start one with 'mp node'.");
+            throw new TimeoutException($"No node of cluster '{options.ClusterId}' could be reached within {options.ConnectTimeout.TotalSeconds:0.#} s ({Describe(options)}, {(options.Tls is null ? "without" : "with")} TLS). Start one with 'mp node'.");
         }
         catch
         {
@@ -127,6 +143,15 @@ public sealed partial class ClusterPool : IProcessPool
             throw;
         }
         return pool;
+    }
+
+    private async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _host.StartAsync(cancellationToken).ConfigureAwait(false);
+        await RefreshAsync().ConfigureAwait(false);
+        await PollAllAsync().ConfigureAwait(false);
+        _watch = WatchAsync();
+        await WaitForNodeAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static string Describe(ClusterPoolOptions options) =>

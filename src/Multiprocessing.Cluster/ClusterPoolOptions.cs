@@ -42,8 +42,20 @@ public sealed class ClusterPoolOptions
     /// <value>The default is 2.</value>
     public int ChunksPerWorker { get; set; } = 2;
 
+    /// <summary>
+    /// TLS to the nodes, which must run with TLS as well (<see cref="ProcessPoolNodeOptions.Tls"/>,
+    /// <c>mp node --tls-certificate</c>). A client and nodes that disagree fail to connect with
+    /// <see cref="System.Security.Authentication.AuthenticationException"/>.
+    /// </summary>
+    /// <value>The default is null: plain TCP.</value>
+    public ClusterTlsOptions? Tls { get; set; }
+
     internal void Validate()
     {
+        if (Tls is not null)
+        {
+            ClusterTls.Validate(Tls, nameof(ClusterPoolOptions));
+        }
         ArgumentOutOfRangeException.ThrowIfNegative(MaxRetries, nameof(MaxRetries));
         ArgumentOutOfRangeException.ThrowIfLessThan(ChunksPerWorker, 1, nameof(ChunksPerWorker));
         if (RedisConnectionString is null && GatewayPorts.Count == 0)

@@ -54,4 +54,11 @@ public sealed class ProcessPoolNodeOptions
     /// <summary>The address the node listens on and advertises to the others.</summary>
     /// <value>The default is 127.0.0.1: nothing listens beyond this machine unless you say so.</value>
     public IPAddress BindAddress { get; set; } = IPAddress.Loopback;
+
+    /// <summary>
+    /// TLS on every connection of this node: from clients, and to and from the other nodes. Every node
+    /// and client of the cluster must then use TLS too. <see cref="ClusterTlsOptions.CertificatePath"/> is required.
+    /// </summary>
+    /// <value>The default is null: plain TCP, for a trusted network or loopback.</value>
+    public ClusterTlsOptions? Tls { get; set; }
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Multiprocessing.Cluster;
@@ -20,21 +21,40 @@ public static class ProcessPoolNodeServiceCollectionExtensions
     /// <param name="configure">Sets the node's options.</param>
     /// <returns><paramref name="services"/>.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="services"/> is null.</exception>
+    /// <exception cref="ArgumentException"><see cref="ProcessPoolNodeOptions.Tls"/> is set without a certificate, or with a malformed thumbprint.</exception>
+    /// <exception cref="FileNotFoundException">The TLS certificate file does not exist.</exception>
+    /// <exception cref="UnauthorizedAccessException">The TLS certificate file may not be read.</exception>
+    /// <exception cref="System.Security.Cryptography.CryptographicException">The TLS certificate file is not a PKCS#12 file with a private key, or its password is wrong.</exception>
     public static IServiceCollection AddProcessPoolNode(this IServiceCollection services, Action<ProcessPoolNodeOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         var options = new ProcessPoolNodeOptions();
         configure?.Invoke(options);
+        // Loaded here, not when the silo starts, so a bad certificate fails the registration with its reason instead of a listener error later.
+        X509Certificate2? certificate = null;
+        if (options.Tls is { } tls)
+        {
+            ClusterTls.Validate(tls, nameof(ProcessPoolNodeOptions));
+            if (tls.CertificatePath is null)
+            {
+                throw new ArgumentException("A node with TLS needs its certificate: set ProcessPoolNodeOptions.Tls.CertificatePath (mp node --tls-certificate) to a .pfx file.", nameof(configure));
+            }
+            certificate = ClusterTls.LoadCertificate(tls, "ProcessPoolNodeOptions.Tls.CertificatePath");
+        }
         services.AddSingleton(options);
-        services.AddSingleton(sp => new LocalNode(options, sp.GetService<ILoggerFactory>()));
+        services.AddSingleton(sp => new LocalNode(options, sp.GetService<ILoggerFactory>(), certificate));
         // Registered before the silo: hosted services start in order and stop in reverse.
         services.AddHostedService(sp => sp.GetRequiredService<LocalNode>());
-        services.AddOrleans(silo => ConfigureSilo(silo, options));
+        services.AddOrleans(silo => ConfigureSilo(silo, options, certificate));
         return services;
     }
 
-    internal static void ConfigureSilo(ISiloBuilder silo, ProcessPoolNodeOptions options)
+    internal static void ConfigureSilo(ISiloBuilder silo, ProcessPoolNodeOptions options, X509Certificate2? certificate)
     {
+        if (options.Tls is { } tls && certificate is not null)
+        {
+            ClusterTls.Configure(silo, tls, certificate);
+        }
         if (options.RedisConnectionString is { } redis)
         {
             silo.UseRedisClustering(redis);

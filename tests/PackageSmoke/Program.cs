@@ -49,11 +49,20 @@ internal static class Checks
         var services = new ServiceCollection().AddProcessPool(settings => settings.Workers = 1);
         Check(services.Any(d => d.ServiceType == typeof(ProcessPool)), "Multiprocessing.Hosting: AddProcessPool registers ProcessPool");
 
+        try
+        {
+            await ClusterCheck.RunAsync();
+        }
+        catch (Exception e)
+        {
+            Check(false, $"Multiprocessing.Cluster: {e.GetType().Name}: {e.Message}");
+        }
+
         Console.WriteLine(s_failures == 0 ? "package check: passed" : $"package check: {s_failures} check(s) failed");
         return s_failures == 0 ? 0 : 1;
     }
 
-    private static void Check(bool ok, string what)
+    public static void Check(bool ok, string what)
     {
         Console.WriteLine($"package check: {(ok ? "ok  " : "FAIL")} {what}");
         s_failures += ok ? 0 : 1;

@@ -40,7 +40,8 @@ public abstract class CliCommand : Command
             return MpCommandLine.Cancelled;
         }
         catch (Exception e) when (e is WorkerException or WorkerStartException or TimeoutException or IOException
-            or UnauthorizedAccessException or InvalidOperationException or PlatformNotSupportedException)
+            or UnauthorizedAccessException or InvalidOperationException or PlatformNotSupportedException
+            or System.Security.Authentication.AuthenticationException or System.Security.Cryptography.CryptographicException or ArgumentException)
         {
             await error.WriteLineAsync($"mp {Name}: {OneLine(e.Message)}").ConfigureAwait(false);
             if (Environment.GetEnvironmentVariable(TraceVariable) == "1")

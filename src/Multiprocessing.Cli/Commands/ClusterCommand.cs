@@ -32,6 +32,8 @@ public sealed class ClusterCommand : CliCommand
         Description = "Write the nodes as JSON instead of a table.",
     };
 
+    private readonly TlsArguments _tls = new(node: false);
+
     /// <summary>Creates the command.</summary>
     public ClusterCommand() : base("cluster", "List the nodes of a cluster: workers, busy workers and memory of each.")
     {
@@ -39,6 +41,7 @@ public sealed class ClusterCommand : CliCommand
         Options.Add(_gatewayPorts);
         Options.Add(_clusterId);
         Options.Add(_json);
+        _tls.AddTo(this);
     }
 
     /// <inheritdoc/>
@@ -54,6 +57,7 @@ public sealed class ClusterCommand : CliCommand
             ClusterId = clusterId,
             ServiceId = clusterId,
             ConnectTimeout = TimeSpan.FromSeconds(15),
+            Tls = _tls.Read(parseResult),
         };
         await using ClusterPool pool = await ClusterPool.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
         IReadOnlyList<ClusterNodeInfo> nodes = await pool.GetNodesAsync(cancellationToken).ConfigureAwait(false);

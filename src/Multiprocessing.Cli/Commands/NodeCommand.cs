@@ -65,6 +65,8 @@ public sealed class NodeCommand : CliCommand
         DefaultValueFactory = _ => ClusterArguments.DefaultId,
     };
 
+    private readonly TlsArguments _tls = new(node: true);
+
     /// <summary>Creates the command.</summary>
     public NodeCommand() : base("node", "Run a node of a cluster: a silo whose local process pool runs the tasks of ClusterPool clients.")
     {
@@ -77,6 +79,7 @@ public sealed class NodeCommand : CliCommand
         Options.Add(_bind);
         Options.Add(_name);
         Options.Add(_clusterId);
+        _tls.AddTo(this);
     }
 
     /// <inheritdoc/>
@@ -104,6 +107,7 @@ public sealed class NodeCommand : CliCommand
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
         string clusterId = parseResult.GetValue(_clusterId)!;
+        ClusterTlsOptions? tls = _tls.Read(parseResult);
         builder.Services.AddProcessPoolNode(o =>
         {
             o.Name = parseResult.GetValue(_name);
@@ -116,11 +120,12 @@ public sealed class NodeCommand : CliCommand
             o.BindAddress = bind;
             o.ClusterId = clusterId;
             o.ServiceId = clusterId;
+            o.Tls = tls;
         });
         using IHost host = builder.Build();
         await host.StartAsync(cancellationToken).ConfigureAwait(false);
         // A line a script (or a test) can wait for: the node takes work from here on.
-        await parseResult.InvocationConfiguration.Output.WriteLineAsync($"mp node: ready, silo {bind}:{parseResult.GetValue(_port)}, gateway {bind}:{parseResult.GetValue(_gatewayPort)}, {workers} workers").ConfigureAwait(false);
+        await parseResult.InvocationConfiguration.Output.WriteLineAsync($"mp node: ready, silo {bind}:{parseResult.GetValue(_port)}, gateway {bind}:{parseResult.GetValue(_gatewayPort)}, {workers} workers{(tls is null ? "" : ", TLS")}").ConfigureAwait(false);
         await parseResult.InvocationConfiguration.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
         try
         {

@@ -1,5 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -11,7 +15,7 @@ namespace Multiprocessing.Cluster.Node;
 /// What a node is besides its silo: the local <see cref="ProcessPool"/> that runs clients' chunks,
 /// and the clients it is working for. Started before the silo takes calls, stopped after it.
 /// </summary>
-internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? loggerFactory = null) : IHostedService, IAsyncDisposable
+internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? loggerFactory = null, X509Certificate2? certificate = null) : IHostedService, IAsyncDisposable
 {
     /// <summary>A client not heard from for this long is taken for dead, and its running work here is cancelled.</summary>
     internal static readonly TimeSpan ClientTimeout = TimeSpan.FromSeconds(10);
@@ -28,8 +32,9 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
 
     public ProcessPool Pool => _pool ?? throw new InvalidOperationException("The node has not started.");
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
+        await CheckPrimaryTlsAsync(cancellationToken).ConfigureAwait(false);
         if (options.ApplicationPath is { } app)
         {
             Multiprocessing.Worker.WorkerLauncher.UseApplication(app);
@@ -38,7 +43,32 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
         _pool = new ProcessPool(poolOptions);
         _sweep = new Timer(_ => Sweep(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         _logger.LogInformation("Node {Name} started a pool of {Workers} workers{App}", Name, poolOptions.Workers, options.ApplicationPath is null ? "" : $" for {options.ApplicationPath}");
-        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// With localhost clustering, refuses to start when the primary node's TLS disagrees with this
+    /// node's: Orleans would retry joining for minutes and log only "connection terminated". A TLS
+    /// handshake to a node without TLS is silent on that node (it sends its preamble and drops us).
+    /// </summary>
+    private async Task CheckPrimaryTlsAsync(CancellationToken cancellationToken)
+    {
+        if (options.RedisConnectionString is not null || options.PrimarySiloPort is not { } primary || primary == options.SiloPort)
+        {
+            return;
+        }
+        string? mismatch;
+        try
+        {
+            mismatch = await TlsProbe.ProbeAsync(new IPEndPoint(options.BindAddress, primary), options.Tls, certificate, TlsProbe.Node, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException)
+        {
+            return; // The primary is not up: Orleans' own join reports that.
+        }
+        if (mismatch is not null)
+        {
+            throw new AuthenticationException(mismatch);
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

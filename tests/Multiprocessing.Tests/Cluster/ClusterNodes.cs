@@ -15,15 +15,23 @@ internal sealed class ClusterNodes : IAsyncDisposable
     private readonly List<Node> _nodes = [];
     private readonly string _clusterId = "test-" + Guid.NewGuid().ToString("N")[..8];
     private readonly string? _redis;
+    private readonly TestCertificate? _tls;
 
-    private ClusterNodes(string? redis) => _redis = redis;
+    private ClusterNodes(string? redis, TestCertificate? tls)
+    {
+        _redis = redis;
+        _tls = tls;
+    }
 
     public IReadOnlyList<Node> Nodes => _nodes;
 
-    /// <summary>Starts <paramref name="count"/> nodes of <paramref name="workers"/> workers each; the first keeps the membership (localhost clustering).</summary>
-    public static async Task<ClusterNodes> StartAsync(int count, int workers = 1, string? redis = null)
+    /// <summary>
+    /// Starts <paramref name="count"/> nodes of <paramref name="workers"/> workers each; the first keeps the membership (localhost clustering).
+    /// With <paramref name="tls"/>, every node uses TLS with that certificate and trusts only it.
+    /// </summary>
+    public static async Task<ClusterNodes> StartAsync(int count, int workers = 1, string? redis = null, TestCertificate? tls = null)
     {
-        var cluster = new ClusterNodes(redis);
+        var cluster = new ClusterNodes(redis, tls);
         try
         {
             for (int i = 0; i < count; i++)
@@ -44,13 +52,17 @@ internal sealed class ClusterNodes : IAsyncDisposable
     public ClusterPoolOptions ClientOptions() => new()
     {
         RedisConnectionString = _redis,
-        GatewayPorts = [.. _nodes.Select(n => n.GatewayPort)],
+        GatewayPorts = [.. _nodes.Where(n => n.Ready.Task.IsCompletedSuccessfully).Select(n => n.GatewayPort)],
         ClusterId = _clusterId,
         ServiceId = _clusterId,
         ConnectTimeout = Bounds.Unexpected,
+        Tls = _tls is null ? null : new ClusterTlsOptions { TrustedThumbprints = [_tls.Thumbprint] },
     };
 
-    public async Task<Node> AddAsync(int workers)
+    public Task<Node> AddAsync(int workers) => AddAsync(workers, _tls);
+
+    /// <summary>Starts one more node, with <paramref name="tls"/> (null: plain TCP) whatever the others use, and <paramref name="extra"/> arguments for mp node.</summary>
+    public async Task<Node> AddAsync(int workers, TestCertificate? tls, params string[] extra)
     {
         (int siloPort, int gatewayPort) = (FreePort(), FreePort());
         string mp = Path.Combine(AppContext.BaseDirectory, "mp.dll");
@@ -58,6 +70,17 @@ internal sealed class ClusterNodes : IAsyncDisposable
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         foreach (string argument in new[] { mp, "node", "--app", app, "--workers", workers.ToString(), "--port", siloPort.ToString(), "--gateway-port", gatewayPort.ToString(),
             "--name", $"node{_nodes.Count + 1}", "--cluster-id", _clusterId, "--cluster", _redis is null ? "localhost" : "redis://" + _redis })
+        {
+            start.ArgumentList.Add(argument);
+        }
+        if (tls is not null)
+        {
+            foreach (string argument in new[] { "--tls-certificate", tls.Path, "--tls-password", tls.Password, "--tls-trust", tls.Thumbprint })
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+        foreach (string argument in extra)
         {
             start.ArgumentList.Add(argument);
         }
