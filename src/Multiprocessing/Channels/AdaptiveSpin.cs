@@ -11,9 +11,10 @@ namespace Multiprocessing.Channels;
 /// <para>Why adapt: a spin pays only while the other side runs on another core. With a process per
 /// core (1 → 1 on two cores) the message usually arrives within microseconds, and the spin saves a
 /// park: the writer's futex wake, the waiter thread's hop and the thread pool's. With more processes
-/// than cores (4 → 4 on two) the other side is usually not running. Counted there (8 processes, a
-/// load of 26), the reader spins that succeeded had nearly all succeeded within three iterations
-/// (about 3 µs), and more than half of the spins ran the full 64 and parked all the same.</para>
+/// than cores (4 → 4 on two) the other side is usually not running. Counted there (8 processes on 2
+/// cores, a load of 26, the old fixed spin): of the readers' spins that succeeded, 336 of 346 did
+/// so within three iterations (about 3 µs); 324 ran the full 64 and parked all the same; and the
+/// writers' spins nearly all ran out (209 of 212), holding a core the readers needed.</para>
 /// <para>The rule: a spin that ends in success doubles the budget, up to the old fixed spin; a spin
 /// that runs out halves it, down to a floor of a few microseconds, which still catches a message
 /// being written at that moment. A wait that finds what it waits for at its first look says nothing
