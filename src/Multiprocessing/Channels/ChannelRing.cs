@@ -54,12 +54,6 @@ internal sealed unsafe partial class ChannelRing
     private const int Faulted = 3;
     private const int WriterFlag = 1;
 
-    /// <summary>Messages up to this size are copied out of their slot before they are decoded (see <see cref="TryRead"/>).</summary>
-    private const int CopyOutLimit = 1024;
-
-    [ThreadStatic]
-    private static byte[]? t_copy;
-
     private readonly byte* _ring;
     private readonly Lock _writeGate = new();
     private readonly Lock _readGate = new();
@@ -227,28 +221,6 @@ internal sealed unsafe partial class ChannelRing
                         continue;
                     }
                     int length = *(int*)(slot + 8);
-                    if (length >= 0 && length <= CopyOutLimit)
-                    {
-                        // A small message is copied out and its slot handed back before it is decoded:
-                        // a reader preempted while decoding (a quarter of a small record's cost) would
-                        // otherwise hold the slot, and a lap later every writer, and then every reader,
-                        // would wait for it to be scheduled again.
-                        byte[] copy = t_copy ?? new byte[CopyOutLimit];
-                        t_copy = null; // a decoder that reads a channel itself gets a buffer of its own
-                        new ReadOnlySpan<byte>(slot + SlotHeader, length).CopyTo(copy);
-                        Volatile.Write(ref *(long*)slot, position + Capacity);
-                        Volatile.Write(ref record[2], 0);
-                        freed = true;
-                        try
-                        {
-                            result = read(state, new ReadOnlySpan<byte>(copy, 0, length));
-                            return true;
-                        }
-                        finally
-                        {
-                            t_copy = copy;
-                        }
-                    }
                     try
                     {
                         if (length >= 0)
