@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
@@ -7,13 +8,11 @@ namespace Multiprocessing.Channels;
 
 /// <summary>
 /// Typed reading and writing on one <see cref="ChannelRing"/>: serialisation into the slot, the
-/// full-mode policy, waits (a short spin, then the process's futex waiter, never a thread per
-/// waiter), and completion. Shared by <see cref="SharedChannel{T}"/> and <see cref="PipeEnd{T}"/>.
+/// full-mode policy, waits (a spin of a learned length, then the process's futex waiter, never a
+/// thread per waiter), and completion. Shared by <see cref="SharedChannel{T}"/> and <see cref="PipeEnd{T}"/>.
 /// </summary>
 internal sealed class ChannelEndpoint<T> : IRetiringWriter
 {
-    private const int SpinIterations = 64;
-
     [ThreadStatic]
     private static PayloadWriter? t_writer;
 
@@ -23,6 +22,8 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
     private readonly string _owner;
     private Task? _completion;
     private bool _detached;
+    private AdaptiveSpin _readSpin;
+    private AdaptiveSpin _writeSpin;
 
     public ChannelEndpoint(SyncMemory memory, ChannelRing ring, BoundedChannelFullMode fullMode, string owner, CodecProvider codecs)
     {
@@ -119,15 +120,29 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
         }
     }
 
-    public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken)
+    public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken) => WaitToReadAsync(woken: false, cancellationToken);
+
+    public ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken) => WaitToWriteAsync(woken: false, cancellationToken);
+
+    /// <summary>
+    /// Spins for this endpoint's reading budget (see <see cref="AdaptiveSpin"/>), then parks. After a
+    /// park (<paramref name="woken"/>) it looks once and parks again if another reader took the
+    /// message: the wake says the other side is not keeping pace, so a spin would rarely pay.
+    /// </summary>
+    private ValueTask<bool> WaitToReadAsync(bool woken, CancellationToken cancellationToken)
     {
         Enter();
         try
         {
-            for (int i = 0; i < SpinIterations; i++)
+            long started = 0;
+            for (int i = 0; ; i++)
             {
                 if (Ring.HasMessage())
                 {
+                    if (started != 0)
+                    {
+                        _readSpin.Succeeded();
+                    }
                     return new ValueTask<bool>(true);
                 }
                 if (Ring.IsDrained)
@@ -136,7 +151,10 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
                         ? ValueTask.FromException<bool>(new ChannelClosedException($"The {_owner} was completed with an error: {error}"))
                         : new ValueTask<bool>(false);
                 }
-                Thread.SpinWait(20);
+                if (woken || !KeepSpinning(ref _readSpin, ref started, i))
+                {
+                    break;
+                }
             }
         }
         finally
@@ -146,12 +164,14 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
         return WaitAsync(new ReadableWait(_memory, Ring), readable: true, cancellationToken);
     }
 
-    public ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken)
+    /// <summary>The writing side of <see cref="WaitToReadAsync(bool, CancellationToken)"/>.</summary>
+    private ValueTask<bool> WaitToWriteAsync(bool woken, CancellationToken cancellationToken)
     {
         Enter();
         try
         {
-            for (int i = 0; i < SpinIterations; i++)
+            long started = 0;
+            for (int i = 0; ; i++)
             {
                 if (Ring.IsCompleted)
                 {
@@ -161,9 +181,16 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
                 }
                 if (Ring.HasRoom() || _fullMode != BoundedChannelFullMode.Wait)
                 {
+                    if (started != 0)
+                    {
+                        _writeSpin.Succeeded();
+                    }
                     return new ValueTask<bool>(true);
                 }
-                Thread.SpinWait(20);
+                if (woken || !KeepSpinning(ref _writeSpin, ref started, i))
+                {
+                    break;
+                }
             }
         }
         finally
@@ -173,12 +200,31 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
         return WaitAsync(new WritableWait(_memory, Ring), readable: false, cancellationToken);
     }
 
+    /// <summary>Spins once more and returns true, or returns false when the budget is spent.</summary>
+    private static bool KeepSpinning(ref AdaptiveSpin spin, ref long started, int iteration)
+    {
+        // The clock is read only once a wait spins: most waits end at the first look.
+        if (iteration == 0)
+        {
+            started = Stopwatch.GetTimestamp();
+        }
+        else if (Stopwatch.GetTimestamp() - started >= spin.BudgetTicks)
+        {
+            spin.RanOut();
+            return false;
+        }
+        Thread.SpinWait(20);
+        return true;
+    }
+
     private async ValueTask<bool> WaitAsync(FutexWait wait, bool readable, CancellationToken cancellationToken)
     {
         // Woken: there is something to look at. The callers loop, so a message another reader took
         // first (or room another writer filled) just means waiting again.
         await FutexWaiter.WaitAsync(wait, Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
-        return readable ? await WaitToReadAsync(cancellationToken).ConfigureAwait(false) : await WaitToWriteAsync(cancellationToken).ConfigureAwait(false);
+        return readable
+            ? await WaitToReadAsync(woken: true, cancellationToken).ConfigureAwait(false)
+            : await WaitToWriteAsync(woken: true, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Whether the channel is still open (not disposed here nor closed by its creator).</summary>
