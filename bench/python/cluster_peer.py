@@ -14,8 +14,8 @@ loopback (127.0.0.1 only), measures one thing and prints one JSON object on stdo
 items go in lists of B, one task per list, as a user who knows Dask's per-task cost would write it.
 `kill` SIGKILLs one worker process part-way through a map of sleeping tasks and reports the time
 to finish beside a run without a kill. `memory` scatters one numpy array of --bytes with
-broadcast=True, has every worker read all of it, and reports total PSS of the client, the
-scheduler and the workers (from /proc/PID/smaps_rollup).
+broadcast=True, has every worker read all of it, and reports total PSS of the client (which
+runs the scheduler), the nannies and the workers (from /proc/PID/smaps_rollup), and the scatter time.
 
 Needs Debian's python3-distributed and python3-numpy (for /usr/bin/python3).
 """
@@ -143,23 +143,33 @@ def cmd_memory(args):
 
     cluster, client = _cluster(args.workers, memory_limit=0)
     try:
+        client.gather(client.map(inc, range(100), pure=False))  # every worker warm, as the .NET side's
         idle = {pid: _pss(pid) for pid in client.run(os.getpid).values()}
         data = np.ones(args.bytes // 8, dtype="float64")
         expected = int(data.view("uint8").sum(dtype="uint64"))
+        t = time.perf_counter()
         [future] = client.scatter([data], broadcast=True)
+        scatter_seconds = time.perf_counter() - t
         del data
         workers = list(client.scheduler_info()["workers"])
         sums = client.gather([client.submit(checksum, future, workers=[w], pure=False) for w in workers])
         assert all(s == expected for s in sums)
         worker_pids = list(client.run(os.getpid).values())
+        # The nannies (each worker's parent process) are part of the cluster's footprint, as the .NET nodes are.
+        nanny_pids = sorted(set(client.run(os.getppid).values()) - {os.getpid()})
         scheduler_pid = os.getpid()  # LocalCluster's scheduler runs in this process
         pss_workers = sum(_pss(p) for p in worker_pids)
+        pss_nannies = sum(_pss(p) for p in nanny_pids)
+        pss_client = _pss(scheduler_pid)
         return {
             "bytes": args.bytes,
             "workers": len(worker_pids),
-            "pss_total": pss_workers + _pss(scheduler_pid),
+            "scatter_seconds": scatter_seconds,
+            "pss_total": pss_workers + pss_nannies + pss_client,
             "pss_workers": pss_workers,
-            "pss_client_and_scheduler": _pss(scheduler_pid),
+            "pss_nannies": pss_nannies,
+            "nannies": len(nanny_pids),
+            "pss_client_and_scheduler": pss_client,
             "idle_worker_pss": statistics.median(idle.values()) if idle else 0,
         }
     finally:
