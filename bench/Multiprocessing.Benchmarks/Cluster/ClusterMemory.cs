@@ -86,6 +86,7 @@ internal static class ClusterMemory
         SharedArray<byte> view = array.AsReadOnly();
 
         // Tasks that only name the array: their time is the copy to both nodes (at the same time) and the client's checksum.
+        log($"   array filled; copying it to the nodes (client pid {Environment.ProcessId}, nodes {first.Pid} and {second.Pid})");
         TimeSpan cpuBefore = CpuTime(first.Pid, second.Pid);
         long started = Stopwatch.GetTimestamp();
         long[] lengths = await pool.MapAsync(ClusterMemoryTasks.Touch, Enumerable.Repeat(view, 4 * WorkersPerNode * 4), oneEach).ConfigureAwait(false);
