@@ -8,7 +8,7 @@ loopback (127.0.0.1 only), measures one thing and prints one JSON object on stdo
     cluster_peer.py map --n 100000 [--batch 0|B] [--workers 2]
     cluster_peer.py submit --n 2000 [--workers 2]
     cluster_peer.py kill --n 400 --sleep-ms 20 [--workers 2] [--kill-after 0.5]
-    cluster_peer.py memory --bytes 1073741824 [--workers 4]
+    cluster_peer.py memory --bytes 1073741824 [--workers 4] [--deadline 840]
 
 `map` with --batch 0 is one Dask task per item (client.map over the items); with --batch B the
 items go in lists of B, one task per list, as a user who knows Dask's per-task cost would write it.
@@ -138,10 +138,18 @@ def cmd_kill(args):
         cluster.close()
 
 
+def _on_deadline(signum, frame):
+    raise TimeoutError("the memory run did not finish within its --deadline")
+
+
 def cmd_memory(args):
     import numpy as np
 
     cluster, client = _cluster(args.workers, memory_limit=0)
+    # Ends the run itself, through the finally below, before the runner's own limit kills the
+    # process tree with SIGKILL, which leaves the workers' multiprocessing semaphores in /dev/shm.
+    signal.signal(signal.SIGALRM, _on_deadline)
+    signal.alarm(args.deadline)
     try:
         client.gather(client.map(inc, range(100), pure=False))  # every worker warm, as the .NET side's
         idle = {pid: _pss(pid) for pid in client.run(os.getpid).values()}
@@ -173,6 +181,7 @@ def cmd_memory(args):
             "idle_worker_pss": statistics.median(idle.values()) if idle else 0,
         }
     finally:
+        signal.alarm(0)
         client.close()
         cluster.close()
 
@@ -194,6 +203,7 @@ def main():
     p.add_argument("--workers", type=int, default=2)
     p = sub.add_parser("memory")
     p.add_argument("--bytes", type=int, default=1 << 30)
+    p.add_argument("--deadline", type=int, default=840, help="seconds before the run gives up and closes its cluster")
     p.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
     result = {"map": cmd_map, "submit": cmd_submit, "kill": cmd_kill, "memory": cmd_memory}[args.cmd](args)
