@@ -8,14 +8,14 @@ loopback (127.0.0.1 only), measures one thing and prints one JSON object on stdo
     cluster_peer.py map --n 100000 [--batch 0|B] [--workers 2]
     cluster_peer.py submit --n 2000 [--workers 2]
     cluster_peer.py kill --n 400 --sleep-ms 20 [--workers 2] [--kill-after 0.5]
-    cluster_peer.py memory --bytes 1073741824 [--workers 4]
+    cluster_peer.py memory --bytes 1073741824 [--workers 4] [--deadline 840]
 
 `map` with --batch 0 is one Dask task per item (client.map over the items); with --batch B the
 items go in lists of B, one task per list, as a user who knows Dask's per-task cost would write it.
 `kill` SIGKILLs one worker process part-way through a map of sleeping tasks and reports the time
 to finish beside a run without a kill. `memory` scatters one numpy array of --bytes with
-broadcast=True, has every worker read all of it, and reports total PSS of the client, the
-scheduler and the workers (from /proc/PID/smaps_rollup).
+broadcast=True, has every worker read all of it, and reports total PSS of the client (which
+runs the scheduler), the nannies and the workers (from /proc/PID/smaps_rollup), and the scatter time.
 
 Needs Debian's python3-distributed and python3-numpy (for /usr/bin/python3).
 """
@@ -138,31 +138,50 @@ def cmd_kill(args):
         cluster.close()
 
 
+def _on_deadline(signum, frame):
+    raise TimeoutError("the memory run did not finish within its --deadline")
+
+
 def cmd_memory(args):
     import numpy as np
 
     cluster, client = _cluster(args.workers, memory_limit=0)
+    # Ends the run itself, through the finally below, before the runner's own limit kills the
+    # process tree with SIGKILL, which leaves the workers' multiprocessing semaphores in /dev/shm.
+    signal.signal(signal.SIGALRM, _on_deadline)
+    signal.alarm(args.deadline)
     try:
+        client.gather(client.map(inc, range(100), pure=False))  # every worker warm, as the .NET side's
         idle = {pid: _pss(pid) for pid in client.run(os.getpid).values()}
         data = np.ones(args.bytes // 8, dtype="float64")
         expected = int(data.view("uint8").sum(dtype="uint64"))
+        t = time.perf_counter()
         [future] = client.scatter([data], broadcast=True)
+        scatter_seconds = time.perf_counter() - t
         del data
         workers = list(client.scheduler_info()["workers"])
         sums = client.gather([client.submit(checksum, future, workers=[w], pure=False) for w in workers])
         assert all(s == expected for s in sums)
         worker_pids = list(client.run(os.getpid).values())
+        # The nannies (each worker's parent process) are part of the cluster's footprint, as the .NET nodes are.
+        nanny_pids = sorted(set(client.run(os.getppid).values()) - {os.getpid()})
         scheduler_pid = os.getpid()  # LocalCluster's scheduler runs in this process
         pss_workers = sum(_pss(p) for p in worker_pids)
+        pss_nannies = sum(_pss(p) for p in nanny_pids)
+        pss_client = _pss(scheduler_pid)
         return {
             "bytes": args.bytes,
             "workers": len(worker_pids),
-            "pss_total": pss_workers + _pss(scheduler_pid),
+            "scatter_seconds": scatter_seconds,
+            "pss_total": pss_workers + pss_nannies + pss_client,
             "pss_workers": pss_workers,
-            "pss_client_and_scheduler": _pss(scheduler_pid),
+            "pss_nannies": pss_nannies,
+            "nannies": len(nanny_pids),
+            "pss_client_and_scheduler": pss_client,
             "idle_worker_pss": statistics.median(idle.values()) if idle else 0,
         }
     finally:
+        signal.alarm(0)
         client.close()
         cluster.close()
 
@@ -184,6 +203,7 @@ def main():
     p.add_argument("--workers", type=int, default=2)
     p = sub.add_parser("memory")
     p.add_argument("--bytes", type=int, default=1 << 30)
+    p.add_argument("--deadline", type=int, default=840, help="seconds before the run gives up and closes its cluster")
     p.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
     result = {"map": cmd_map, "submit": cmd_submit, "kill": cmd_kill, "memory": cmd_memory}[args.cmd](args)

@@ -138,6 +138,22 @@ internal sealed class NodeProcess : IDisposable
         _process.Dispose();
     }
 
+    /// <summary>The node's live descendants now: its worker processes.</summary>
+    public int[] Workers()
+    {
+        var found = new List<int>();
+        var pending = new Stack<int>([_process.Id]);
+        while (pending.Count > 0)
+        {
+            foreach (int child in Children(pending.Pop()))
+            {
+                found.Add(child);
+                pending.Push(child);
+            }
+        }
+        return [.. found];
+    }
+
     private void Keep(string? line)
     {
         if (line is null)

@@ -21,20 +21,48 @@ internal sealed record ClusterSettings
     public int DaskSubmits { get; init; } = 1_000;
     public int KillItems { get; init; } = 400;
     public TimeSpan KillAfter { get; init; } = TimeSpan.FromSeconds(0.5);
+
+    /// <summary>The shared array of the memory measurement.</summary>
+    public long MemoryBytes { get; init; } = 1L << 30;
+
+    /// <summary>Rounds that include the memory measurement (the first ones): each moves 1 GiB to two nodes and 4 GiB to Dask's workers.</summary>
+    public int MemoryRounds { get; init; } = 3;
+
+    public bool SkipMemory { get; init; }
+
+    public bool OnlyMemory { get; init; }
+
     public required RunnerArguments Common { get; init; }
 
     public static ClusterSettings? Parse(string[] args)
     {
         var command = new RunnerCommand(ClusterRunner.Command, "cluster_peer.py", "ClusterPool over 2 local nodes x 1 worker against Dask distributed (LocalCluster of 2 single-threaded workers).");
-        if (command.ParseCommon(args, "cluster.md", quickWritesPage: false, out ParseResult _) is not { } common)
+        var memBytes = new Option<long?>("--mem-bytes") { Description = "The shared array of the memory measurement (default 1 GiB).", HelpName = "B" };
+        var memRounds = new Option<int?>("--mem-rounds") { Description = "Rounds that include the memory measurement (default 3).", HelpName = "N" };
+        var skipMemory = new Option<bool>("--skip-memory") { Description = "Leave out the shared-array memory measurement." };
+        var onlyMemory = new Option<bool>("--only-memory") { Description = "Only the shared-array memory measurement." };
+        memBytes.Validators.Add(r => { if (r.GetValueOrDefault<long?>() is { } b && (b < 1 << 20 || b % 8 != 0)) { r.AddError("--mem-bytes: give at least 1 MiB (1048576), a multiple of 8."); } });
+        memRounds.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 0) { r.AddError("--mem-rounds: give 0 or more."); } });
+        foreach (Option option in new Option[] { memBytes, memRounds, skipMemory, onlyMemory })
+        {
+            command.Options.Add(option);
+        }
+        if (command.ParseCommon(args, "cluster.md", quickWritesPage: false, out ParseResult parsed) is not { } common)
         {
             return null;
         }
         var settings = new ClusterSettings { Common = common };
         if (common.Quick)
         {
-            settings = settings with { Rounds = 2, DaskItemsPerTask = 2_000, DaskBatchedItems = 50_000, Submits = 500, DaskSubmits = 300 };
+            settings = settings with { Rounds = 2, DaskItemsPerTask = 2_000, DaskBatchedItems = 50_000, Submits = 500, DaskSubmits = 300, MemoryBytes = 256L << 20, MemoryRounds = 1 };
         }
+        settings = settings with
+        {
+            MemoryBytes = parsed.GetValue(memBytes) ?? settings.MemoryBytes,
+            MemoryRounds = parsed.GetValue(memRounds) ?? settings.MemoryRounds,
+            SkipMemory = parsed.GetValue(skipMemory),
+            OnlyMemory = parsed.GetValue(onlyMemory),
+        };
         return common.Rounds is int rounds ? settings with { Rounds = rounds } : settings;
     }
 }
@@ -51,9 +79,6 @@ internal static class ClusterRunner
     public const string Command = RunnerModes.Cluster;
 
     private const string KeepMarker = "<!-- End of the generated report. What follows is written by hand and kept when the report is regenerated. -->";
-
-    private const string MemoryNote = "Not measured: 2 nodes × 2 workers reading one 1 GiB array against Dask `scatter(broadcast=True)` " +
-        "(the peer's `memory` mode exists). It needs the per-node copy of a `SharedArray`, which the cluster does not have yet (shared objects are refused at the call).";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -76,9 +101,11 @@ internal static class ClusterRunner
         int oursRuns = 0, oursCorrect = 0;
         int workers = 2 * settings.WorkersPerNode;
 
-        var measurements = new List<(string Name, Func<int, Task> Run)>
+        var measurements = new List<(string Name, Func<int, Task> Run)>();
+        var memoryRounds = new List<MemoryRound>();
+        if (!settings.OnlyMemory)
         {
-            ("ours (2 nodes: map, submit, node kill)", async round =>
+            measurements.Add(("ours (2 nodes: map, submit, node kill)", async round =>
             {
                 OursRound r = await ClusterSession.RunAsync(settings, round, Log).ConfigureAwait(false);
                 Add("ours.map", r.MapItemsPerSecond);
@@ -90,9 +117,9 @@ internal static class ClusterRunner
                 oursRuns++;
                 oursCorrect += r.KillResultsCorrect ? 1 : 0;
                 Log(string.Create(CultureInfo.InvariantCulture, $"   ours: map {r.MapItemsPerSecond:N0} items/s, submit p50 {r.SubmitP50Us:0} µs p99 {r.SubmitP99Us:0} µs, naps {r.CleanSeconds:0.00} s, with kill {r.KillSeconds:0.00} s, correct {r.KillResultsCorrect}"));
-            }),
-        };
-        if (havePython)
+            }));
+        }
+        if (havePython && !settings.OnlyMemory)
         {
             measurements.Add(("Dask map, one task per item", async _ =>
             {
@@ -122,6 +149,47 @@ internal static class ClusterRunner
             }));
         }
 
+        if (!settings.SkipMemory)
+        {
+            string size = MiB(settings.MemoryBytes);
+            measurements.Add(($"ours, one {size} shared array on 2 nodes × {ClusterMemory.WorkersPerNode} workers", async round =>
+            {
+                if (round >= settings.MemoryRounds)
+                {
+                    Log("   (not this round)");
+                    return;
+                }
+                MemoryRound m = await ClusterMemory.RunAsync(settings.MemoryBytes, round, Log).ConfigureAwait(false);
+                memoryRounds.Add(m);
+                Add("ours.copy", m.CopyMBPerSecondPerNode);
+                Add("ours.copycpu", m.CopyMBPerCpuSecond);
+                Add("ours.pss", m.PssTotal);
+                Add("ours.pssnodes", m.PssNodes + m.PssWorkers);
+                Add("ours.idle", m.IdleWorkerPss);
+                Log(string.Create(CultureInfo.InvariantCulture,
+                    $"   ours: copy {m.CopySeconds:0.00} s ({m.CopyMBPerSecondPerNode:0} MB/s per node), read map {m.ReadSeconds:0.00} s by {m.WorkersRead} of {m.Workers} workers, PSS client {MiB(m.PssClient)} nodes {MiB(m.PssNodes)} workers {MiB(m.PssWorkers)}, idle worker {MiB(m.IdleWorkerPss)}"));
+            }));
+            if (havePython)
+            {
+                measurements.Add(($"Dask scatter(broadcast=True) of {size} to {2 * ClusterMemory.WorkersPerNode} workers", async round =>
+                {
+                    if (round >= settings.MemoryRounds)
+                    {
+                        Log("   (not this round)");
+                        return;
+                    }
+                    JsonElement j = await PeerAsync(settings, "memory", "--bytes", settings.MemoryBytes.ToString(CultureInfo.InvariantCulture), "--workers", Invariant(2 * ClusterMemory.WorkersPerNode)).ConfigureAwait(false);
+                    peer = j.GetProperty("peer").GetString() ?? peer;
+                    Add("dask.pss", j.GetProperty("pss_total").GetDouble());
+                    Add("dask.pssnodes", j.GetProperty("pss_workers").GetDouble() + j.GetProperty("pss_nannies").GetDouble());
+                    Add("dask.idle", j.GetProperty("idle_worker_pss").GetDouble());
+                    Add("dask.copy", settings.MemoryBytes / 1e6 / j.GetProperty("scatter_seconds").GetDouble());
+                    Log(string.Create(CultureInfo.InvariantCulture,
+                        $"   Dask: scatter {j.GetProperty("scatter_seconds").GetDouble():0.00} s, PSS total {MiB((long)j.GetProperty("pss_total").GetDouble())}, workers {MiB((long)j.GetProperty("pss_workers").GetDouble())}, idle worker {MiB((long)j.GetProperty("idle_worker_pss").GetDouble())}"));
+                }));
+            }
+        }
+
         for (int round = 0; round < settings.Rounds; round++)
         {
             IEnumerable<(string Name, Func<int, Task> Run)> order = round % 2 == 0 ? measurements : Enumerable.Reverse(measurements);
@@ -141,10 +209,9 @@ internal static class ClusterRunner
             }
         }
         string loadEnd = Load();
-        notes.Add(MemoryNote);
         string source = await settings.Common.DescribeSourceAsync("src").ConfigureAwait(false);
         var rows = new List<ResultRow>();
-        string report = Report(settings, values, rows, peer, loadStart, loadEnd, total.Elapsed, source, oursRuns, oursCorrect, notes);
+        string report = Report(settings, values, rows, peer, loadStart, loadEnd, total.Elapsed, source, oursRuns, oursCorrect, memoryRounds, notes);
         Console.WriteLine(report);
         if (settings.Common.OutputFile is string file)
         {
@@ -160,7 +227,7 @@ internal static class ClusterRunner
     }
 
     private static string Report(ClusterSettings s, Dictionary<string, List<double>> values, List<ResultRow> rows, string peer, string loadStart, string loadEnd,
-        TimeSpan elapsed, string source, int oursRuns, int oursCorrect, List<string> notes)
+        TimeSpan elapsed, string source, int oursRuns, int oursCorrect, List<MemoryRound> memoryRounds, List<string> notes)
     {
         Summary? Get(string key) => values.TryGetValue(key, out List<double>? v) ? Summary.Of(v) : null;
         // Per-round ratios: the measurements of one round ran minutes apart at most, so their ratio is the fairer spread.
@@ -247,6 +314,11 @@ internal static class ClusterRunner
         rows.Add(new ResultRow("kill/clean", "The same map without failure (s)", Cell(Get("ours.clean"), "0.00"), "Dask without failure", Cell(Get("dask.clean"), "0.00"),
             RatioText("ours.clean", "dask.clean"), Ratio("ours.clean", "dask.clean"), "", ""));
 
+        if (!s.SkipMemory)
+        {
+            MemorySection(s, values, rows, peer, memoryRounds, text, RatioText);
+        }
+
         text.AppendLine();
         text.AppendLine("## Notes");
         text.AppendLine();
@@ -255,6 +327,47 @@ internal static class ClusterRunner
             text.AppendLine("* " + note);
         }
         return text.ToString();
+    }
+
+    private static void MemorySection(ClusterSettings s, Dictionary<string, List<double>> values, List<ResultRow> rows, string peer, List<MemoryRound> runs,
+        StringBuilder text, Func<string, string, bool, string> ratioText)
+    {
+        const double Mi = 1024.0 * 1024.0;
+        Summary? Get(string key, double scale = 1) => values.TryGetValue(key, out List<double>? v) ? Summary.Of([.. v.Select(x => x / scale)]) : null;
+        string size = MiB(s.MemoryBytes);
+        int workers = 2 * ClusterMemory.WorkersPerNode;
+        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture, $"## One {size} shared array on 2 nodes × {ClusterMemory.WorkersPerNode} workers");
+        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"Ours: two nodes of {ClusterMemory.WorkersPerNode} workers started for this measurement alone (as above); the client creates a `SharedArray<byte>` of {size} and fills it, " +
+            $"then runs a map of {4 * ClusterMemory.WorkersPerNode * 4} tasks that only name its read-only view (each node receives its copy during this map: the copy time, both nodes at once, " +
+            $"the client's checksum included), then a map of {4 * ClusterMemory.WorkersPerNode * 2} tasks that each read every byte (a sum of 8-byte words, checked). " +
+            $"PSS from `/proc/PID/smaps_rollup` right after: this client process (which holds the array it made, and the runner's own heap), the two node processes (each holding its copy) " +
+            $"and their {workers} workers (mapping it). Dask: {peer}, a `LocalCluster` of {workers} single-threaded workers, a numpy array of {size} scattered with `broadcast=True` " +
+            $"(one copy in each worker) and deleted in the client, then one task per worker reading all of it; PSS of the client process (which runs the scheduler), the {workers} nannies and the {workers} workers. " +
+            $"Idle worker: median PSS of a warm worker before the array exists, in the same run. Rounds with this measurement: {Math.Min(s.MemoryRounds, s.Rounds)} (of {s.Rounds}).");
+        text.AppendLine();
+        text.AppendLine("| | ours | Dask | ours ÷ Dask | target (issue 13) | met |");
+        text.AppendLine("| --- | --- | --- | --- | --- | --- |");
+        Summary? idle = Get("ours.idle", Mi);
+        double? limit = idle is { } i ? (2 * s.MemoryBytes / Mi + workers * i.Median) * 1.05 : null;
+        string target = limit is double l ? string.Create(CultureInfo.InvariantCulture, $"≤ 2 × {size} + {workers} × idle worker + 5 % (= {l:N0} MiB)") : "≤ 2 × the array + 4 × idle worker + 5 %";
+        string Met(string key) => Get(key, Mi) is { } v && limit is double l ? (v.Median <= l ? "yes" : "no") : "n/a";
+        string totalMet = Met("ours.pss"), nodesMet = Met("ours.pssnodes");
+        text.AppendLine($"| total PSS, MiB (ours: client + nodes + workers; Dask: client with scheduler + nannies + workers) | {Cell(Get("ours.pss", Mi), "N0")} | {Cell(Get("dask.pss", Mi), "N0")} | {ratioText("ours.pss", "dask.pss", false)} | {target} | {totalMet} |");
+        text.AppendLine($"| PSS of the nodes and their workers, MiB (ours without the client, which keeps the {size} it made; Dask: nannies + workers) | {Cell(Get("ours.pssnodes", Mi), "N0")} | {Cell(Get("dask.pssnodes", Mi), "N0")} | {ratioText("ours.pssnodes", "dask.pssnodes", false)} | the same | {nodesMet} |");
+        text.AppendLine($"| idle worker PSS, MiB | {Cell(idle, "N0")} | {Cell(Get("dask.idle", Mi), "N0")} | | | |");
+        text.AppendLine($"| copy to each node, MB/s (ours: {size} to each of 2 nodes at once; Dask: `scatter` to {workers} workers at once, per worker) | {Cell(Get("ours.copy"), "N0")} | {Cell(Get("dask.copy"), "N0")} | {ratioText("ours.copy", "dask.copy", false)} | | |");
+        text.AppendLine($"| copy, MB delivered per CPU second of the client and both node processes (both nodes' bytes; what the copy costs whatever else the machine runs) | {Cell(Get("ours.copycpu"), "N0")} | | | | |");
+        string read = runs.Count > 0 ? string.Join(", ", runs.Select(r => $"{r.WorkersRead} of {r.Workers}")) : "n/a";
+        text.AppendLine($"| workers that read the whole array, per run | {read} | {workers} of {workers} (one task pinned to each) | | | |");
+        rows.Add(new ResultRow("memory", $"2 nodes × {ClusterMemory.WorkersPerNode} workers reading one {size} array: total PSS, client + nodes + workers (MiB)", Cell(Get("ours.pss", Mi), "N0"),
+            "Dask `scatter(broadcast=True)`, client + nannies + workers", Cell(Get("dask.pss", Mi), "N0"), ratioText("ours.pss", "dask.pss", false), null, target, totalMet));
+        rows.Add(new ResultRow("memory/nodes", "The same, nodes and their workers only (MiB)", Cell(Get("ours.pssnodes", Mi), "N0"),
+            "Dask nannies + workers", Cell(Get("dask.pssnodes", Mi), "N0"), ratioText("ours.pssnodes", "dask.pssnodes", false), null, target, nodesMet));
+        rows.Add(new ResultRow("memory/copy", "Copy of the array to each node (MB/s per node)", Cell(Get("ours.copy"), "N0"),
+            "Dask scatter, per worker", Cell(Get("dask.copy"), "N0"), ratioText("ours.copy", "dask.copy", false), null, "", ""));
     }
 
     private static int Count(Dictionary<string, List<double>> values, string key, Func<double, bool> test) => values[key].Count(test);
@@ -271,6 +384,8 @@ internal static class ClusterRunner
         using var json = JsonDocument.Parse(output.FirstLine);
         return json.RootElement.Clone();
     }
+
+    private static string MiB(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024.0 * 1024.0):N0} MiB");
 
     private static string Load() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
 

@@ -1,6 +1,7 @@
 using System.IO.Hashing;
 using Multiprocessing.Cluster.Node;
 using Multiprocessing.Payload;
+using Orleans.Serialization.Buffers;
 
 namespace Multiprocessing.Cluster.Client;
 
@@ -89,42 +90,30 @@ internal sealed class ClientSharedData
     /// <summary>An array as registered: it keeps the caller's view alive, so its memory is there to send.</summary>
     internal sealed class Entry(Guid id, SharedObject array, long length, byte[] descriptor, byte[] base64)
     {
-        private readonly Lock _checksumGate = new();
-        private ulong? _checksum;
-
         public Guid Id { get; } = id;
         public SharedObject Array { get; } = array;
         public long Length { get; } = length;
         public byte[] Descriptor { get; } = descriptor;
         public byte[] Base64 { get; } = base64;
 
-        /// <summary>A copy of the bytes at <paramref name="offset"/>; throws if the caller disposed the array (whose pages then read as zeros).</summary>
-        public unsafe byte[] Read(long offset, int count)
+        /// <summary>
+        /// The bytes at <paramref name="offset"/> in Orleans' pooled buffers (whose blocks are reused, so
+        /// no new pages per piece), and their XxHash3; throws if the caller disposed the array (whose
+        /// pages then read as zeros).
+        /// </summary>
+        public unsafe PooledBuffer Read(long offset, int count, out ulong checksum)
         {
             ObjectDisposedException.ThrowIf(Array.IsDisposed, Array);
-            byte[] piece = new ReadOnlySpan<byte>(Array.Segment.Pointer + offset, count).ToArray();
-            ObjectDisposedException.ThrowIf(Array.IsDisposed, Array);
-            return piece;
-        }
-
-        /// <summary>XxHash64 of the whole array, computed once however many nodes ask at the same time (the view is read-only here; a writer elsewhere is the caller's contract to avoid).</summary>
-        public ulong Checksum()
-        {
-            lock (_checksumGate)
+            var bytes = new ReadOnlySpan<byte>(Array.Segment.Pointer + offset, count);
+            checksum = XxHash3.HashToUInt64(bytes);
+            var piece = new PooledBuffer();
+            piece.Write(bytes);
+            if (Array.IsDisposed)
             {
-                if (_checksum is { } known)
-                {
-                    return known;
-                }
-                var hash = new XxHash64();
-                for (long at = 0; at < Length; at += PieceSize)
-                {
-                    hash.Append(Read(at, (int)Math.Min(PieceSize, Length - at)));
-                }
-                ulong value = hash.GetCurrentHashAsUInt64();
-                _checksum = value;
-                return value;
+                piece.Dispose();
+                throw new ObjectDisposedException(Array.GetType().Name);
             }
+            return piece;
         }
     }
 }

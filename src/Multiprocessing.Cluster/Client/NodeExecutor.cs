@@ -3,6 +3,7 @@ using Multiprocessing.Cluster.Node;
 using Multiprocessing.Payload;
 using Multiprocessing.Scheduling;
 using Orleans.Runtime;
+using Orleans.Serialization.Buffers;
 
 namespace Multiprocessing.Cluster.Client;
 
@@ -192,38 +193,58 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
         return Task.WhenAll(sends);
     }
 
-    /// <summary>Copies one array to the node in pieces of <see cref="ClientSharedData.PieceSize"/>, then has the node check it against its XxHash64.</summary>
+    /// <summary>
+    /// Copies one array to the node in pieces of <see cref="ClientSharedData.PieceSize"/>, a few in
+    /// flight, each checked on the node against its XxHash3 (a piece that fails is sent once more),
+    /// then has the node make the copy usable.
+    /// </summary>
     private async Task TransferAsync(ClientSharedData.Entry array)
     {
         await Task.Yield();
-        ulong checksum = array.Checksum();
         for (int attempt = 1; ; attempt++)
         {
             if (await Grain.BeginSharedDataAsync(pool.ClientId, array.Id, array.Length).ConfigureAwait(false))
             {
                 return;
             }
-            // A few pieces in flight (the node's grain takes calls interleaved): one at a time waits a round trip per 4 MiB.
-            var inFlight = new Queue<Task>();
+            // A few pieces in flight (the node's grain takes calls interleaved): one at a time waits a round trip per piece.
+            var inFlight = new Queue<(long At, int Count, Task<bool> Written)>();
             for (long at = 0; at < array.Length; at += ClientSharedData.PieceSize)
             {
                 if (inFlight.Count == ClientSharedData.PiecesInFlight)
                 {
-                    await inFlight.Dequeue().ConfigureAwait(false);
+                    await CheckedAsync(inFlight.Dequeue()).ConfigureAwait(false);
                 }
-                byte[] piece = array.Read(at, (int)Math.Min(ClientSharedData.PieceSize, array.Length - at));
-                inFlight.Enqueue(Grain.WriteSharedDataAsync(pool.ClientId, array.Id, at, piece));
+                int count = (int)Math.Min(ClientSharedData.PieceSize, array.Length - at);
+                inFlight.Enqueue((at, count, SendPiece(array, at, count)));
             }
-            await Task.WhenAll(inFlight).ConfigureAwait(false);
-            if (await Grain.CommitSharedDataAsync(pool.ClientId, array.Id, checksum).ConfigureAwait(false))
+            while (inFlight.TryDequeue(out var piece))
+            {
+                await CheckedAsync(piece).ConfigureAwait(false);
+            }
+            if (await Grain.CommitSharedDataAsync(pool.ClientId, array.Id).ConfigureAwait(false))
             {
                 return;
             }
             if (attempt == 2)
             {
-                throw new InvalidDataException($"A shared array of {array.Length} bytes arrived at node {Name} with a different checksum, twice.");
+                throw new InvalidDataException($"A shared array of {array.Length} bytes was incomplete on node {Name} after its pieces were sent, twice.");
             }
         }
+
+        async Task CheckedAsync((long At, int Count, Task<bool> Written) piece)
+        {
+            if (!await piece.Written.ConfigureAwait(false) && !await SendPiece(array, piece.At, piece.Count).ConfigureAwait(false))
+            {
+                throw new InvalidDataException($"The piece at {piece.At} of a shared array of {array.Length} bytes arrived at node {Name} with a different checksum, twice.");
+            }
+        }
+    }
+
+    private Task<bool> SendPiece(ClientSharedData.Entry array, long at, int count)
+    {
+        PooledBuffer piece = array.Read(at, count, out ulong checksum);
+        return Grain.WriteSharedDataAsync(pool.ClientId, array.Id, at, piece, checksum);
     }
 
     /// <summary>The caller disposed an array: tell the node to drop its copy.</summary>

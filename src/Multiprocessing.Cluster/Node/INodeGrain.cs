@@ -1,3 +1,5 @@
+using Orleans.Serialization.Buffers;
+
 namespace Multiprocessing.Cluster.Node;
 
 /// <summary>
@@ -23,13 +25,18 @@ internal interface INodeGrain : IGrainWithStringKey
     [Alias("BeginShared")]
     Task<bool> BeginSharedDataAsync(Guid client, Guid id, long length);
 
-    /// <summary>Writes one piece of the array's bytes at <paramref name="offset"/>.</summary>
-    [Alias("WriteShared")]
-    Task WriteSharedDataAsync(Guid client, Guid id, long offset, byte[] data);
+    /// <summary>
+    /// Writes one piece of the array's bytes at <paramref name="offset"/> and checks it against the
+    /// client's XxHash3 of the piece; false if it did not match. <paramref name="data"/> is a
+    /// <see cref="PooledBuffer"/>: Orleans reads it off the connection into pooled blocks, where a
+    /// byte[] would be a new 4 MiB array (fresh pages to fault in) per piece.
+    /// </summary>
+    [Alias("WriteSharedPiece")]
+    Task<bool> WriteSharedDataAsync(Guid client, Guid id, long offset, PooledBuffer data, ulong checksum);
 
-    /// <summary>Checks the copy against the client's XxHash64; true if it matched and the copy is now usable.</summary>
-    [Alias("CommitShared")]
-    Task<bool> CommitSharedDataAsync(Guid client, Guid id, ulong checksum);
+    /// <summary>True if every piece arrived and matched, and the copy is now usable.</summary>
+    [Alias("CommitSharedPieces")]
+    Task<bool> CommitSharedDataAsync(Guid client, Guid id);
 
     /// <summary>The client disposed the array: drop this node's copy.</summary>
     [Alias("ReleaseShared")]

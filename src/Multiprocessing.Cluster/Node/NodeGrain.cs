@@ -1,4 +1,5 @@
 using Orleans.Concurrency;
+using Orleans.Serialization.Buffers;
 
 namespace Multiprocessing.Cluster.Node;
 
@@ -18,13 +19,10 @@ internal sealed class NodeGrain(LocalNode node) : Grain, INodeGrain
 
     public Task<bool> BeginSharedDataAsync(Guid client, Guid id, long length) => Task.FromResult(node.SharedData.Begin(client, id, length));
 
-    public Task WriteSharedDataAsync(Guid client, Guid id, long offset, byte[] data)
-    {
-        node.SharedData.Write(client, id, offset, data);
-        return Task.CompletedTask;
-    }
+    public Task<bool> WriteSharedDataAsync(Guid client, Guid id, long offset, PooledBuffer data, ulong checksum) =>
+        Task.FromResult(node.SharedData.Write(client, id, offset, data, checksum));
 
-    public Task<bool> CommitSharedDataAsync(Guid client, Guid id, ulong checksum) => Task.FromResult(node.SharedData.Commit(client, id, checksum));
+    public Task<bool> CommitSharedDataAsync(Guid client, Guid id) => Task.FromResult(node.SharedData.Commit(client, id));
 
     public Task ReleaseSharedDataAsync(Guid client, Guid id)
     {

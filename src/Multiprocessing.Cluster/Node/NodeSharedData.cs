@@ -1,5 +1,6 @@
 using System.IO.Hashing;
 using Multiprocessing.Payload;
+using Orleans.Serialization.Buffers;
 
 namespace Multiprocessing.Cluster.Node;
 
@@ -48,22 +49,64 @@ internal sealed class NodeSharedData : IDisposable
         }
     }
 
-    public void Write(Guid client, Guid id, long offset, byte[] data)
+    /// <summary>
+    /// Checks one piece against the client's XxHash3 of it and writes it into the node's copy;
+    /// false on a mismatch (nothing written), and the client sends that piece again. The piece's
+    /// pooled buffers go back to their pool.
+    /// </summary>
+    public bool Write(Guid client, Guid id, long offset, PooledBuffer data, ulong checksum)
     {
-        Copy copy = Find(client, id);
-        if (offset < 0 || offset + data.Length > copy.Length)
+        try
         {
-            throw new ArgumentOutOfRangeException(nameof(offset), $"A piece at {offset} of {data.Length} bytes does not fit a shared array of {copy.Length} bytes.");
+            Copy copy = Find(client, id);
+            int length = data.Length;
+            if (offset < 0 || offset + length > copy.Length)
+            {
+                throw new ArgumentOutOfRangeException(nameof(offset), $"A piece at {offset} of {length} bytes does not fit a shared array of {copy.Length} bytes.");
+            }
+            var hash = new XxHash3();
+            foreach (ReadOnlyMemory<byte> block in data.MemorySegments)
+            {
+                hash.Append(block.Span);
+            }
+            if (hash.GetCurrentHashAsUInt64() != checksum)
+            {
+                return false;
+            }
+            // Through the file, not the mapping: the node never touches the pages itself, so none of
+            // them takes a page fault here (a trap per 4 KiB page cost more than the copy and the
+            // network on a loaded virtual machine); the workers map them when they read.
+            long at = offset;
+            foreach (ReadOnlyMemory<byte> block in data.MemorySegments)
+            {
+                copy.Array.Segment.WriteAt(at, block.Span);
+                at += block.Length;
+            }
+            lock (_gate)
+            {
+                if (copy.Verified.Add(offset))
+                {
+                    copy.VerifiedBytes += length;
+                }
+            }
+            return true;
         }
-        data.CopyTo(copy.Array.AsSpan(offset, data.Length));
+        finally
+        {
+            data.Dispose();
+        }
     }
 
-    public bool Commit(Guid client, Guid id, ulong checksum)
+    /// <summary>Makes the copy usable if every piece arrived and matched its checksum; false if some did not (the client starts over).</summary>
+    public bool Commit(Guid client, Guid id)
     {
         Copy copy = Find(client, id);
-        if (Checksum(copy.Array, copy.Length) != checksum)
+        lock (_gate)
         {
-            return false;
+            if (copy.VerifiedBytes != copy.Length)
+            {
+                return false;
+            }
         }
         // The workers map it read-only: what they receive is the node copy's descriptor, not writable.
         var writer = new PayloadWriter(64);
@@ -75,17 +118,6 @@ internal sealed class NodeSharedData : IDisposable
         }
         Interlocked.Increment(ref _transfers);
         return true;
-    }
-
-    /// <summary>XxHash64 of the first <paramref name="length"/> bytes, read in pieces a span can hold.</summary>
-    public static ulong Checksum(SharedArray<byte> array, long length)
-    {
-        var hash = new XxHash64();
-        for (long at = 0; at < length; at += 1 << 30)
-        {
-            hash.Append(array.AsReadOnlySpan(at, (int)Math.Min(1 << 30, length - at)));
-        }
-        return hash.GetCurrentHashAsUInt64();
     }
 
     /// <summary>Writes the node's descriptors over the client's in a chunk's frame (both are the same length); false if an array is not here.</summary>
@@ -178,5 +210,9 @@ internal sealed class NodeSharedData : IDisposable
         public long Length { get; } = length;
         public bool Complete;
         public byte[] Descriptor = [];
+
+        /// <summary>Offsets of the pieces written and checked (under the gate), and their bytes.</summary>
+        public readonly HashSet<long> Verified = [];
+        public long VerifiedBytes;
     }
 }
