@@ -237,11 +237,20 @@ public sealed partial class ClusterPool : IProcessPool
         {
             while (await timer.WaitForNextTickAsync(_lifetime.Token).ConfigureAwait(false))
             {
-                // The membership read is not awaited here: sent through a gateway that just died, it
-                // waits out Orleans' response timeout, and the polls must go on meanwhile.
+                // The membership read is awaited for 2 s at most: sent through a gateway that just died,
+                // it waits out Orleans' response timeout, and the polls must go on meanwhile (it is not
+                // sent again until it ends). Awaited otherwise, it paces the polls as before, which a
+                // node busy receiving a shared array's pieces needs to answer them in time.
                 if (_refresh.IsCompleted)
                 {
                     _refresh = RefreshQuietlyAsync();
+                }
+                try
+                {
+                    await _refresh.WaitAsync(TimeSpan.FromSeconds(2), _lifetime.Token).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
                 }
                 await PollAllAsync().ConfigureAwait(false);
                 CheckNoNode();
