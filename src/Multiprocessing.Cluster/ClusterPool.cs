@@ -47,8 +47,14 @@ public sealed partial class ClusterPool : IProcessPool
     private readonly Dictionary<int, byte[]> _descriptions = [];
     private readonly CancellationTokenSource _lifetime = new();
     private readonly ClientSharedData _shared = new();
+
+    /// <summary>Orleans' response timeout (<c>ClientMessagingOptions.ResponseTimeout</c>) in Stopwatch ticks.</summary>
+    private readonly long _responseTimeoutTicks;
     private long _noNodeSince = Stopwatch.GetTimestamp();
+    private long _routeLostAt = long.MinValue;
+    private long _callNumber;
     private Task? _watch;
+    private Task _refresh = Task.CompletedTask;
     private int _disposed;
 
     private ClusterPool(ClusterPoolOptions options, IHost host)
@@ -56,6 +62,8 @@ public sealed partial class ClusterPool : IProcessPool
         _options = options;
         _host = host;
         _client = host.Services.GetRequiredService<IClusterClient>();
+        TimeSpan responseTimeout = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClientMessagingOptions>>().Value.ResponseTimeout;
+        _responseTimeoutTicks = (long)(responseTimeout.TotalSeconds * Stopwatch.Frequency);
         _scheduler = new Scheduler(new PoolMeter(null), nameof(ClusterPool));
         _front = new TaskFrontEnd(this, _scheduler, CodecProvider.Default, null, new ProcessPoolOptions().MaxMessageSize, null, () => TotalWorkers);
     }
@@ -65,6 +73,16 @@ public sealed partial class ClusterPool : IProcessPool
 
     /// <summary>The read-only shared arrays passed to this pool's tasks.</summary>
     internal ClientSharedData SharedData => _shared;
+
+    /// <summary>A number for a new grain call that runs a chunk, unique in this client.</summary>
+    internal long NextCallNumber() => Interlocked.Increment(ref _callNumber);
+
+    /// <summary>
+    /// A route into the cluster was lost: a gateway connection closed (Orleans' gateway count went
+    /// down) or a node was lost. Calls made before it may have gone through that gateway and be
+    /// stranded there; the polls that follow find them (<see cref="NodeExecutor.Reconcile"/>).
+    /// </summary>
+    private void RouteLost() => Interlocked.Exchange(ref _routeLostAt, Stopwatch.GetTimestamp());
 
     /// <summary>Workers of the nodes counted on now, which sizes a map's chunks.</summary>
     private int TotalWorkers
@@ -96,6 +114,7 @@ public sealed partial class ClusterPool : IProcessPool
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         X509Certificate2? certificate = options.Tls is { CertificatePath: not null } tls ? ClusterTls.LoadCertificate(tls, "ClusterPoolOptions.Tls.CertificatePath") : null;
+        ClusterPool? created = null;
         IHost host = new HostBuilder()
             .UseOrleansClient(client =>
             {
@@ -103,6 +122,16 @@ public sealed partial class ClusterPool : IProcessPool
                 {
                     ClusterTls.Configure(client, tls, certificate);
                 }
+                // Orleans does not fail a call already sent through a gateway whose connection then
+                // closes (the silo behind it may have forwarded it, or may be dead): it waits for the
+                // response timeout. The closed connection is the signal to look for such calls.
+                client.AddGatewayCountChangedHandler((_, e) =>
+                {
+                    if (e.NumberOfConnectedGateways < e.PreviousNumberOfConnectedGateways)
+                    {
+                        created?.RouteLost();
+                    }
+                });
                 if (options.RedisConnectionString is { } redis)
                 {
                     client.UseRedisClustering(redis);
@@ -121,6 +150,7 @@ public sealed partial class ClusterPool : IProcessPool
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
         var pool = new ClusterPool(options, host);
+        created = pool;
         try
         {
             Task connect = pool.StartAsync(timeout.Token);
@@ -232,13 +262,20 @@ public sealed partial class ClusterPool : IProcessPool
         {
             while (await timer.WaitForNextTickAsync(_lifetime.Token).ConfigureAwait(false))
             {
+                // The membership read is awaited for 2 s at most: sent through a gateway that just died,
+                // it waits out Orleans' response timeout, and the polls must go on meanwhile (it is not
+                // sent again until it ends). Awaited otherwise, it paces the polls as before, which a
+                // node busy receiving a shared array's pieces needs to answer them in time.
+                if (_refresh.IsCompleted)
+                {
+                    _refresh = RefreshQuietlyAsync();
+                }
                 try
                 {
-                    await RefreshAsync().ConfigureAwait(false);
+                    await _refresh.WaitAsync(TimeSpan.FromSeconds(2), _lifetime.Token).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (TimeoutException)
                 {
-                    // No gateway answered this time; node polls below still tell who is alive.
                 }
                 await PollAllAsync().ConfigureAwait(false);
                 CheckNoNode();
@@ -247,6 +284,18 @@ public sealed partial class ClusterPool : IProcessPool
         }
         catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
         {
+        }
+    }
+
+    private async Task RefreshQuietlyAsync()
+    {
+        try
+        {
+            await RefreshAsync().ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // No gateway answered this time (or the client stopped); the node polls still tell who is alive.
         }
     }
 
@@ -286,6 +335,7 @@ public sealed partial class ClusterPool : IProcessPool
     private async Task PollAsync(NodeExecutor node)
     {
         NodeStatus status;
+        long askedAt = Stopwatch.GetTimestamp();
         try
         {
             status = await node.Grain.GetStatusAsync(_id, includeMemory: false).WaitAsync(TimeSpan.FromSeconds(2), _lifetime.Token).ConfigureAwait(false);
@@ -312,6 +362,10 @@ public sealed partial class ClusterPool : IProcessPool
                 return;
             }
             node.Update(status);
+            if (node.Reconcile(status, askedAt, Interlocked.Read(ref _routeLostAt), askedAt - _responseTimeoutTicks) > 0)
+            {
+                (touched ??= []).Add(node);
+            }
             if (node.State == ExecutorState.Starting && status.Workers > 0)
             {
                 _scheduler.Add(node);
@@ -341,6 +395,7 @@ public sealed partial class ClusterPool : IProcessPool
                 return;
             }
             _nodes.Remove(node.Address);
+            RouteLost();
             node.AbandonCalls();
             if (node.State == ExecutorState.Starting)
             {
@@ -397,7 +452,7 @@ public sealed partial class ClusterPool : IProcessPool
     }
 
     /// <summary>The request that runs <paramref name="item"/> on a node: its method's description and its Run frame, as encoded here.</summary>
-    internal ChunkRequest Request(WorkItem item)
+    internal ChunkRequest Request(WorkItem item, long call)
     {
         byte[]? description;
         lock (_descriptions)
@@ -418,6 +473,7 @@ public sealed partial class ClusterPool : IProcessPool
             FirstItem = item.FirstItem,
             Client = _id,
             SharedData = _shared.Find(item.Frame.AsSpan(0, item.FrameLength)),
+            Call = call,
         };
     }
 

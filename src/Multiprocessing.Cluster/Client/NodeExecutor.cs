@@ -18,7 +18,7 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
     // Under the scheduler's lock: what Send and Cancel queued for Flush.
     private readonly List<WorkItem> _toSend = [];
     private readonly List<CancellationTokenSource> _toCancel = [];
-    private readonly Dictionary<WorkItem, CancellationTokenSource> _calls = [];
+    private readonly Dictionary<WorkItem, Call> _calls = [];
 
     // The shared arrays sent (or being sent) to this node, by the client's id for them: one transfer per array per node.
     private readonly Dictionary<Guid, Task> _transfers = [];
@@ -59,62 +59,103 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
 
     public override void Cancel(WorkItem item)
     {
-        if (_calls.TryGetValue(item, out CancellationTokenSource? call))
+        if (_calls.TryGetValue(item, out Call? call))
         {
-            _toCancel.Add(call);
+            _toCancel.Add(call.Cancellation);
         }
     }
 
     public override void Flush()
     {
-        WorkItem[] send;
+        (WorkItem Item, Call Call)[] send;
         CancellationTokenSource[] cancel;
         lock (scheduler.Gate)
         {
-            send = [.. _toSend];
+            send = new (WorkItem, Call)[_toSend.Count];
+            for (int i = 0; i < send.Length; i++)
+            {
+                var call = new Call(pool.NextCallNumber());
+                _calls[_toSend[i]] = call;
+                send[i] = (_toSend[i], call);
+            }
             cancel = [.. _toCancel];
             _toSend.Clear();
             _toCancel.Clear();
-            foreach (WorkItem item in send)
-            {
-                _calls[item] = new CancellationTokenSource();
-            }
         }
         foreach (CancellationTokenSource call in cancel)
         {
             // Orleans carries the cancellation to the grain, whose pool cancels the chunk in its worker.
             call.Cancel();
         }
-        foreach (WorkItem item in send)
+        foreach ((WorkItem item, Call call) in send)
         {
-            CancellationTokenSource call;
-            lock (scheduler.Gate)
-            {
-                call = _calls[item];
-            }
             _ = RunAsync(item, call);
         }
     }
 
-    private async Task RunAsync(WorkItem item, CancellationTokenSource call)
+    /// <summary>
+    /// Compares the calls out to this node with those it says it is running (<paramref name="status"/>,
+    /// asked at <paramref name="askedAt"/>). A call sent before the client last lost a route into the
+    /// cluster (<paramref name="routeLostAt"/>: a gateway connection closed or a node was lost) may have
+    /// gone through the gateway that died, and Orleans does not fail calls stranded there before its
+    /// response timeout; one the node does not hold in two answers in a row is sent again, through a
+    /// live gateway. So is one older than Orleans' response timeout (sent before
+    /// <paramref name="staleBefore"/>) that the node does not hold: where Orleans would have failed
+    /// it, the node is asked instead, so a chunk that runs for minutes is left to run. Under the
+    /// scheduler's lock; flush afterwards.
+    /// </summary>
+    /// <returns>How many calls were sent again.</returns>
+    public int Reconcile(NodeStatus status, long askedAt, long routeLostAt, long staleBefore)
+    {
+        int resent = 0;
+        HashSet<long>? running = null;
+        foreach ((WorkItem item, Call call) in _calls)
+        {
+            // A call that reached the node before its status was asked is listed, unless it is done and
+            // its result is on its way: the second answer, half a second later, tells the two apart.
+            if ((call.SentAt >= routeLostAt && call.SentAt >= staleBefore) || call.SentAt >= askedAt || item.State != WorkState.Assigned)
+            {
+                continue;
+            }
+            running ??= [.. status.RunningCalls];
+            if (running.Contains(call.Number))
+            {
+                call.Misses = 0;
+            }
+            else if (++call.Misses >= 2)
+            {
+                call.Superseded = true;
+                _toCancel.Add(call.Cancellation);
+                _calls.Remove(item);
+                _toSend.Add(item);
+                resent++;
+            }
+        }
+        return resent;
+    }
+
+    private async Task RunAsync(WorkItem item, Call call)
     {
         ChunkOutcome? outcome = null;
-        ChunkRequest request = pool.Request(item);
+        ChunkRequest request = pool.Request(item, call.Number);
         if (request.SharedData is { Length: > 0 } shared)
         {
             try
             {
-                await SendSharedAsync(shared).WaitAsync(call.Token).ConfigureAwait(false);
+                await SendSharedAsync(shared).WaitAsync(call.Cancellation.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (!call.IsCancellationRequested && !IsNodeLoss(e))
+            catch (Exception e) when (!call.Cancellation.IsCancellationRequested && !IsNodeLoss(e))
             {
                 // The caller disposed the array, or the node could not hold a copy (out of memory):
                 // the task fails with why; the node is fine and keeps its other work.
                 outcome = new ChunkOutcome { Fault = new NodeFault { Kind = NodeFaultKind.Other, Message = $"A shared array the task reads could not be copied to node {Name}: {e.GetType().Name}: {e.Message}" } };
             }
-            catch (Exception e) when (!call.IsCancellationRequested)
+            catch (Exception e) when (!call.Cancellation.IsCancellationRequested)
             {
-                pool.Lose(this, $"sending it a shared array failed: {e.GetType().Name}: {e.Message}");
+                if (!IsSuperseded(call))
+                {
+                    pool.Lose(this, $"sending it a shared array failed: {e.GetType().Name}: {e.Message}");
+                }
                 return;
             }
             catch (Exception)
@@ -124,12 +165,20 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
         }
         try
         {
-            outcome ??= await Grain.RunAsync(request, call.Token).ConfigureAwait(false);
+            if (outcome is null)
+            {
+                Volatile.Write(ref call.SentAt, System.Diagnostics.Stopwatch.GetTimestamp());
+                outcome = await Grain.RunAsync(request, call.Cancellation.Token).ConfigureAwait(false);
+            }
         }
-        catch (Exception e) when (!call.IsCancellationRequested)
+        catch (Exception e) when (!call.Cancellation.IsCancellationRequested)
         {
             // The call itself failed: the node left, died or cannot be reached. Its work goes elsewhere.
-            pool.Lose(this, $"a call to it failed: {e.GetType().Name}: {e.Message}");
+            // (Not if the call had been replaced: then it was lost on the way, not the node.)
+            if (!IsSuperseded(call))
+            {
+                pool.Lose(this, $"a call to it failed: {e.GetType().Name}: {e.Message}");
+            }
             return;
         }
         catch (Exception)
@@ -144,6 +193,11 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
         bool deliver;
         lock (scheduler.Gate)
         {
+            if (call.Superseded)
+            {
+                // Sent again (see Reconcile): the new call delivers.
+                return;
+            }
             _calls.Remove(item, out _);
             // Lost meanwhile: the scheduler already requeued or failed the item.
             if (item.Executor != this || !InFlight.Contains(item))
@@ -171,6 +225,14 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
         catch (Exception e) when (e is InvalidDataException or SerializationException or System.Text.Json.JsonException)
         {
             scheduler.Fail(item, new SerializationException($"The result of {item.Method.Method.DisplayName} could not be read back from node {Name}: {e.Message}", e));
+        }
+    }
+
+    private bool IsSuperseded(Call call)
+    {
+        lock (scheduler.Gate)
+        {
+            return call.Superseded;
         }
     }
 
@@ -264,11 +326,29 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
     /// <summary>Stops the calls still out to a node that is gone. Under the scheduler's lock.</summary>
     public void AbandonCalls()
     {
-        foreach (CancellationTokenSource call in _calls.Values)
+        foreach (Call call in _calls.Values)
         {
-            _toCancel.Add(call);
+            _toCancel.Add(call.Cancellation);
         }
         _calls.Clear();
+    }
+
+    /// <summary>One grain call that runs a work item; a lost call is replaced by a new one for the same item.</summary>
+    private sealed class Call(long number)
+    {
+        public readonly CancellationTokenSource Cancellation = new();
+
+        /// <summary>The client's number for it, which the node lists while it runs the chunk.</summary>
+        public readonly long Number = number;
+
+        /// <summary>When the grain call was made (after any shared arrays reached the node); long.MaxValue until then.</summary>
+        public long SentAt = long.MaxValue;
+
+        /// <summary>Node answers in a row that did not list it. Under the scheduler's lock.</summary>
+        public int Misses;
+
+        /// <summary>Replaced by a new call; its outcome, if one comes, is dropped. Under the scheduler's lock.</summary>
+        public bool Superseded;
     }
 
     /// <summary>Whether an error from a call means the node is lost.</summary>

@@ -10,7 +10,15 @@ namespace Multiprocessing.Cluster.Node;
 internal interface INodeGrain : IGrainWithStringKey
 {
     /// <summary>Runs one encoded chunk on the node's local pool.</summary>
-    [Alias("Run")]
+    /// <remarks>
+    /// A chunk may run for minutes, so the call does not end at Orleans' response timeout (30 s by
+    /// default, which counts from the send and is not extended by the node's status updates). A call
+    /// that cannot come back is ended otherwise: by the node's loss (polls, membership), or, for a call
+    /// lost on the way (through a gateway that died), by the node's list of the calls it is running
+    /// (<see cref="NodeStatus.RunningCalls"/>), checked after a gateway connection closes and for any
+    /// call older than the response timeout.
+    /// </remarks>
+    [Alias("Run"), ResponseTimeout("365.00:00:00")]
     Task<ChunkOutcome> RunAsync(ChunkRequest request, CancellationToken cancellationToken);
 
     /// <summary>The node's pool as it is now; <paramref name="client"/> (if not empty) says that client is alive.</summary>

@@ -89,6 +89,19 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
     public async Task<ChunkOutcome> RunAsync(ChunkRequest request, CancellationToken cancellationToken)
     {
         ClientState client = Touch(request.Client);
+        client.Running[request.Call] = 0;
+        try
+        {
+            return await RunForAsync(client, request, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            client.Running.TryRemove(request.Call, out _);
+        }
+    }
+
+    private async Task<ChunkOutcome> RunForAsync(ClientState client, ChunkRequest request, CancellationToken cancellationToken)
+    {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, client.Cancellation.Token);
         if (request.SharedData is { Length: > 0 } shared && !SharedData.Rewrite(request.Client, shared, request.Frame, out string? missing))
         {
@@ -114,9 +127,10 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
 
     public NodeStatus Status(Guid client, bool includeMemory)
     {
+        long[] running = [];
         if (client != Guid.Empty)
         {
-            Touch(client);
+            running = [.. Touch(client).Running.Keys];
         }
         ProcessPool pool = Pool;
         long memory = -1;
@@ -141,6 +155,7 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
             ProcessId = Environment.ProcessId,
             SharedDataTransfers = SharedData.Transfers,
             SharedDataBytes = SharedData.Bytes,
+            RunningCalls = running,
         };
     }
 
@@ -176,6 +191,9 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
     private sealed class ClientState
     {
         public readonly CancellationTokenSource Cancellation = new();
+
+        /// <summary>The client's calls running here, by its number for them.</summary>
+        public readonly ConcurrentDictionary<long, byte> Running = new();
         public long LastSeen = Stopwatch.GetTimestamp();
     }
 }

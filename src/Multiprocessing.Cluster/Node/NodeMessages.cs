@@ -28,6 +28,9 @@ internal sealed class ChunkRequest
 
     /// <summary>Shared arrays the chunk's descriptors name, which must be on the node before it runs.</summary>
     [Id(6)] public SharedDataRef[]? SharedData { get; init; }
+
+    /// <summary>The client's number for this call, which the node lists in <see cref="NodeStatus.RunningCalls"/> while it runs the chunk.</summary>
+    [Id(7)] public long Call { get; init; }
 }
 
 /// <summary>How a chunk ended on a node.</summary>
@@ -132,6 +135,13 @@ internal sealed class NodeStatus
 
     /// <summary>Bytes of shared arrays this node holds for its clients now.</summary>
     [Id(7)] public long SharedDataBytes { get; init; }
+
+    /// <summary>
+    /// The asking client's calls (<see cref="ChunkRequest.Call"/>) this node is running now. A call
+    /// the client still waits for that stays missing here was lost on its way (through a gateway that
+    /// died): the client sends it again instead of waiting out Orleans' response timeout.
+    /// </summary>
+    [Id(8)] public long[] RunningCalls { get; init; } = [];
 }
 
 /// <summary>

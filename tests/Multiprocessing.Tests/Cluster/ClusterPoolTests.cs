@@ -1,4 +1,5 @@
 using Multiprocessing.Cluster;
+using Xunit.Abstractions;
 
 namespace Multiprocessing.Tests.Cluster;
 
@@ -118,7 +119,7 @@ public sealed class ClusterPoolTests(TwoNodeCluster cluster) : IClassFixture<Two
 }
 
 [Collection("cluster")]
-public sealed class NodeFailureTests
+public sealed class NodeFailureTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task NodeKilledMidRun_ItsTasksRunElsewhere_AllResultsCorrect()
@@ -144,8 +145,12 @@ public sealed class NodeFailureTests
         Task<int[]> map = pool.MapAsync(ClusterTasks.SlowSquare, Enumerable.Range(0, 16), new MapOptions { ChunkSize = 1 });
         ClusterNodes.Node victim = nodes.Nodes[1];
         await Wait.UntilAsync(() => pool.Nodes.Any(n => n.ProcessId == victim.Process.Id && n.BusyWorkers > 0), "the second node runs a chunk");
+        var sinceKill = System.Diagnostics.Stopwatch.StartNew();
         victim.Kill();
         int[] results = await map.WaitAsync(Bounds.Unexpected);
+        // Reported, not asserted: chunks stranded with the dead node (or behind its gateway) come back within a
+        // second or two, where they used to wait out Orleans' 30 s response timeout.
+        output.WriteLine($"map finished {sinceKill.Elapsed.TotalSeconds:0.00} s after the kill");
         Assert.Equal(Enumerable.Range(0, 16).Select(i => i * i), results);
     }
 
