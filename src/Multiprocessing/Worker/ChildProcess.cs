@@ -27,7 +27,10 @@ internal sealed class ChildProcess : IDisposable
     {
         _process = process;
         Id = process.Id;
-        process.Exited += (_, _) => Refresh();
+        // Not Refresh() on the event's own thread: Process raises Exited while holding its lock on
+        // itself, and a Refresh elsewhere (holding _lock) may be inside Process.HasExited waiting for
+        // that same lock to raise the event itself: each thread would wait for the other's lock.
+        process.Exited += (_, _) => ThreadPool.UnsafeQueueUserWorkItem(static self => self.Refresh(), this, preferLocal: false);
         process.EnableRaisingEvents = true;
         // It may have ended before the handler was attached.
         Refresh();
