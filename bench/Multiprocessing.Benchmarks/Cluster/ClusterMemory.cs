@@ -55,26 +55,8 @@ internal static class ClusterMemory
 
     public static async Task<MemoryRound> RunAsync(long bytes, int round, Action<string> log)
     {
-        int[] ports = NodeProcess.FreePorts(4);
-        string clusterId = string.Create(CultureInfo.InvariantCulture, $"mpbench-mem-{Environment.ProcessId}-{round}");
-        using NodeProcess first = NodeProcess.Start("alpha", ports[0], ports[1], WorkersPerNode, clusterId, null);
-        using NodeProcess second = NodeProcess.Start("beta", ports[2], ports[3], WorkersPerNode, clusterId, ports[0]);
-        await using ClusterPool pool = await ClusterPool.ConnectAsync(new ClusterPoolOptions
-        {
-            GatewayPorts = [ports[1], ports[3]],
-            ClusterId = clusterId,
-            ServiceId = clusterId,
-            ConnectTimeout = TimeSpan.FromSeconds(120),
-        }).ConfigureAwait(false);
-        var wait = Stopwatch.StartNew();
-        while (pool.Nodes.Count < 2)
-        {
-            if (first.HasExited || second.HasExited || wait.Elapsed > TimeSpan.FromSeconds(120))
-            {
-                throw new InvalidOperationException($"The two nodes did not both join within {wait.Elapsed.TotalSeconds:0} s (alpha: {first.LastLines}; beta: {second.LastLines}).");
-            }
-            await Task.Delay(100).ConfigureAwait(false);
-        }
+        await using TwoNodes cluster = await TwoNodes.StartAsync(string.Create(CultureInfo.InvariantCulture, $"mpbench-mem-{Environment.ProcessId}-{round}"), WorkersPerNode).ConfigureAwait(false);
+        (NodeProcess first, NodeProcess second, ClusterPool pool) = (cluster.First, cluster.Second, cluster.Pool);
         // Every worker started and warm before the idle figure.
         var oneEach = new MapOptions { ChunkSize = 1 };
         await pool.MapAsync(ClusterTasks.Nap, Enumerable.Range(0, 40), oneEach).ConfigureAwait(false);

@@ -245,3 +245,71 @@ internal sealed class NodeProcess : IDisposable
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
 }
+
+/// <summary>Two nodes of this program on loopback, "alpha" and "beta", and a client connected to both once both have joined.</summary>
+internal sealed class TwoNodes : IAsyncDisposable
+{
+    private TwoNodes(NodeProcess first, NodeProcess second, ClusterPool pool)
+    {
+        First = first;
+        Second = second;
+        Pool = pool;
+    }
+
+    public NodeProcess First { get; }
+
+    public NodeProcess Second { get; }
+
+    public ClusterPool Pool { get; }
+
+    /// <summary>How long the two nodes took to both appear in the client's view.</summary>
+    public TimeSpan JoinTime { get; private init; }
+
+    /// <exception cref="InvalidOperationException">A node exited, or the two did not both join within 120 s.</exception>
+    public static async Task<TwoNodes> StartAsync(string clusterId, int workersPerNode)
+    {
+        int[] ports = NodeProcess.FreePorts(4);
+        NodeProcess first = NodeProcess.Start("alpha", ports[0], ports[1], workersPerNode, clusterId, null);
+        NodeProcess? second = null;
+        ClusterPool? pool = null;
+        try
+        {
+            second = NodeProcess.Start("beta", ports[2], ports[3], workersPerNode, clusterId, ports[0]);
+            pool = await ClusterPool.ConnectAsync(new ClusterPoolOptions
+            {
+                GatewayPorts = [ports[1], ports[3]],
+                ClusterId = clusterId,
+                ServiceId = clusterId,
+                ConnectTimeout = TimeSpan.FromSeconds(120),
+            }).ConfigureAwait(false);
+            var wait = Stopwatch.StartNew();
+            while (pool.Nodes.Count < 2)
+            {
+                if (first.HasExited || second.HasExited || wait.Elapsed > TimeSpan.FromSeconds(120))
+                {
+                    throw new InvalidOperationException($"The two nodes did not both join within {wait.Elapsed.TotalSeconds:0} s (alpha: {first.LastLines}; beta: {second.LastLines}).");
+                }
+                await Task.Delay(100).ConfigureAwait(false);
+            }
+            return new TwoNodes(first, second, pool) { JoinTime = wait.Elapsed };
+        }
+        catch
+        {
+            if (pool is not null)
+            {
+                await pool.DisposeAsync().ConfigureAwait(false);
+            }
+            second?.Dispose();
+            first.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        // In the order the callers' using declarations had: the client first, then the nodes.
+        await Pool.DisposeAsync().ConfigureAwait(false);
+        Second.Dispose();
+        First.Dispose();
+    }
+}

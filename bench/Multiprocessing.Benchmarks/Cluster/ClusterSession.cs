@@ -31,27 +31,9 @@ internal static class ClusterSession
 
     public static async Task<OursRound> RunAsync(ClusterSettings settings, int round, Action<string> log)
     {
-        int[] ports = NodeProcess.FreePorts(4);
-        string clusterId = string.Create(CultureInfo.InvariantCulture, $"mpbench-{Environment.ProcessId}-{round}");
-        using NodeProcess first = NodeProcess.Start("alpha", ports[0], ports[1], settings.WorkersPerNode, clusterId, null);
-        using NodeProcess second = NodeProcess.Start("beta", ports[2], ports[3], settings.WorkersPerNode, clusterId, ports[0]);
-        await using ClusterPool pool = await ClusterPool.ConnectAsync(new ClusterPoolOptions
-        {
-            GatewayPorts = [ports[1], ports[3]],
-            ClusterId = clusterId,
-            ServiceId = clusterId,
-            ConnectTimeout = TimeSpan.FromSeconds(120),
-        }).ConfigureAwait(false);
-        var wait = Stopwatch.StartNew();
-        while (pool.Nodes.Count < 2)
-        {
-            if (first.HasExited || second.HasExited || wait.Elapsed > TimeSpan.FromSeconds(120))
-            {
-                throw new InvalidOperationException($"The two nodes did not both join within {wait.Elapsed.TotalSeconds:0} s (alpha: {first.LastLines}; beta: {second.LastLines}).");
-            }
-            await Task.Delay(100).ConfigureAwait(false);
-        }
-        log($"   2 nodes up after {wait.Elapsed.TotalSeconds:0.0} s");
+        await using TwoNodes cluster = await TwoNodes.StartAsync(string.Create(CultureInfo.InvariantCulture, $"mpbench-{Environment.ProcessId}-{round}"), settings.WorkersPerNode).ConfigureAwait(false);
+        (NodeProcess first, NodeProcess second, ClusterPool pool) = (cluster.First, cluster.Second, cluster.Pool);
+        log($"   2 nodes up after {cluster.JoinTime.TotalSeconds:0.0} s");
 
         int[] input = [.. Enumerable.Range(0, settings.MapItems)];
         Check(await pool.MapAsync(ClusterTasks.Double, input).ConfigureAwait(false), "warm-up map");
