@@ -78,6 +78,9 @@ public sealed partial class ArchitectureTests
         string poolType = source.TypesOf("Pool").First();
         var planted = source.With("Interop", "Planted.cs", $"internal static class Planted {{ static object? x = typeof({poolType}); }}");
         Assert.Contains(planted.Dependencies(), d => d.From == "Interop" && d.To == "Pool" && d.Type == poolType);
+        // Written with its namespace instead of through a using directive, it is the same use.
+        var qualified = source.With("Interop", "Planted.cs", $"internal static class Planted {{ static object? x = typeof(Multiprocessing.Pool.{poolType}); }}");
+        Assert.Contains(qualified.Dependencies(), d => d.From == "Interop" && d.To == "Pool" && d.Type == poolType);
     }
 
     /// <summary>The library's source, read from the repository.</summary>
@@ -119,15 +122,21 @@ public sealed partial class ArchitectureTests
                     owner[type] = folder;
                 }
             }
+            // A name written with its namespace (Multiprocessing.Worker.WorkerLauncher) uses the same
+            // type as one brought in by a using directive: the namespace's segments are skipped.
+            var namespaces = files.Values.SelectMany(texts => texts.Values)
+                .SelectMany(text => Namespace().Matches(text).SelectMany(m => m.Groups[1].Value.Split('.')))
+                .ToHashSet(StringComparer.Ordinal);
             foreach ((string folder, Dictionary<string, string> texts) in files)
             {
                 foreach ((string file, string text) in texts)
                 {
                     foreach (Match use in Use().Matches(text))
                     {
-                        if (owner.TryGetValue(use.Groups[1].Value, out string? to) && to != folder)
+                        string? type = use.Groups[1].Value.Split('.').FirstOrDefault(segment => !namespaces.Contains(segment));
+                        if (type is not null && owner.TryGetValue(type, out string? to) && to != folder)
                         {
-                            yield return (folder, to, use.Groups[1].Value, file);
+                            yield return (folder, to, type, file);
                         }
                     }
                 }
@@ -156,8 +165,12 @@ public sealed partial class ArchitectureTests
         [GeneratedRegex(@"\b(?:class|struct|interface|enum|record)\s+([A-Z]\w*)")]
         private static partial Regex Declaration();
 
-        // A capitalised name not reached through a member access.
-        [GeneratedRegex(@"(?<![\w.])([A-Z]\w*)")]
+        // A capitalised name not reached through a member access, with the capitalised names after it
+        // that are reached through one (a namespace-qualified type, or a type's members).
+        [GeneratedRegex(@"(?<![\w.])([A-Z]\w*(?:\.[A-Z]\w*)*)")]
         private static partial Regex Use();
+
+        [GeneratedRegex(@"\bnamespace\s+([\w.]+)")]
+        private static partial Regex Namespace();
     }
 }
