@@ -91,7 +91,7 @@ internal sealed class WorkerConnection : IDisposable
     public static LaunchedWorker[] LaunchMany(WorkerSettings settings, int count)
     {
         var launched = new LaunchedWorker[count];
-        var started = new Process?[count];
+        var started = new ChildProcess?[count];
         for (int i = 0; i < count; i++)
         {
             ConnectionListener.Expectation expectation = ConnectionListener.Shared.Expect();
@@ -108,15 +108,25 @@ internal sealed class WorkerConnection : IDisposable
         }
         for (int i = 0; i < count; i++)
         {
-            if (started[i] is { } process)
+            if (started[i] is { } child)
             {
-                var child = new ChildProcess(process);
                 launched[i] = launched[i] with { Process = child, Output = child.AttachOutput(settings.OutputLogger) };
             }
         }
         // Off this thread: binding costs milliseconds the first time, which the workers' own start-up hides.
         ThreadPool.UnsafeQueueUserWorkItem(static _ => ConnectionListener.Shared.EnsureListening(), null);
         return launched;
+    }
+
+    /// <summary>Kills and forgets workers launched for a pool that was not made after all.</summary>
+    public static void Abandon(LaunchedWorker[] launched)
+    {
+        foreach (LaunchedWorker worker in launched)
+        {
+            worker.Process?.Kill();
+            worker.Process?.Dispose();
+            worker.Expectation?.Dispose();
+        }
     }
 
     /// <summary>Waits for a launched worker to connect, sends it its Init frame and starts reading what it sends.</summary>
