@@ -133,6 +133,28 @@ internal sealed class WorkerConnection : IDisposable
     /// <exception cref="WorkerStartException">The process exited or did not connect in time.</exception>
     public static async Task<WorkerConnection> ConnectAsync(ChildProcess process, WorkerOutput output, ConnectionListener.Expectation expectation, WorkerSettings settings, IWorkerListener listener, Action<PayloadWriter> writeInit, CancellationToken cancellationToken)
     {
+        // The status page and the Init frame are made while the worker boots, not after it has
+        // connected: the worker would otherwise wait on them (and on this process's first use of
+        // shared memory) before it could go on.
+        WorkerStatus status;
+        byte[] init;
+        try
+        {
+            status = WorkerStatus.Create();
+            init = Protocol.Frame(FrameType.Init, writer =>
+            {
+                writer.WriteString(status.Path);
+                writer.Write(settings.MaxMessageSize);
+                writeInit(writer);
+            });
+        }
+        catch
+        {
+            expectation.Dispose();
+            process.Kill();
+            process.Dispose();
+            throw;
+        }
         SafeUnixSocket socket;
         using (expectation)
         {
@@ -156,28 +178,12 @@ internal sealed class WorkerConnection : IDisposable
             {
                 // Not disposed here: a WorkerProcess still reports this process's exit code.
                 process.Kill();
+                status.Dispose();
                 throw;
             }
         }
-        WorkerStatus status;
-        try
-        {
-            status = WorkerStatus.Create();
-        }
-        catch
-        {
-            socket.Dispose();
-            process.Kill();
-            process.Dispose();
-            throw;
-        }
         var connection = new WorkerConnection(process, output, socket, status, listener, settings.MaxMessageSize, settings.FrameTimeout);
-        connection.Send(Protocol.Frame(FrameType.Init, writer =>
-        {
-            writer.WriteString(status.Path);
-            writer.Write(settings.MaxMessageSize);
-            writeInit(writer);
-        }));
+        connection.Send(init);
         connection.Flush();
         connection.StartReader();
         return connection;
