@@ -78,21 +78,35 @@ public sealed partial class ProcessPool : IProcessPool
         ArgumentNullException.ThrowIfNull(options);
         Interop.Libc.EnsureSupported();
         _options = options;
-        _codecs = options.Codecs(nameof(options));
-        _init = new WorkerInit(options, _codecs);
-        _logger = options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.PoolCategory) ?? NullLogger.Instance;
-        _meter = new PoolMeter(options.Name);
         var settings = new WorkerSettings(options.EnableWorkerDiagnostics, options.WorkerEnvironment, options.WorkerStartTimeout, options.MaxMessageSize,
             options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.WorkerCategory))
         { FrameTimeout = options.FrameTimeout };
-        _scheduler = new Scheduler(_meter, nameof(ProcessPool));
-        _fleet = new WorkerFleet(_scheduler, options, settings, _logger, _meter, _init);
-        _front = new TaskFrontEnd(this, _scheduler, _codecs, options.Name, options.MaxMessageSize, options.MaxTasksPerWorker, () => options.Workers);
-        _deadlines = new WorkerDeadlines(_fleet, options, _logger);
-        lock (_scheduler.Gate)
+        // The workers are launched before anything else is built: a worker's own runtime start is
+        // the longest step before a fresh pool's first result, and everything below (and the first
+        // uses it costs this process) then happens while the workers boot, instead of before.
+        LaunchedWorker[] launched = WorkerConnection.LaunchMany(settings, options.Workers);
+        try
         {
-            _fleet.Start(options.Workers);
+            _codecs = options.Codecs(nameof(options));
+            _init = new WorkerInit(options, _codecs);
+            _logger = options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.PoolCategory) ?? NullLogger.Instance;
+            _meter = new PoolMeter(options.Name);
+            _scheduler = new Scheduler(_meter, nameof(ProcessPool));
+            _fleet = new WorkerFleet(_scheduler, options, settings, _logger, _meter, _init);
+            _front = new TaskFrontEnd(this, _scheduler, _codecs, options.Name, options.MaxMessageSize, options.MaxTasksPerWorker, () => options.Workers);
+            lock (_scheduler.Gate)
+            {
+                _fleet.Adopt(launched);
+            }
         }
+        catch
+        {
+            // Invalid options (an initializer that captures state, a serializer that cannot be made):
+            // the workers launched for nothing must not outlive the failed constructor.
+            WorkerConnection.Abandon(launched);
+            throw;
+        }
+        _deadlines = new WorkerDeadlines(_fleet, options, _logger);
         PoolInstruments.Register(this);
     }
 

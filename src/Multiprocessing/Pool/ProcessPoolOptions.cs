@@ -254,7 +254,7 @@ public sealed record ProcessPoolOptions
     /// <summary>How long a frame from a worker may stay incomplete before the worker is killed (internal: tests shorten it).</summary>
     internal TimeSpan FrameTimeout { get; init; } = Worker.WorkerSettings.DefaultFrameTimeout;
 
-    /// <summary>Extra environment variables for worker processes.</summary>
-    /// <value>The default is empty: workers inherit this process's environment.</value>
+    /// <summary>Extra environment variables for worker processes; a null value removes that variable from their environment.</summary>
+    /// <value>The default is empty: workers inherit this process's environment (as .NET sees it, <see cref="Environment.SetEnvironmentVariable(string, string)"/> included).</value>
     public IReadOnlyDictionary<string, string?> WorkerEnvironment { get; init; } = new Dictionary<string, string?>();
 }

@@ -47,19 +47,17 @@ internal sealed class WorkerFleet : IDisposable
     public IEnumerable<WorkerExecutor> Workers => Scheduler.Executors.Cast<WorkerExecutor>();
 
     /// <summary>Starts <paramref name="count"/> workers, launching every process before waiting for any. Under the lock.</summary>
-    public void Start(int count)
+    public void Start(int count) => Adopt(WorkerConnection.LaunchMany(_settings, count));
+
+    /// <summary>Takes on workers already launched (<see cref="WorkerConnection.LaunchMany"/>) and connects them. Under the lock.</summary>
+    public void Adopt(LaunchedWorker[] launched)
     {
         Debug.Assert(Scheduler.Gate.IsHeldByCurrentThread);
-        var workers = new WorkerExecutor[count];
-        for (int i = 0; i < count; i++)
+        foreach (LaunchedWorker worker in launched)
         {
-            workers[i] = new WorkerExecutor(this);
-            Scheduler.Add(workers[i]);
-        }
-        LaunchedWorker[] launched = WorkerConnection.LaunchMany(_settings, count);
-        for (int i = 0; i < count; i++)
-        {
-            _ = ConnectAsync(workers[i], launched[i]);
+            var executor = new WorkerExecutor(this);
+            Scheduler.Add(executor);
+            _ = ConnectAsync(executor, worker);
         }
     }
 

@@ -1,5 +1,7 @@
-using System.Diagnostics;
+using System.Collections;
 using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
+using Multiprocessing.Interop;
 
 namespace Multiprocessing.Worker;
 
@@ -9,97 +11,119 @@ namespace Multiprocessing.Worker;
 /// disposal, <see cref="WorkerProcess.ExitCode"/>) sees the same final value.
 /// </summary>
 /// <remarks>
-/// <see cref="Process"/> caches the exit state in two fields set one after the other (first
-/// "exited", then the code) by whichever thread asks; a second thread asking in between sees
-/// "exited" with the code still unset, and its <see cref="Process.ExitCode"/> says 0. A worker
-/// killed with SIGKILL (137) was then sometimes reported as having exited normally. So nothing
-/// else touches the <see cref="Process"/>'s exit state: waits go through the runtime's wait (which
-/// does not write those fields), and the status itself is read here only, under <see cref="_lock"/>.
+/// Started with <c>posix_spawn</c> (<see cref="Libc.Spawn"/>) rather than
+/// <see cref="System.Diagnostics.Process"/>: that class's first use is the largest single cost
+/// between a fresh pool's constructor and its first worker's launch. A thread of its own per
+/// child waits for the end without reaping (<c>waitid</c> with <c>WNOWAIT</c>), records the status
+/// under <see cref="_lock"/>, and only then reaps. So the pid stays this child's for as long as
+/// <see cref="Kill"/> (which takes the same lock and checks that the end was not yet recorded)
+/// might signal it: a kill can never reach another process that was given the pid again.
 /// </remarks>
 internal sealed class ChildProcess : IDisposable
 {
-    private readonly Process _process;
+    // The watcher only waits and records; its stack needs little.
+    private const int WatcherStackSize = 256 * 1024;
+
     private readonly Lock _lock = new();
-    private readonly TaskCompletionSource<int> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<int?> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private SafeFileHandle? _standardOutput;
+    private SafeFileHandle? _standardError;
     private bool _disposed;
 
-    public ChildProcess(Process process)
+    private ChildProcess(Libc.SpawnedChild spawned)
     {
-        _process = process;
-        Id = process.Id;
-        // Not Refresh() on the event's own thread: Process raises Exited while holding its lock on
-        // itself, and a Refresh elsewhere (holding _lock) may be inside Process.HasExited waiting for
-        // that same lock to raise the event itself: each thread would wait for the other's lock.
-        process.Exited += (_, _) => ThreadPool.UnsafeQueueUserWorkItem(static self => self.Refresh(), this, preferLocal: false);
-        process.EnableRaisingEvents = true;
-        // It may have ended before the handler was attached.
-        Refresh();
+        Id = spawned.ProcessId;
+        _standardOutput = spawned.StandardOutput;
+        _standardError = spawned.StandardError;
+        new Thread(static state => ((ChildProcess)state!).WatchForExit(), WatcherStackSize)
+        {
+            IsBackground = true,
+            Name = $"mp exit {Id}",
+        }.UnsafeStart(this);
+    }
+
+    /// <summary>
+    /// Starts <paramref name="file"/> with <paramref name="arguments"/>, this process's environment
+    /// changed by <paramref name="environment"/> (a null value removes the variable), stdin at end of
+    /// input, and stdout and stderr piped to this process (<see cref="AttachOutput"/>).
+    /// </summary>
+    /// <exception cref="IOException">The process could not be started; also <see cref="FileNotFoundException"/> and <see cref="UnauthorizedAccessException"/>, by cause.</exception>
+    public static ChildProcess Start(string file, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string?> environment)
+    {
+        // The environment as .NET sees it: Environment.SetEnvironmentVariable changes only the
+        // runtime's copy, never the C library's, so the child's block is built from that copy.
+        var variables = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            variables[(string)entry.Key] = (string?)entry.Value ?? "";
+        }
+        foreach ((string name, string? value) in environment)
+        {
+            if (value is null)
+            {
+                variables.Remove(name);
+            }
+            else
+            {
+                variables[name] = value;
+            }
+        }
+        var block = new List<string>(variables.Count);
+        foreach ((string name, string value) in variables)
+        {
+            block.Add(string.Concat(name, "=", value));
+        }
+        var argv = new List<string>(arguments.Count + 1) { file };
+        argv.AddRange(arguments);
+        return new ChildProcess(Libc.Spawn(file, argv, block));
     }
 
     public int Id { get; }
 
-    /// <summary>Completes with the exit code when the process has ended; cancelled if this object was disposed first.</summary>
-    public Task<int> Exited => _exit.Task;
-
     /// <summary>Whether the process has ended (a disposed one counts as ended).</summary>
-    public bool HasExited => _exit.Task.IsCompleted || Refresh();
+    public bool HasExited => _exit.Task.IsCompleted || Poll();
 
-    /// <summary>The exit code (128 + N when signal N ended it) once the process has ended; null while it runs, or if it was disposed before its end was seen.</summary>
+    /// <summary>The exit code (128 + N when signal N ended it) once the process has ended; null while it runs, if it was disposed before its end was seen, or if its status could not be read.</summary>
     public int? ExitCode => HasExited && _exit.Task.IsCompletedSuccessfully ? _exit.Task.Result : null;
 
-    /// <summary>Starts forwarding the process's output (see <see cref="WorkerOutput"/>).</summary>
-    public WorkerOutput AttachOutput(ILogger? logger) => WorkerOutput.Attach(_process, logger);
+    /// <summary>Starts forwarding the process's output (see <see cref="WorkerOutput"/>). Once only.</summary>
+    public WorkerOutput AttachOutput(ILogger? logger)
+    {
+        SafeFileHandle output, error;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            output = _standardOutput ?? throw new InvalidOperationException("The output of this process is already attached.");
+            error = _standardError!;
+            _standardOutput = _standardError = null;
+        }
+        return WorkerOutput.Attach(Id, new FileStream(output, FileAccess.Read, bufferSize: 0), new FileStream(error, FileAccess.Read, bufferSize: 0), logger);
+    }
 
     /// <summary>Waits up to <paramref name="timeout"/> for the process to end.</summary>
     /// <returns>Whether it has ended.</returns>
-    public bool WaitForExit(TimeSpan timeout)
-    {
-        if (_exit.Task.IsCompleted)
-        {
-            return true;
-        }
-        try
-        {
-            // The runtime's wait for the child: it blocks on the reaped state, not on the
-            // Process's cached fields, so it is safe beside the reads under the lock.
-            if (!_process.WaitForExit(timeout))
-            {
-                return false;
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // Disposed meanwhile.
-        }
-        return Refresh();
-    }
+    public bool WaitForExit(TimeSpan timeout) => _exit.Task.IsCompleted || ((IAsyncResult)_exit.Task).AsyncWaitHandle.WaitOne(timeout) || HasExited;
 
     /// <summary>Waits for the process to end.</summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled, or this object was disposed first.</exception>
     public Task WaitForExitAsync(CancellationToken cancellationToken) => _exit.Task.WaitAsync(cancellationToken);
 
-    /// <summary>Sends SIGKILL unless the process is known to have ended (its pid may then belong to another process).</summary>
+    /// <summary>Sends SIGKILL unless the process is known to have ended.</summary>
     public void Kill()
     {
         lock (_lock)
         {
-            if (_disposed || _exit.Task.IsCompleted)
+            // Not reaped before its end is recorded under this lock: the pid is still this child's.
+            if (!_exit.Task.IsCompleted)
             {
-                return;
-            }
-            try
-            {
-                _process.Kill();
-            }
-            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
-            {
+                Libc.Kill(Id, Libc.SIGKILL);
             }
         }
     }
 
-    /// <summary>Reads the exit status if the process has ended. The only reader of the Process's exit state.</summary>
-    /// <returns>Whether it has ended.</returns>
-    private bool Refresh()
+    /// <summary>Records the end if the process has ended, without waiting.</summary>
+    /// <returns>Whether it has ended (or this object was disposed).</returns>
+    private bool Poll()
     {
         lock (_lock)
         {
@@ -107,29 +131,30 @@ internal sealed class ChildProcess : IDisposable
             {
                 return true;
             }
-            if (_disposed)
+            if (Libc.WaitForChildExit(Id, block: false, out int? code))
             {
-                return false;
+                _exit.TrySetResult(code);
+                return true;
             }
-            try
-            {
-                if (!_process.HasExited)
-                {
-                    return false;
-                }
-                _exit.TrySetResult(_process.ExitCode);
-            }
-            catch (InvalidOperationException)
-            {
-                _exit.TrySetCanceled();
-            }
-            return true;
+            return false;
         }
     }
 
+    private void WatchForExit()
+    {
+        Libc.WaitForChildExit(Id, block: true, out int? code);
+        lock (_lock)
+        {
+            _exit.TrySetResult(code);
+        }
+        // Only now may the pid go to another process.
+        Libc.ReapChild(Id);
+    }
+
+    /// <summary>Stops tracking the process (it is not killed; it is still reaped when it ends). Its end is then reported as cancelled if it was not seen before.</summary>
     public void Dispose()
     {
-        Refresh();
+        Poll();
         lock (_lock)
         {
             if (_disposed)
@@ -138,7 +163,9 @@ internal sealed class ChildProcess : IDisposable
             }
             _disposed = true;
             _exit.TrySetCanceled();
-            _process.Dispose();
+            _standardOutput?.Dispose();
+            _standardError?.Dispose();
+            _standardOutput = _standardError = null;
         }
     }
 }

@@ -91,7 +91,7 @@ internal sealed class WorkerConnection : IDisposable
     public static LaunchedWorker[] LaunchMany(WorkerSettings settings, int count)
     {
         var launched = new LaunchedWorker[count];
-        var started = new Process?[count];
+        var started = new ChildProcess?[count];
         for (int i = 0; i < count; i++)
         {
             ConnectionListener.Expectation expectation = ConnectionListener.Shared.Expect();
@@ -108,9 +108,8 @@ internal sealed class WorkerConnection : IDisposable
         }
         for (int i = 0; i < count; i++)
         {
-            if (started[i] is { } process)
+            if (started[i] is { } child)
             {
-                var child = new ChildProcess(process);
                 launched[i] = launched[i] with { Process = child, Output = child.AttachOutput(settings.OutputLogger) };
             }
         }
@@ -119,10 +118,43 @@ internal sealed class WorkerConnection : IDisposable
         return launched;
     }
 
+    /// <summary>Kills and forgets workers launched for a pool that was not made after all.</summary>
+    public static void Abandon(LaunchedWorker[] launched)
+    {
+        foreach (LaunchedWorker worker in launched)
+        {
+            worker.Process?.Kill();
+            worker.Process?.Dispose();
+            worker.Expectation?.Dispose();
+        }
+    }
+
     /// <summary>Waits for a launched worker to connect, sends it its Init frame and starts reading what it sends.</summary>
     /// <exception cref="WorkerStartException">The process exited or did not connect in time.</exception>
     public static async Task<WorkerConnection> ConnectAsync(ChildProcess process, WorkerOutput output, ConnectionListener.Expectation expectation, WorkerSettings settings, IWorkerListener listener, Action<PayloadWriter> writeInit, CancellationToken cancellationToken)
     {
+        // The status page and the Init frame are made while the worker boots, not after it has
+        // connected: the worker would otherwise wait on them (and on this process's first use of
+        // shared memory) before it could go on.
+        WorkerStatus status;
+        byte[] init;
+        try
+        {
+            status = WorkerStatus.Create();
+            init = Protocol.Frame(FrameType.Init, writer =>
+            {
+                writer.WriteString(status.Path);
+                writer.Write(settings.MaxMessageSize);
+                writeInit(writer);
+            });
+        }
+        catch
+        {
+            expectation.Dispose();
+            process.Kill();
+            process.Dispose();
+            throw;
+        }
         SafeUnixSocket socket;
         using (expectation)
         {
@@ -146,28 +178,12 @@ internal sealed class WorkerConnection : IDisposable
             {
                 // Not disposed here: a WorkerProcess still reports this process's exit code.
                 process.Kill();
+                status.Dispose();
                 throw;
             }
         }
-        WorkerStatus status;
-        try
-        {
-            status = WorkerStatus.Create();
-        }
-        catch
-        {
-            socket.Dispose();
-            process.Kill();
-            process.Dispose();
-            throw;
-        }
         var connection = new WorkerConnection(process, output, socket, status, listener, settings.MaxMessageSize, settings.FrameTimeout);
-        connection.Send(Protocol.Frame(FrameType.Init, writer =>
-        {
-            writer.WriteString(status.Path);
-            writer.Write(settings.MaxMessageSize);
-            writeInit(writer);
-        }));
+        connection.Send(init);
         connection.Flush();
         connection.StartReader();
         return connection;

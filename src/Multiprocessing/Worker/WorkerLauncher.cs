@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Multiprocessing.Wire;
 
@@ -43,49 +42,43 @@ internal static class WorkerLauncher
 
     /// <summary>
     /// Starts one worker process; it connects back through <paramref name="expectation"/>. Its output
-    /// must be attached (<see cref="WorkerOutput.Attach"/>) soon after, before it fills the pipes.
+    /// must be attached (<see cref="ChildProcess.AttachOutput"/>) soon after, before it fills the pipes.
     /// </summary>
-    public static Process Start(ConnectionListener.Expectation expectation, WorkerSettings settings)
+    public static ChildProcess Start(ConnectionListener.Expectation expectation, WorkerSettings settings)
     {
         HostCommand command = s_command.Value;
-        var start = new ProcessStartInfo(command.Dotnet)
+        string[] arguments =
+        [
+            "exec",
+            "--runtimeconfig",
+            settings.EnableDiagnostics
+                ? command.RuntimeConfig
+                : WorkerRuntimeConfig.WithoutEventSources(command.RuntimeConfig, Path.GetDirectoryName(expectation.SocketPath)!),
+            "--depsfile",
+            command.DepsFile,
+            command.Host,
+        ];
+        var environment = new Dictionary<string, string?>(StringComparer.Ordinal)
         {
-            UseShellExecute = false,
-            // Closed at once, so a worker that reads the console sees end of input instead of stealing the parent's.
-            RedirectStandardInput = true,
-            // Piped through this process (see WorkerOutput), so each line says which worker wrote it
-            // and a crashing worker's last words reach the crash report.
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
+            [Protocol.SocketVariable] = expectation.SocketPath,
+            [Protocol.TokenVariable] = expectation.Token,
+            // A server GC allocates a heap per core in every worker; workers are many and small.
+            ["DOTNET_gcServer"] = "0",
+            ["DOTNET_GCgen0size"] = "0x400000",
+            ["DOTNET_TieredPGO"] = "0",
+            // No background GC thread: a worker's heap is small and start-up is what counts.
+            ["DOTNET_gcConcurrent"] = "0",
         };
-        start.ArgumentList.Add("exec");
-        start.ArgumentList.Add("--runtimeconfig");
-        start.ArgumentList.Add(settings.EnableDiagnostics
-            ? command.RuntimeConfig
-            : WorkerRuntimeConfig.WithoutEventSources(command.RuntimeConfig, Path.GetDirectoryName(expectation.SocketPath)!));
-        start.ArgumentList.Add("--depsfile");
-        start.ArgumentList.Add(command.DepsFile);
-        start.ArgumentList.Add(command.Host);
-        start.Environment[Protocol.SocketVariable] = expectation.SocketPath;
-        start.Environment[Protocol.TokenVariable] = expectation.Token;
-        // A server GC allocates a heap per core in every worker; workers are many and small.
-        start.Environment["DOTNET_gcServer"] = "0";
-        start.Environment["DOTNET_GCgen0size"] = "0x400000";
-        start.Environment["DOTNET_TieredPGO"] = "0";
-        // No background GC thread: a worker's heap is small and start-up is what counts.
-        start.Environment["DOTNET_gcConcurrent"] = "0";
         if (!settings.EnableDiagnostics)
         {
             // Without this every worker creates IPC files in the temp folder that a killed worker leaves behind.
-            start.Environment["DOTNET_EnableDiagnostics"] = "0";
+            environment["DOTNET_EnableDiagnostics"] = "0";
         }
         foreach ((string name, string? value) in settings.Environment)
         {
-            start.Environment[name] = value;
+            environment[name] = value;
         }
-        Process process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {command.Dotnet}.");
-        process.StandardInput.Close();
-        return process;
+        return ChildProcess.Start(command.Dotnet, arguments, environment);
     }
 
     /// <summary>Removes the diagnostic IPC files a killed worker may leave in the temp folder.</summary>
@@ -116,8 +109,11 @@ internal static class WorkerLauncher
         {
             return ResolveCommand(Path.ChangeExtension(application, ".deps.json"), Path.ChangeExtension(application, ".runtimeconfig.json"), Path.GetDirectoryName(application)!);
         }
-        string depsFile = (AppContext.GetData("APP_CONTEXT_DEPS_FILES") as string)?.Split(';', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault()
-            ?? throw new InvalidOperationException(
+        string? depsFiles = AppContext.GetData("APP_CONTEXT_DEPS_FILES") as string;
+        int end = depsFiles?.IndexOf(';') ?? -1;
+        string depsFile = (end >= 0 ? depsFiles![..end] : depsFiles) is { Length: > 0 } first
+            ? first
+            : throw new InvalidOperationException(
                 "Worker processes need the application's dependency manifest (.deps.json), and this process has none (is it self-contained or single-file?). " +
                 "Run the application framework-dependent (dotnet run, dotnet App.dll or its apphost).");
         string runtimeConfig = Path.ChangeExtension(depsFile[..^".json".Length], null) + ".runtimeconfig.json";
@@ -131,19 +127,30 @@ internal static class WorkerLauncher
     private static HostCommand ResolveCommand(string depsFile, string runtimeConfig, string? applicationDirectory)
     {
         // Another application's workers load its own copy of the library: its host comes first.
-        string? host = new[]
-        {
+        // (Plain code rather than LINQ or RuntimeEnvironment: this runs before a fresh pool's first
+        // launch, where loading those assemblies would cost the first worker milliseconds.)
+        string? host = null;
+        foreach (string candidate in (ReadOnlySpan<string>)
+        [
             applicationDirectory is null ? "" : Path.Combine(applicationDirectory, HostAssemblyName),
             Path.Combine(Path.GetDirectoryName(typeof(WorkerLauncher).Assembly.Location) ?? "", HostAssemblyName),
             Path.Combine(AppContext.BaseDirectory, HostAssemblyName),
-        }.FirstOrDefault(File.Exists);
+        ])
+        {
+            if (candidate.Length > 0 && File.Exists(candidate))
+            {
+                host = candidate;
+                break;
+            }
+        }
         if (host is null)
         {
             throw new InvalidOperationException(
                 $"The worker host {HostAssemblyName} was not found next to Multiprocessing.dll or in {AppContext.BaseDirectory}. " +
                 "It is copied there by the Multiprocessing package or project reference; check that the build output is complete.");
         }
-        string runtimeDirectory = RuntimeEnvironment.GetRuntimeDirectory();
+        string runtimeDirectory = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
+        // <dotnet root>/shared/Microsoft.NETCore.App/<version>/System.Private.CoreLib.dll
         string dotnet = Path.GetFullPath(Path.Combine(runtimeDirectory, "..", "..", "..", "dotnet"));
         if (!File.Exists(dotnet))
         {

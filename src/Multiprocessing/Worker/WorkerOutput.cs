@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace Multiprocessing.Worker;
@@ -14,10 +13,10 @@ namespace Multiprocessing.Worker;
 /// read (at most <see cref="MaxLine"/> characters of it), so a worker that
 /// crashes loses nothing it managed to write: the readers deliver the last, unterminated line at
 /// end of file, and the pool waits for them to drain (<see cref="WaitForDrain"/>) before it
-/// reports the crash. Each pipe is read by a thread of its own with blocking reads rather than by
-/// <see cref="Process.BeginOutputReadLine"/>, whose asynchronous pipe reads start the socket
-/// engine and the thread pool in a fresh parent (milliseconds that a first pool's workers wait
-/// for) and would make worker output wait behind a busy thread pool.
+/// reports the crash. Each pipe is read by a thread of its own with blocking reads rather than
+/// asynchronously, which would start the socket engine and the thread pool in a fresh parent
+/// (milliseconds that a first pool's workers wait for) and make worker output wait behind a busy
+/// thread pool.
 /// </remarks>
 internal sealed class WorkerOutput
 {
@@ -55,12 +54,12 @@ internal sealed class WorkerOutput
         _logger = logger;
     }
 
-    /// <summary>Starts forwarding the redirected stdout and stderr of <paramref name="process"/>.</summary>
-    public static WorkerOutput Attach(Process process, ILogger? logger = null)
+    /// <summary>Starts forwarding what process <paramref name="processId"/> writes to the pipes <paramref name="standardOutput"/> and <paramref name="standardError"/> (read ends; disposed at their end).</summary>
+    public static WorkerOutput Attach(int processId, Stream standardOutput, Stream standardError, ILogger? logger = null)
     {
-        var output = new WorkerOutput(process.Id, logger);
-        output.Pump(process.StandardOutput.BaseStream, error: false);
-        output.Pump(process.StandardError.BaseStream, error: true);
+        var output = new WorkerOutput(processId, logger);
+        output.Pump(standardOutput, error: false);
+        output.Pump(standardError, error: true);
         return output;
     }
 

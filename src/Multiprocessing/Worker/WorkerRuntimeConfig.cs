@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace Multiprocessing.Worker;
 
 /// <summary>
@@ -41,13 +43,15 @@ internal static class WorkerRuntimeConfig
             }
             try
             {
-                string? quiet = Derive(File.ReadAllText(source));
+                // Bytes, not text: this runs just before a fresh pool's first launch, and the
+                // reader, writer and decoder of the text APIs cost that launch milliseconds.
+                byte[]? quiet = Derive(File.ReadAllBytes(source));
                 if (quiet is null)
                 {
                     return source;
                 }
                 string path = Path.Combine(directory, FileName);
-                File.WriteAllText(path, quiet);
+                File.WriteAllBytes(path, quiet);
                 // The host looks for development settings (extra probing paths) beside the config it is given.
                 string sourceDev = Path.ChangeExtension(source, ".dev.json");
                 if (File.Exists(sourceDev))
@@ -66,52 +70,94 @@ internal static class WorkerRuntimeConfig
     }
 
     /// <summary>
-    /// <paramref name="json"/> with the switch added to <c>runtimeOptions.configProperties</c>, or null
-    /// when the application sets the switch itself or the text is not in the shape the SDK writes.
+    /// <paramref name="json"/> (UTF-8) with the switch added to <c>runtimeOptions.configProperties</c>,
+    /// or null when the application sets the switch itself or the text is not in the shape the SDK writes.
     /// </summary>
-    public static string? Derive(string json)
+    /// <remarks>
+    /// A plain byte scan rather than a JSON parser or the framework's vectorised searches: the file
+    /// is a few hundred bytes, and this code is precompiled where those would be compiled on first use.
+    /// </remarks>
+    public static byte[]? Derive(ReadOnlySpan<byte> json)
     {
-        if (json.Contains(EventSourceSwitch, StringComparison.Ordinal))
+        if (Find(json, "\"System.Diagnostics.Tracing.EventSource.IsSupported\""u8, 0) >= 0)
         {
             return null;
         }
-        const string Entry = $"\"{EventSourceSwitch}\": false";
-        int properties = json.IndexOf("\"configProperties\"", StringComparison.Ordinal);
+        ReadOnlySpan<byte> entry = "\"System.Diagnostics.Tracing.EventSource.IsSupported\": false"u8;
+        int properties = Find(json, "\"configProperties\""u8, 0);
         if (properties >= 0)
         {
-            return InsertFirst(json, properties, Entry);
+            return InsertFirst(json, properties, [], entry, []);
         }
-        int options = json.IndexOf("\"runtimeOptions\"", StringComparison.Ordinal);
-        return options < 0 ? null : InsertFirst(json, options, $"\"configProperties\": {{ {Entry} }}");
+        int options = Find(json, "\"runtimeOptions\""u8, 0);
+        return options < 0 ? null : InsertFirst(json, options, "\"configProperties\": { "u8, entry, " }"u8);
     }
 
-    /// <summary>Inserts <paramref name="member"/> as the first member of the object that follows the key at <paramref name="key"/>.</summary>
-    private static string? InsertFirst(string json, int key, string member)
+    /// <summary>The text form of <see cref="Derive(ReadOnlySpan{byte})"/>.</summary>
+    public static string? Derive(string json) =>
+        Derive(Encoding.UTF8.GetBytes(json)) is { } derived ? Encoding.UTF8.GetString(derived) : null;
+
+    /// <summary>Inserts <paramref name="before"/>, <paramref name="member"/>, <paramref name="after"/> as the first member of the object that is the value of the key at <paramref name="key"/>.</summary>
+    private static byte[]? InsertFirst(ReadOnlySpan<byte> json, int key, ReadOnlySpan<byte> before, ReadOnlySpan<byte> member, ReadOnlySpan<byte> after)
     {
-        int colon = json.IndexOf(':', key);
+        int colon = Find(json, ":"u8, key);
         if (colon < 0)
         {
             return null;
         }
-        int brace = colon + 1;
-        while (brace < json.Length && char.IsWhiteSpace(json[brace]))
-        {
-            brace++;
-        }
-        if (brace >= json.Length || json[brace] != '{')
+        int brace = SkipWhiteSpace(json, colon + 1);
+        if (brace >= json.Length || json[brace] != (byte)'{')
         {
             return null;
         }
-        int next = brace + 1;
-        while (next < json.Length && char.IsWhiteSpace(json[next]))
-        {
-            next++;
-        }
+        int next = SkipWhiteSpace(json, brace + 1);
         if (next >= json.Length)
         {
             return null;
         }
-        bool empty = json[next] == '}';
-        return json[..(brace + 1)] + " " + member + (empty ? " " : ",") + json[(brace + 1)..];
+        ReadOnlySpan<byte> separator = json[next] == (byte)'}' ? " "u8 : ","u8;
+        var result = new byte[json.Length + 1 + before.Length + member.Length + after.Length + separator.Length];
+        var output = new Span<byte>(result);
+        int at = 0;
+        Append(output, ref at, json[..(brace + 1)]);
+        Append(output, ref at, " "u8);
+        Append(output, ref at, before);
+        Append(output, ref at, member);
+        Append(output, ref at, after);
+        Append(output, ref at, separator);
+        Append(output, ref at, json[(brace + 1)..]);
+        return result;
+    }
+
+    private static void Append(Span<byte> output, ref int at, ReadOnlySpan<byte> piece)
+    {
+        piece.CopyTo(output[at..]);
+        at += piece.Length;
+    }
+
+    private static int SkipWhiteSpace(ReadOnlySpan<byte> json, int at)
+    {
+        while (at < json.Length && json[at] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
+        {
+            at++;
+        }
+        return at;
+    }
+
+    private static int Find(ReadOnlySpan<byte> json, ReadOnlySpan<byte> what, int from)
+    {
+        for (int i = from; i <= json.Length - what.Length; i++)
+        {
+            int j = 0;
+            while (j < what.Length && json[i + j] == what[j])
+            {
+                j++;
+            }
+            if (j == what.Length)
+            {
+                return i;
+            }
+        }
+        return -1;
     }
 }
