@@ -47,6 +47,7 @@ public sealed partial class ClusterPool : IProcessPool
     private readonly Dictionary<int, byte[]> _descriptions = [];
     private readonly CancellationTokenSource _lifetime = new();
     private readonly ClientSharedData _shared = new();
+    private readonly CodecProvider _codecs;
 
     /// <summary>Orleans' response timeout (<c>ClientMessagingOptions.ResponseTimeout</c>) in Stopwatch ticks.</summary>
     private readonly long _responseTimeoutTicks;
@@ -57,15 +58,16 @@ public sealed partial class ClusterPool : IProcessPool
     private Task _refresh = Task.CompletedTask;
     private int _disposed;
 
-    private ClusterPool(ClusterPoolOptions options, IHost host)
+    private ClusterPool(ClusterPoolOptions options, CodecProvider codecs, IHost host)
     {
         _options = options;
+        _codecs = codecs;
         _host = host;
         _client = host.Services.GetRequiredService<IClusterClient>();
         TimeSpan responseTimeout = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClientMessagingOptions>>().Value.ResponseTimeout;
         _responseTimeoutTicks = (long)(responseTimeout.TotalSeconds * Stopwatch.Frequency);
         _scheduler = new Scheduler(new PoolMeter(null), nameof(ClusterPool));
-        _front = new TaskFrontEnd(this, _scheduler, CodecProvider.Default, null, new ProcessPoolOptions().MaxMessageSize, null, () => TotalWorkers);
+        _front = new TaskFrontEnd(this, _scheduler, codecs, null, new ProcessPoolOptions().MaxMessageSize, null, () => TotalWorkers);
     }
 
     /// <summary>This client's identity on the nodes.</summary>
@@ -113,6 +115,7 @@ public sealed partial class ClusterPool : IProcessPool
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        CodecProvider codecs = options.Codecs();
         X509Certificate2? certificate = options.Tls is { CertificatePath: not null } tls ? ClusterTls.LoadCertificate(tls, "ClusterPoolOptions.Tls.CertificatePath") : null;
         ClusterPool? created = null;
         IHost host = new HostBuilder()
@@ -149,7 +152,7 @@ public sealed partial class ClusterPool : IProcessPool
             .Build();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
-        var pool = new ClusterPool(options, host);
+        var pool = new ClusterPool(options, codecs, host);
         created = pool;
         try
         {
@@ -459,8 +462,9 @@ public sealed partial class ClusterPool : IProcessPool
         {
             if (!_descriptions.TryGetValue(item.Method.Id, out description))
             {
-                // What follows the id in its Register frame.
-                description = item.Method.RegisterFrame.AsSpan(Wire.Protocol.HeaderSize + sizeof(int)).ToArray();
+                // What follows the id in its Register frame, and the names of this client's codecs:
+                // the node's workers decode the chunk with those (see ProcessPool.DescribeEncoded).
+                description = ProcessPool.DescribeEncoded(item.Method, _codecs);
                 _descriptions[item.Method.Id] = description;
             }
         }
