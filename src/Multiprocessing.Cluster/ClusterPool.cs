@@ -67,6 +67,9 @@ public sealed partial class ClusterPool : IProcessPool
     /// <summary>A number for a new grain call that runs a chunk, unique in this client.</summary>
     internal long NextCallNumber() => Interlocked.Increment(ref _callNumber);
 
+    /// <summary>Calls sent again after they were stranded on their way (see <see cref="NodeExecutor.Reconcile"/>); for tests.</summary>
+    internal long CallsSentAgain => _watch.CallsSentAgain;
+
     /// <summary>A node is gone: the chunks it held run elsewhere (see <see cref="NodeWatch.Lose"/>).</summary>
     internal void Lose(NodeExecutor node, string why) => _watch.Lose(node, why);
 
@@ -132,6 +135,7 @@ public sealed partial class ClusterPool : IProcessPool
                     o.ClusterId = options.ClusterId;
                     o.ServiceId = options.ServiceId;
                 });
+                options.ConfigureClient?.Invoke(client);
             })
             .Build();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

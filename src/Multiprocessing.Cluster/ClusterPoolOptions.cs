@@ -76,6 +76,12 @@ public sealed class ClusterPoolOptions
     /// <value>The default is null: metadata by reflection.</value>
     public IJsonTypeInfoResolver? JsonContext { get; set; }
 
+    /// <summary>
+    /// For tests: runs last on the Orleans client's builder (to put a gateway list the test controls
+    /// in place of the configured one, say).
+    /// </summary>
+    internal Action<Orleans.Hosting.IClientBuilder>? ConfigureClient { get; set; }
+
     /// <summary>This client's codecs, after refusing a serializer or JSON context a worker could not create.</summary>
     /// <exception cref="ArgumentException">The serializer or the JSON context has no way to be created in another process.</exception>
     internal CodecProvider Codecs()

@@ -23,6 +23,7 @@ internal sealed class NodeWatch(ClusterPool pool, IClusterClient client, Schedul
     private readonly long _responseTimeoutTicks = (long)(responseTimeout.TotalSeconds * Stopwatch.Frequency);
 
     private long _noNodeSince = Stopwatch.GetTimestamp();
+    private long _callsSentAgain;
     private long _routeLostAt = long.MinValue;
     private Task? _loop;
     private Task _refresh = Task.CompletedTask;
@@ -35,6 +36,9 @@ internal sealed class NodeWatch(ClusterPool pool, IClusterClient client, Schedul
             return [.. _nodes.Values];
         }
     }
+
+    /// <summary>Calls sent again because their node did not list them after a route was lost (<see cref="NodeExecutor.Reconcile"/>).</summary>
+    public long CallsSentAgain => Interlocked.Read(ref _callsSentAgain);
 
     /// <summary>Reads the membership, polls the nodes once, starts watching, and waits until a node takes work.</summary>
     public async Task StartAsync(CancellationToken lifetime, CancellationToken cancellationToken)
@@ -175,8 +179,10 @@ internal sealed class NodeWatch(ClusterPool pool, IClusterClient client, Schedul
                 return;
             }
             node.Update(status);
-            if (node.Reconcile(status, askedAt, Interlocked.Read(ref _routeLostAt), askedAt - _responseTimeoutTicks) > 0)
+            int resent = node.Reconcile(status, askedAt, Interlocked.Read(ref _routeLostAt), askedAt - _responseTimeoutTicks);
+            if (resent > 0)
             {
+                Interlocked.Add(ref _callsSentAgain, resent);
                 (touched ??= []).Add(node);
             }
             if (node.State == ExecutorState.Starting && status.Workers > 0)
