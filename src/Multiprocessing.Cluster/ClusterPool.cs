@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -8,7 +7,6 @@ using Multiprocessing.Pool;
 using Multiprocessing.Scheduling;
 using Multiprocessing.Serialization;
 using Orleans.Configuration;
-using Orleans.Runtime;
 
 namespace Multiprocessing.Cluster;
 
@@ -34,38 +32,30 @@ namespace Multiprocessing.Cluster;
 /// </remarks>
 public sealed partial class ClusterPool : IProcessPool
 {
-    /// <summary>How often nodes are polled for their state (and told this client is alive).</summary>
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
-
     private readonly ClusterPoolOptions _options;
     private readonly IHost _host;
     private readonly IClusterClient _client;
     private readonly Guid _id = Guid.NewGuid();
     private readonly Scheduler _scheduler;
     private readonly TaskFrontEnd _front;
-    private readonly Dictionary<string, NodeExecutor> _nodes = [];
+    private readonly NodeWatch _watch;
     private readonly Dictionary<int, byte[]> _descriptions = [];
     private readonly CancellationTokenSource _lifetime = new();
     private readonly ClientSharedData _shared = new();
-
-    /// <summary>Orleans' response timeout (<c>ClientMessagingOptions.ResponseTimeout</c>) in Stopwatch ticks.</summary>
-    private readonly long _responseTimeoutTicks;
-    private long _noNodeSince = Stopwatch.GetTimestamp();
-    private long _routeLostAt = long.MinValue;
+    private readonly CodecProvider _codecs;
     private long _callNumber;
-    private Task? _watch;
-    private Task _refresh = Task.CompletedTask;
     private int _disposed;
 
-    private ClusterPool(ClusterPoolOptions options, IHost host)
+    private ClusterPool(ClusterPoolOptions options, CodecProvider codecs, IHost host)
     {
         _options = options;
+        _codecs = codecs;
         _host = host;
         _client = host.Services.GetRequiredService<IClusterClient>();
         TimeSpan responseTimeout = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ClientMessagingOptions>>().Value.ResponseTimeout;
-        _responseTimeoutTicks = (long)(responseTimeout.TotalSeconds * Stopwatch.Frequency);
         _scheduler = new Scheduler(new PoolMeter(null), nameof(ClusterPool));
-        _front = new TaskFrontEnd(this, _scheduler, CodecProvider.Default, null, new ProcessPoolOptions().MaxMessageSize, null, () => TotalWorkers);
+        _watch = new NodeWatch(this, _client, _scheduler, options, _shared, responseTimeout);
+        _front = new TaskFrontEnd(this, _scheduler, codecs, null, new ProcessPoolOptions().MaxMessageSize, null, () => TotalWorkers);
     }
 
     /// <summary>This client's identity on the nodes.</summary>
@@ -77,12 +67,11 @@ public sealed partial class ClusterPool : IProcessPool
     /// <summary>A number for a new grain call that runs a chunk, unique in this client.</summary>
     internal long NextCallNumber() => Interlocked.Increment(ref _callNumber);
 
-    /// <summary>
-    /// A route into the cluster was lost: a gateway connection closed (Orleans' gateway count went
-    /// down) or a node was lost. Calls made before it may have gone through that gateway and be
-    /// stranded there; the polls that follow find them (<see cref="NodeExecutor.Reconcile"/>).
-    /// </summary>
-    private void RouteLost() => Interlocked.Exchange(ref _routeLostAt, Stopwatch.GetTimestamp());
+    /// <summary>Calls sent again after they were stranded on their way (see <see cref="NodeExecutor.Reconcile"/>); for tests.</summary>
+    internal long CallsSentAgain => _watch.CallsSentAgain;
+
+    /// <summary>A node is gone: the chunks it held run elsewhere (see <see cref="NodeWatch.Lose"/>).</summary>
+    internal void Lose(NodeExecutor node, string why) => _watch.Lose(node, why);
 
     /// <summary>Workers of the nodes counted on now, which sizes a map's chunks.</summary>
     private int TotalWorkers
@@ -113,6 +102,7 @@ public sealed partial class ClusterPool : IProcessPool
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        CodecProvider codecs = options.Codecs();
         X509Certificate2? certificate = options.Tls is { CertificatePath: not null } tls ? ClusterTls.LoadCertificate(tls, "ClusterPoolOptions.Tls.CertificatePath") : null;
         ClusterPool? created = null;
         IHost host = new HostBuilder()
@@ -129,7 +119,7 @@ public sealed partial class ClusterPool : IProcessPool
                 {
                     if (e.NumberOfConnectedGateways < e.PreviousNumberOfConnectedGateways)
                     {
-                        created?.RouteLost();
+                        created?._watch.RouteLost();
                     }
                 });
                 if (options.RedisConnectionString is { } redis)
@@ -145,11 +135,12 @@ public sealed partial class ClusterPool : IProcessPool
                     o.ClusterId = options.ClusterId;
                     o.ServiceId = options.ServiceId;
                 });
+                options.ConfigureClient?.Invoke(client);
             })
             .Build();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
-        var pool = new ClusterPool(options, host);
+        var pool = new ClusterPool(options, codecs, host);
         created = pool;
         try
         {
@@ -178,13 +169,10 @@ public sealed partial class ClusterPool : IProcessPool
     private async Task StartAsync(CancellationToken cancellationToken)
     {
         await _host.StartAsync(cancellationToken).ConfigureAwait(false);
-        await RefreshAsync().ConfigureAwait(false);
-        await PollAllAsync().ConfigureAwait(false);
-        _watch = WatchAsync();
-        await WaitForNodeAsync(cancellationToken).ConfigureAwait(false);
+        await _watch.StartAsync(_lifetime.Token, cancellationToken).ConfigureAwait(false);
     }
 
-    private static string Describe(ClusterPoolOptions options) =>
+    internal static string Describe(ClusterPoolOptions options) =>
         options.RedisConnectionString is { } redis ? $"Redis membership at {redis}" : $"gateways 127.0.0.1:{string.Join(",", options.GatewayPorts)}";
 
     /// <summary>The nodes this client counts on, as they last reported (polled every half second).</summary>
@@ -204,13 +192,8 @@ public sealed partial class ClusterPool : IProcessPool
     /// <returns>One entry per node that answered.</returns>
     public async Task<IReadOnlyList<ClusterNodeInfo>> GetNodesAsync(CancellationToken cancellationToken = default)
     {
-        NodeExecutor[] nodes;
-        lock (_scheduler.Gate)
-        {
-            nodes = [.. _nodes.Values];
-        }
         var infos = new List<ClusterNodeInfo>();
-        foreach (NodeExecutor node in nodes)
+        foreach (NodeExecutor node in _watch.Snapshot())
         {
             try
             {
@@ -229,228 +212,6 @@ public sealed partial class ClusterPool : IProcessPool
         return infos;
     }
 
-    /// <summary>Reads the cluster's membership: nodes that joined are polled from now on; nodes the cluster declared dead are lost.</summary>
-    private async Task RefreshAsync()
-    {
-        MembershipEntry[] hosts = await _client.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true).ConfigureAwait(false);
-        var lost = new List<NodeExecutor>();
-        lock (_scheduler.Gate)
-        {
-            var active = new HashSet<string>();
-            foreach (MembershipEntry host in hosts)
-            {
-                string address = host.SiloAddress.ToParsableString();
-                active.Add(address);
-                if (!_nodes.ContainsKey(address))
-                {
-                    _nodes[address] = new NodeExecutor(this, _scheduler, address, host.SiloName, _client.GetGrain<INodeGrain>(address), _options.ChunksPerWorker);
-                }
-            }
-            lost.AddRange(_nodes.Values.Where(n => !active.Contains(n.Address)));
-        }
-        foreach (NodeExecutor node in lost)
-        {
-            Lose(node, "the cluster declared it dead");
-        }
-    }
-
-    /// <summary>Polls every node: a node that fails two polls in a row (or leaves the membership) is lost.</summary>
-    private async Task WatchAsync()
-    {
-        using var timer = new PeriodicTimer(PollInterval);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_lifetime.Token).ConfigureAwait(false))
-            {
-                // The membership read is awaited for 2 s at most: sent through a gateway that just died,
-                // it waits out Orleans' response timeout, and the polls must go on meanwhile (it is not
-                // sent again until it ends). Awaited otherwise, it paces the polls as before, which a
-                // node busy receiving a shared array's pieces needs to answer them in time.
-                if (_refresh.IsCompleted)
-                {
-                    _refresh = RefreshQuietlyAsync();
-                }
-                try
-                {
-                    await _refresh.WaitAsync(TimeSpan.FromSeconds(2), _lifetime.Token).ConfigureAwait(false);
-                }
-                catch (TimeoutException)
-                {
-                }
-                await PollAllAsync().ConfigureAwait(false);
-                CheckNoNode();
-                await ReleaseDisposedSharedAsync().ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
-        {
-        }
-    }
-
-    private async Task RefreshQuietlyAsync()
-    {
-        try
-        {
-            await RefreshAsync().ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // No gateway answered this time (or the client stopped); the node polls still tell who is alive.
-        }
-    }
-
-    /// <summary>Arrays the caller disposed since the last poll: the nodes drop their copies.</summary>
-    private async Task ReleaseDisposedSharedAsync()
-    {
-        Guid[] gone = _shared.TakeDisposed();
-        if (gone.Length == 0)
-        {
-            return;
-        }
-        NodeExecutor[] nodes;
-        lock (_scheduler.Gate)
-        {
-            nodes = [.. _nodes.Values];
-        }
-        try
-        {
-            await Task.WhenAll(nodes.SelectMany(n => gone.Select(n.ForgetSharedAsync))).WaitAsync(TimeSpan.FromSeconds(5), _lifetime.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !_lifetime.IsCancellationRequested)
-        {
-            // A node that cannot be told drops the copies when this client disconnects or stops polling it.
-        }
-    }
-
-    private Task PollAllAsync()
-    {
-        NodeExecutor[] nodes;
-        lock (_scheduler.Gate)
-        {
-            nodes = [.. _nodes.Values];
-        }
-        return Task.WhenAll(nodes.Select(PollAsync));
-    }
-
-    private async Task PollAsync(NodeExecutor node)
-    {
-        NodeStatus status;
-        long askedAt = Stopwatch.GetTimestamp();
-        try
-        {
-            status = await node.Grain.GetStatusAsync(_id, includeMemory: false).WaitAsync(TimeSpan.FromSeconds(2), _lifetime.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !_lifetime.IsCancellationRequested)
-        {
-            bool lose;
-            lock (_scheduler.Gate)
-            {
-                // A silo that never answered may be no node (or still starting): it was never counted on.
-                lose = ++node.FailedPolls >= 2 && node.State != ExecutorState.Starting;
-            }
-            if (lose)
-            {
-                Lose(node, $"it did not answer two polls: {e.Message}");
-            }
-            return;
-        }
-        List<Executor>? touched = null;
-        lock (_scheduler.Gate)
-        {
-            if (!_nodes.TryGetValue(node.Address, out NodeExecutor? current) || current != node)
-            {
-                return;
-            }
-            node.Update(status);
-            if (node.Reconcile(status, askedAt, Interlocked.Read(ref _routeLostAt), askedAt - _responseTimeoutTicks) > 0)
-            {
-                (touched ??= []).Add(node);
-            }
-            if (node.State == ExecutorState.Starting && status.Workers > 0)
-            {
-                _scheduler.Add(node);
-                _scheduler.MarkReady(node);
-                touched = _scheduler.AssignAll();
-                (touched ??= []).Add(node);
-            }
-            else if (node.State == ExecutorState.Ready)
-            {
-                // Its capacity follows its worker count.
-                _scheduler.Assign(node);
-                (touched ??= []).Add(node);
-            }
-        }
-        Scheduler.Flush(touched);
-    }
-
-    /// <summary>A node is gone: the chunks it held run elsewhere, each up to MaxRetries more times.</summary>
-    internal void Lose(NodeExecutor node, string why)
-    {
-        var failed = new List<(WorkItem Item, Exception Error)>();
-        List<Executor>? touched;
-        lock (_scheduler.Gate)
-        {
-            if (!_nodes.TryGetValue(node.Address, out NodeExecutor? current) || current != node)
-            {
-                return;
-            }
-            _nodes.Remove(node.Address);
-            RouteLost();
-            node.AbandonCalls();
-            if (node.State == ExecutorState.Starting)
-            {
-                return;
-            }
-            _scheduler.Lost(node, item =>
-                ++item.Attempts > _options.MaxRetries
-                    ? new NodeUnavailableException($"{item.Method.Method.DisplayName} was running on {item.Attempts} nodes that were all lost before it finished (MaxRetries is {_options.MaxRetries}); the last, {node.Name}, was lost because {why}.")
-                    : null,
-                failed);
-            touched = _scheduler.AssignAll();
-        }
-        node.Flush();
-        _scheduler.ReportFailed(failed);
-        Scheduler.Flush(touched);
-    }
-
-    /// <summary>With no node for NodeWaitTimeout, what waits for one fails; later work waits again.</summary>
-    private void CheckNoNode()
-    {
-        bool fail;
-        lock (_scheduler.Gate)
-        {
-            if (_scheduler.Executors.Count > 0)
-            {
-                _noNodeSince = Stopwatch.GetTimestamp();
-                return;
-            }
-            fail = Stopwatch.GetElapsedTime(_noNodeSince) > _options.NodeWaitTimeout && _scheduler.HasQueuedWork;
-        }
-        if (fail)
-        {
-            _scheduler.FailWaiting(new NodeUnavailableException(
-                $"No node of cluster '{_options.ClusterId}' was available for {_options.NodeWaitTimeout.TotalSeconds:0.#} s ({Describe(_options)}): every node has left or died, or none has joined. Start nodes with 'mp node', or raise ClusterPoolOptions.NodeWaitTimeout."));
-        }
-    }
-
-    /// <summary>Waits until at least one node takes work.</summary>
-    private async Task WaitForNodeAsync(CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            Task changed;
-            lock (_scheduler.Gate)
-            {
-                if (_scheduler.Executors.Count > 0)
-                {
-                    return;
-                }
-                changed = _scheduler.ExecutorsChanged;
-            }
-            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
     /// <summary>The request that runs <paramref name="item"/> on a node: its method's description and its Run frame, as encoded here.</summary>
     internal ChunkRequest Request(WorkItem item, long call)
     {
@@ -459,8 +220,9 @@ public sealed partial class ClusterPool : IProcessPool
         {
             if (!_descriptions.TryGetValue(item.Method.Id, out description))
             {
-                // What follows the id in its Register frame.
-                description = item.Method.RegisterFrame.AsSpan(Wire.Protocol.HeaderSize + sizeof(int)).ToArray();
+                // What follows the id in its Register frame, and the names of this client's codecs:
+                // the node's workers decode the chunk with those (see ProcessPool.DescribeEncoded).
+                description = ProcessPool.DescribeEncoded(item.Method, _codecs);
                 _descriptions[item.Method.Id] = description;
             }
         }
@@ -516,15 +278,8 @@ public sealed partial class ClusterPool : IProcessPool
         }
         _scheduler.Close();
         _lifetime.Cancel();
-        if (_watch is not null)
-        {
-            await _watch.ConfigureAwait(false);
-        }
-        NodeExecutor[] nodes;
-        lock (_scheduler.Gate)
-        {
-            nodes = [.. _nodes.Values];
-        }
+        await _watch.StoppedAsync().ConfigureAwait(false);
+        NodeExecutor[] nodes = _watch.Snapshot();
         try
         {
             await Task.WhenAll(nodes.Select(n => n.Grain.ReleaseClientAsync(_id))).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);

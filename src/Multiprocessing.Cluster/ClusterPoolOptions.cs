@@ -1,3 +1,6 @@
+using System.Text.Json.Serialization.Metadata;
+using Multiprocessing.Serialization;
+
 namespace Multiprocessing.Cluster;
 
 /// <summary>How a <see cref="ClusterPool"/> finds its cluster and what it does when nodes fail.</summary>
@@ -49,6 +52,50 @@ public sealed class ClusterPoolOptions
     /// </summary>
     /// <value>The default is null: plain TCP.</value>
     public ClusterTlsOptions? Tls { get; set; }
+
+    /// <summary>
+    /// Serializer for argument and result types it accepts, as <see cref="ProcessPoolOptions.Serializer"/>:
+    /// this client encodes the arguments and reads the results with it, and the nodes' workers create
+    /// their own instance from its type's public parameterless constructor (the type must be in the
+    /// application the nodes run, <c>mp node --app</c>). The nodes themselves never create it.
+    /// </summary>
+    /// <value>The default is null: the built-in binary path and System.Text.Json, whatever the nodes' own pools use.</value>
+    /// <remarks>
+    /// A type without a public parameterless constructor is refused by <see cref="ClusterPool.ConnectAsync"/>
+    /// (<see cref="ArgumentException"/>). One the nodes' workers cannot load or whose constructor throws there
+    /// fails each call that uses it with <see cref="WorkerStartException"/>, as a <see cref="ProcessPool"/> whose
+    /// workers cannot create it does.
+    /// </remarks>
+    public IWorkerSerializer? Serializer { get; set; }
+
+    /// <summary>
+    /// JSON metadata for argument and result types that travel as JSON, as <see cref="ProcessPoolOptions.JsonContext"/>:
+    /// typically a source-generated <c>JsonSerializerContext</c>, which the nodes' workers create from its
+    /// static <c>Default</c> property or its public parameterless constructor.
+    /// </summary>
+    /// <value>The default is null: metadata by reflection.</value>
+    public IJsonTypeInfoResolver? JsonContext { get; set; }
+
+    /// <summary>
+    /// For tests: runs last on the Orleans client's builder (to put a gateway list the test controls
+    /// in place of the configured one, say).
+    /// </summary>
+    internal Action<Orleans.Hosting.IClientBuilder>? ConfigureClient { get; set; }
+
+    /// <summary>This client's codecs, after refusing a serializer or JSON context a worker could not create.</summary>
+    /// <exception cref="ArgumentException">The serializer or the JSON context has no way to be created in another process.</exception>
+    internal CodecProvider Codecs()
+    {
+        if (Serializer is not null)
+        {
+            SerializerTypes.RequireCreatable(Serializer, nameof(Serializer));
+        }
+        if (JsonContext is not null)
+        {
+            SerializerTypes.RequireCreatable(JsonContext, nameof(JsonContext));
+        }
+        return CodecProvider.For(Serializer, JsonContext);
+    }
 
     internal void Validate()
     {

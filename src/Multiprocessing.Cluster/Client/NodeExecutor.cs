@@ -3,7 +3,6 @@ using Multiprocessing.Cluster.Node;
 using Multiprocessing.Payload;
 using Multiprocessing.Scheduling;
 using Orleans.Runtime;
-using Orleans.Serialization.Buffers;
 
 namespace Multiprocessing.Cluster.Client;
 
@@ -303,10 +302,19 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
         }
     }
 
-    private Task<bool> SendPiece(ClientSharedData.Entry array, long at, int count)
+    private async Task<bool> SendPiece(ClientSharedData.Entry array, long at, int count)
     {
-        PooledBuffer piece = array.Read(at, count, out ulong checksum);
-        return Grain.WriteSharedDataAsync(pool.ClientId, array.Id, at, piece, checksum);
+        var piece = new SharedPiece(array.Read(at, count, out ulong checksum));
+        try
+        {
+            return await Grain.WriteSharedDataAsync(pool.ClientId, array.Id, at, piece, checksum).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Orleans' codec took the blocks if the call's message was serialized; if it never was
+            // (the call failed first, or threw here), they go back to their pool now.
+            piece.Release();
+        }
     }
 
     /// <summary>The caller disposed an array: tell the node to drop its copy.</summary>

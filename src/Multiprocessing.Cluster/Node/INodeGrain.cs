@@ -1,4 +1,3 @@
-using Orleans.Serialization.Buffers;
 
 namespace Multiprocessing.Cluster.Node;
 
@@ -35,12 +34,12 @@ internal interface INodeGrain : IGrainWithStringKey
 
     /// <summary>
     /// Writes one piece of the array's bytes at <paramref name="offset"/> and checks it against the
-    /// client's XxHash3 of the piece; false if it did not match. <paramref name="data"/> is a
-    /// <see cref="PooledBuffer"/>: Orleans reads it off the connection into pooled blocks, where a
+    /// client's XxHash3 of the piece; false if it did not match. <paramref name="data"/> is held in
+    /// Orleans' pooled blocks (<see cref="SharedPiece"/>): read off the connection into them, where a
     /// byte[] would be a new 4 MiB array (fresh pages to fault in) per piece.
     /// </summary>
     [Alias("WriteSharedPiece")]
-    Task<bool> WriteSharedDataAsync(Guid client, Guid id, long offset, PooledBuffer data, ulong checksum);
+    Task<bool> WriteSharedDataAsync(Guid client, Guid id, long offset, SharedPiece data, ulong checksum);
 
     /// <summary>True if every piece arrived and matched, and the copy is now usable.</summary>
     [Alias("CommitSharedPieces")]

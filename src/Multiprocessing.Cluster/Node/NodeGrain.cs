@@ -1,5 +1,4 @@
 using Orleans.Concurrency;
-using Orleans.Serialization.Buffers;
 
 namespace Multiprocessing.Cluster.Node;
 
@@ -19,7 +18,7 @@ internal sealed class NodeGrain(LocalNode node) : Grain, INodeGrain
 
     public Task<bool> BeginSharedDataAsync(Guid client, Guid id, long length) => Task.FromResult(node.SharedData.Begin(client, id, length));
 
-    public Task<bool> WriteSharedDataAsync(Guid client, Guid id, long offset, PooledBuffer data, ulong checksum) =>
+    public Task<bool> WriteSharedDataAsync(Guid client, Guid id, long offset, SharedPiece data, ulong checksum) =>
         Task.FromResult(node.SharedData.Write(client, id, offset, data, checksum));
 
     public Task<bool> CommitSharedDataAsync(Guid client, Guid id) => Task.FromResult(node.SharedData.Commit(client, id));

@@ -72,6 +72,13 @@ internal sealed class NodeFault
         },
         TimeoutException timeout => new() { Kind = NodeFaultKind.Timeout, Message = timeout.Message },
         OperationCanceledException cancelled => new() { Kind = NodeFaultKind.Cancelled, Message = cancelled.Message },
+        // The serializer a client's method names cannot be created in this node's workers: that
+        // client's calls fail, as on a local pool, and the node goes on.
+        WorkerStartException { InnerException: WorkerException remote } start when start.Data.Contains(Multiprocessing.Worker.RemoteErrors.CodecNotCreatedKey) => new()
+        {
+            Kind = NodeFaultKind.WorkerStart, Message = start.Message,
+            RemoteType = remote.RemoteTypeName, RemoteMessage = remote.RemoteMessage, RemoteStackTrace = remote.RemoteStackTrace, ProcessId = remote.ProcessId, ItemIndex = remote.ItemIndex,
+        },
         ObjectDisposedException or WorkerStartException => new() { Kind = NodeFaultKind.NodeStopping, Message = error.Message },
         _ => new() { Kind = NodeFaultKind.Other, Message = $"{error.GetType().FullName}: {error.Message}" },
     };
@@ -86,6 +93,7 @@ internal sealed class NodeFault
             NodeFaultKind.WorkerException => new WorkerException(message, RemoteType ?? "System.Exception", RemoteMessage ?? "", RemoteStackTrace ?? "", ProcessId, ItemIndex),
             NodeFaultKind.Serialization => new SerializationException(message,
                 RemoteType is null ? null : new WorkerException(RemoteMessage ?? "", RemoteType, RemoteMessage ?? "", RemoteStackTrace ?? "", ProcessId, ItemIndex)),
+            NodeFaultKind.WorkerStart => new WorkerStartException(message, new WorkerException(RemoteMessage ?? "", RemoteType ?? "System.Exception", RemoteMessage ?? "", RemoteStackTrace ?? "", ProcessId, ItemIndex)),
             NodeFaultKind.Timeout => new TimeoutException(message),
             NodeFaultKind.Cancelled => new OperationCanceledException(message),
             NodeFaultKind.NodeStopping or NodeFaultKind.SharedDataMissing => new NodeLostException(message),
@@ -111,6 +119,9 @@ internal enum NodeFaultKind
     /// not hearing from it): the client counts the node as lost, and meets it anew, sending again.
     /// </summary>
     SharedDataMissing,
+
+    /// <summary>The node's workers could not create the serializer the client's method names: the client's call fails with <see cref="WorkerStartException"/>; the node is fine.</summary>
+    WorkerStart,
 }
 
 /// <summary>A node could not run a chunk because it is leaving; the client runs it elsewhere.</summary>

@@ -54,8 +54,12 @@ internal sealed class NodeSharedData : IDisposable
     /// false on a mismatch (nothing written), and the client sends that piece again. The piece's
     /// pooled buffers go back to their pool.
     /// </summary>
-    public bool Write(Guid client, Guid id, long offset, PooledBuffer data, ulong checksum)
+    public bool Write(Guid client, Guid id, long offset, SharedPiece piece, ulong checksum)
     {
+        if (!piece.TryTake(out PooledBuffer data))
+        {
+            return false;
+        }
         try
         {
             Copy copy = Find(client, id);

@@ -1,5 +1,6 @@
 using Multiprocessing.Payload;
 using Multiprocessing.Scheduling;
+using Multiprocessing.Serialization;
 using Multiprocessing.Wire;
 
 namespace Multiprocessing;
@@ -7,8 +8,31 @@ namespace Multiprocessing;
 // The entry point a cluster node runs a caller's chunk through: the method and the items arrive
 // already encoded by the caller's process, and the results leave as the worker wrote them. The
 // node never loads the caller's types; only its worker processes do, as on one machine.
+//
+// The caller's serializer travels the same way, by name: the description ends with the names of the
+// caller's IWorkerSerializer and JSON context (null for the built-in codecs), and a worker that reads
+// a Register frame with them decodes that method's arguments and results with those, not with its
+// pool's. So one node pool, created once with fixed options, serves clients with different
+// serializers without a pool per serializer: a different serializer makes a different description,
+// hence a different registration; each worker creates a named serializer once (SerializerTypes
+// caches it). A worker that cannot create it fails every chunk of that method with
+// WorkerStartException, as a local pool whose workers cannot create their serializer does.
 public sealed partial class ProcessPool
 {
+    /// <summary>
+    /// What a caller sends a node for <paramref name="method"/>: what follows the id in its Register
+    /// frame, then the names of the caller's codecs, with which the node's workers read its chunks.
+    /// </summary>
+    internal static byte[] DescribeEncoded(RegisteredMethod method, CodecProvider codecs)
+    {
+        ReadOnlySpan<byte> described = method.RegisterFrame.AsSpan(Protocol.HeaderSize + sizeof(int));
+        var writer = new PayloadWriter(described.Length + 256);
+        writer.WriteBytes(described);
+        writer.WriteString(SerializerTypes.NameOf(codecs.UserSerializer));
+        writer.WriteString(SerializerTypes.NameOf(codecs.JsonResolver));
+        return writer.WrittenSpan.ToArray();
+    }
+
     private readonly Dictionary<string, RegisteredMethod> _encodedMethods = [];
     private readonly Lock _encodedLock = new();
 
@@ -103,7 +127,7 @@ public sealed partial class ProcessPool
     }
 }
 
-/// <summary>A chunk encoded by a caller's pool: the method's description (what follows the id in its Register frame), a complete Run frame, and where its items start in the caller's input (-1 for a single task).</summary>
+/// <summary>A chunk encoded by a caller's pool: the method's description (<see cref="ProcessPool.DescribeEncoded"/>), a complete Run frame, and where its items start in the caller's input (-1 for a single task).</summary>
 internal sealed record EncodedChunk(byte[] Method, string MethodName, byte[] Frame, int FrameLength, int Count, long FirstItem);
 
 /// <summary>How an encoded chunk ended: the results as the worker wrote them (<c>Results[..ResultLength]</c>), or the exception a local caller would have got.</summary>

@@ -50,6 +50,9 @@ internal enum ErrorKind : byte
 
     /// <summary>One result does not fit in a frame of the pool's MaxMessageSize; the error carries its size.</summary>
     ResultTooLarge = 5,
+
+    /// <summary>The serializer or JSON context a method's Register frame names could not be created in the worker.</summary>
+    CodecNotCreated = 6,
 }
 
 internal static class Protocol

@@ -31,8 +31,24 @@ internal static class RemoteErrors
             ErrorKind.ArgumentNotReadable => new SerializationException(
                 $"The worker could not read the argument of {method} {where}: {error.Message}",
                 Remote(error, itemIndex, processId)),
+            ErrorKind.CodecNotCreated => CodecNotCreated(new WorkerStartException(
+                $"Worker process {processId} could not create the serializer {method} is sent with: {error.Message} The serializer's type must be in the application the workers run, with a public parameterless constructor that works there.",
+                Remote(error, itemIndex, processId))),
             _ => new WorkerException($"The worker could not load {method}: {error.Message}", error.TypeName, error.Message, error.Details, processId, itemIndex),
         };
+    }
+
+    /// <summary>
+    /// Set in <see cref="Exception.Data"/> of a <see cref="WorkerStartException"/> that fails one method's
+    /// calls (its serializer could not be created) while the pool goes on: a cluster node tells it
+    /// from its pool's own start failing.
+    /// </summary>
+    public const string CodecNotCreatedKey = "Multiprocessing.CodecNotCreated";
+
+    private static Exception CodecNotCreated(Exception error)
+    {
+        error.Data[CodecNotCreatedKey] = true;
+        return error;
     }
 
     private static WorkerException Remote(RemoteError error, long? itemIndex, int processId) =>

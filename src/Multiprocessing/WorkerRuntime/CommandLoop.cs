@@ -181,7 +181,23 @@ internal sealed class CommandLoop
         try
         {
             Delegate function = TaskMethod.Resolve(ref reader);
-            entry = Invoker.Create(function, _codecs);
+            CodecProvider codecs = _codecs;
+            if (reader.Remaining > 0)
+            {
+                // A method sent by a cluster client names the client's codecs (ProcessPool.DescribeEncoded):
+                // its chunks were encoded with those, whatever this worker's pool uses.
+                string? serializerType = reader.ReadString();
+                string? jsonContextType = reader.ReadString();
+                try
+                {
+                    codecs = SerializerTypes.ProviderFor(serializerType, jsonContextType);
+                }
+                catch (Exception e)
+                {
+                    throw new UnavailableCodecs(e);
+                }
+            }
+            entry = Invoker.Create(function, codecs);
             ((Invoker)entry).MethodName = TaskMethod.Describe(function.Method);
         }
         catch (Exception e)
@@ -320,6 +336,7 @@ internal sealed class CommandLoop
         (ErrorKind Kind, int Item, Exception Error)? failure = method switch
         {
             Invoker invoker => invoker.Run(command.Items.AsSpan(0, command.ItemsLength), command.Count, first, status, command.Cancellation!.Token, results),
+            UnavailableCodecs e => (ErrorKind.CodecNotCreated, 0, e.InnerException!),
             Exception e => (ErrorKind.MethodNotResolved, 0, e),
             _ => (ErrorKind.MethodNotResolved, 0, new InvalidDataException($"method {command.MethodId} was never registered")),
         };
@@ -386,4 +403,7 @@ internal sealed class CommandLoop
         Console.Error.WriteLine($"Worker {Environment.ProcessId} stopped: {message}.");
         Libc.ExitImmediately(WorkerExitCodes.ProtocolError);
     }
+
+    /// <summary>A method's codecs, named by its Register frame, could not be created here: its every unit fails with the cause.</summary>
+    private sealed class UnavailableCodecs(Exception cause) : Exception(cause.Message, cause);
 }

@@ -213,6 +213,17 @@ internal static class ClusterTasks
 
     public static int WorkerPid(int _) => Environment.ProcessId;
 
+    /// <summary>Returns x² once process <c>Pid</c> is gone, leaving <c>Marker.PID</c> (this worker's) as it does.</summary>
+    public static int SquareOnceGone((int Pid, string Marker, int X) a)
+    {
+        while (Wait.ProcessExists(a.Pid))
+        {
+            Thread.Sleep(2);
+        }
+        File.WriteAllText($"{a.Marker}.{Environment.ProcessId}", "");
+        return a.X * a.X;
+    }
+
     public static int SlowPid(int _)
     {
         Thread.Sleep(100);
