@@ -65,10 +65,14 @@ internal sealed class JitWatch : IDisposable
         }
     }
 
-    /// <summary>Stops watching; the flag stays as last set (a consumer's stays 1 once its warm-up channel is drained).</summary>
+    /// <summary>
+    /// Stops watching and sets the flag: this process's warm-up is over (its channel drained, or its
+    /// own warm-up ended), so it must not hold back the producers still warming up (pipes end one by one).
+    /// </summary>
     public void Dispose()
     {
         _stopped = true;
         _thread.Join();
+        Volatile.Write(ref _flags.GetReference(_index), 1);
     }
 }
