@@ -18,7 +18,7 @@ internal static class ChannelRunner
     public const string Command = Results.RunnerModes.Channels;
 
     private const string Usage =
-        "channels run IMPL PAYLOAD PAIRS COUNT [--warmup MS] [--capacity N]   (IMPL: channel-readall | channel-drain | pipe-drain | pipe-readall | channel-spin; prints one JSON line)\n" +
+        "channels run IMPL PAYLOAD PAIRS COUNT [--warmup MIN_MS] [--capacity N]   (IMPL: channel-readall | channel-drain | pipe-drain | pipe-readall | channel-spin; prints one JSON line)\n" +
         "channels profile [--count N]";
 
     private static readonly TimeSpan s_runTimeout = TimeSpan.FromMinutes(3);
@@ -180,6 +180,9 @@ internal static class ChannelRunner
             consumer_gen0 = run.ConsumerGen0,
             producer_cpu_ns_per_msg = run.ProducerCpuNsPerMessage,
             consumer_cpu_ns_per_msg = run.ConsumerCpuNsPerMessage,
+            // Methods the JIT compiled in the timed part (all producers, all consumers): tiering still under way if large.
+            producer_jitted = run.ProducerJitted,
+            consumer_jitted = run.ConsumerJitted,
             load = ProcessCensus.LoadAverage(),
             // CLOCK_MONOTONIC (Stopwatch's clock on Linux), for `perf record -k CLOCK_MONOTONIC` windows.
             window_monotonic_s = new[] { run.StartTimestamp / (double)Stopwatch.Frequency, run.EndTimestamp / (double)Stopwatch.Frequency },
@@ -218,6 +221,7 @@ internal static class ChannelRunner
         using SharedBarrier warmed = SharedBarrier.Create(pairs + 1);
         using SharedBarrier go = SharedBarrier.Create(2 * pairs + 1);
         using SharedBarrier finished = SharedBarrier.Create(pairs);
+        using SharedArray<int> quiet = SharedArray<int>.Create(2 * pairs); // producers 0..pairs-1, consumers pairs..2·pairs-1
         long each = count / pairs;
         var consumers = new List<WorkerProcess<ConsumerReport>>();
         var producers = new List<WorkerProcess<ProducerReport>>();
@@ -225,11 +229,11 @@ internal static class ChannelRunner
         {
             for (int i = 0; i < pairs; i++)
             {
-                consumers.Add(WorkerProcess.Start(ChannelRuns.ConsumeChannel<T, TPayload>, ((main, warm), go, style)));
+                consumers.Add(WorkerProcess.Start(ChannelRuns.ConsumeChannel<T, TPayload>, ((main, warm), (go, quiet, pairs + i), style)));
             }
             for (int i = 0; i < pairs; i++)
             {
-                producers.Add(WorkerProcess.Start(ChannelRuns.ProduceChannel<T, TPayload>, ((main, warm), (warmed, go, finished), (i * each, each, warmupMs, (i, style)))));
+                producers.Add(WorkerProcess.Start(ChannelRuns.ProduceChannel<T, TPayload>, ((main, warm), (warmed, go, finished, quiet), (i * each, each, warmupMs, (i, style)))));
             }
             WorkerProcess[] all = [.. consumers, .. producers];
             await WhileAllRunAsync(warmed.SignalAndWaitAsync(s_runTimeout).AsTask(), all, "the warm-up").ConfigureAwait(false);
@@ -256,6 +260,7 @@ internal static class ChannelRunner
         var options = new SharedChannelOptions(s_capacity ?? TPayload.Capacity) { MaxMessageSize = TPayload.MaxMessageSize, Serializer = TPayload.Serializer };
         var ends = new List<PipeEnd<T>>();
         using SharedBarrier go = SharedBarrier.Create(2 * pairs + 1);
+        using SharedArray<int> quiet = SharedArray<int>.Create(2 * pairs);
         long each = count / pairs;
         var consumers = new List<WorkerProcess<ConsumerReport>>();
         var producers = new List<WorkerProcess<ProducerReport>>();
@@ -266,8 +271,8 @@ internal static class ChannelRunner
                 (PipeEnd<T> mainLeft, PipeEnd<T> mainRight) = Pipe.Create<T>(options);
                 (PipeEnd<T> warmLeft, PipeEnd<T> warmRight) = Pipe.Create<T>(options);
                 ends.AddRange([mainLeft, mainRight, warmLeft, warmRight]);
-                consumers.Add(WorkerProcess.Start(ChannelRuns.ConsumePipe<T, TPayload>, ((mainRight, warmRight), go, style)));
-                producers.Add(WorkerProcess.Start(ChannelRuns.ProducePipe<T, TPayload>, ((mainLeft, warmLeft), go, (i * each, each, warmupMs, (i, style)))));
+                consumers.Add(WorkerProcess.Start(ChannelRuns.ConsumePipe<T, TPayload>, ((mainRight, warmRight), (go, quiet, pairs + i), style)));
+                producers.Add(WorkerProcess.Start(ChannelRuns.ProducePipe<T, TPayload>, ((mainLeft, warmLeft), (go, quiet), (i * each, each, warmupMs, (i, style)))));
             }
             await WhileAllRunAsync(go.SignalAndWaitAsync(s_runTimeout).AsTask(), [.. consumers, .. producers], "the start barrier").ConfigureAwait(false);
             ProducerReport[] sent = await Task.WhenAll(producers.Select(p => p.Result)).WaitAsync(s_runTimeout).ConfigureAwait(false);
@@ -331,7 +336,8 @@ internal static class ChannelRunner
 
 /// <summary>One of our runs: throughput from the first producer's start to the last consumer's end, and the wait statistics.</summary>
 internal sealed record OurRun(double MessagesPerSecond, double Seconds, long Fallbacks, double FallbackMs, long SyncWaits, long AsyncWaits, double AsyncWaitMs,
-    long ProducerGen0, long ConsumerGen0, double ProducerCpuNsPerMessage, double ConsumerCpuNsPerMessage, long StartTimestamp, long EndTimestamp)
+    long ProducerGen0, long ConsumerGen0, double ProducerCpuNsPerMessage, double ConsumerCpuNsPerMessage, long StartTimestamp, long EndTimestamp,
+    long ProducerJitted = 0, long ConsumerJitted = 0)
 {
     public static OurRun From<T, TPayload>(long expected, ProducerReport[] sent, ConsumerReport[] received)
         where TPayload : IChannelPayload<T>
@@ -350,7 +356,8 @@ internal sealed record OurRun(double MessagesPerSecond, double Seconds, long Fal
         return new OurRun(expected / seconds, seconds,
             sent.Sum(s => s.Fallbacks), sent.Sum(s => s.FallbackTicks) * 1000.0 / Stopwatch.Frequency,
             received.Sum(r => r.SyncWaits), received.Sum(r => r.AsyncWaits), received.Sum(r => r.AsyncTicks) * 1000.0 / Stopwatch.Frequency,
-            sent.Sum(s => s.Gen0), received.Sum(r => r.Gen0), sent.Sum(s => s.CpuNs) / (double)expected, received.Sum(r => r.CpuNs) / (double)expected, start, end);
+            sent.Sum(s => s.Gen0), received.Sum(r => r.Gen0), sent.Sum(s => s.CpuNs) / (double)expected, received.Sum(r => r.CpuNs) / (double)expected, start, end,
+            sent.Sum(s => s.Jitted), received.Sum(r => r.Jitted));
     }
 }
 

@@ -135,26 +135,27 @@ internal static class ChannelPayloads
 /// <summary>
 /// What a producer process reports: when it started (after the go barrier), how often TryWrite
 /// failed and how long the WriteAsync fallbacks took, and over the timed part the process's gen-0
-/// collections and CPU time (all threads, user + system, in ns).
+/// collections, CPU time (all threads, user + system, in ns) and methods the JIT compiled (a
+/// warm-up that ended too early shows here: tier-0 code and tier-1 compiles inside the timed part).
 /// </summary>
-internal readonly record struct ProducerReport(long Start, long End, long Fallbacks, long FallbackTicks, long Gen0, long CpuNs);
+internal readonly record struct ProducerReport(long Start, long End, long Fallbacks, long FallbackTicks, long Gen0, long CpuNs, long Jitted = 0);
 
 /// <summary>
 /// What a consumer process reports: messages and checksum, when it saw completion, and (for the
 /// drain style) how many WaitToReadAsync calls completed at once or had to wait, and how long those waits took.
 /// </summary>
-internal readonly record struct ConsumerReport(long Count, long Sum, long End, long SyncWaits, long AsyncWaits, long AsyncTicks, long Gen0 = 0, long CpuNs = 0);
+internal readonly record struct ConsumerReport(long Count, long Sum, long End, long SyncWaits, long AsyncWaits, long AsyncTicks, long Gen0 = 0, long CpuNs = 0, long Jitted = 0);
 
-/// <summary>The process's gen-0 collections and CPU time so far, to subtract around the timed part.</summary>
-internal readonly record struct ProcessCost(long Gen0, long CpuNs)
+/// <summary>The process's gen-0 collections, CPU time and JIT-compiled methods so far, to subtract around the timed part.</summary>
+internal readonly record struct ProcessCost(long Gen0, long CpuNs, long Jitted)
 {
     public static ProcessCost Now()
     {
         using var process = Process.GetCurrentProcess();
-        return new ProcessCost(GC.CollectionCount(0), (long)process.TotalProcessorTime.TotalNanoseconds);
+        return new ProcessCost(GC.CollectionCount(0), (long)process.TotalProcessorTime.TotalNanoseconds, System.Runtime.JitInfo.GetCompiledMethodCount());
     }
 
-    public ProcessCost Since(ProcessCost start) => new(Gen0 - start.Gen0, CpuNs - start.CpuNs);
+    public ProcessCost Since(ProcessCost start) => new(Gen0 - start.Gen0, CpuNs - start.CpuNs, Jitted - start.Jitted);
 }
 
 /// <summary>
@@ -173,10 +174,10 @@ internal static class ChannelRuns
 
     /// <summary>A SharedChannel producer: warm up, meet, write <c>Count</c> messages, meet the other producers; producer 0 completes the channel.</summary>
     public static async Task<ProducerReport> ProduceChannel<T, TPayload>(
-        ((SharedChannel<T> Main, SharedChannel<T> Warm) Channels, (SharedBarrier Warmed, SharedBarrier Go, SharedBarrier Finished) Gates, (long First, long Count, int WarmupMs, (int Index, int Style) Who) Plan) a)
+        ((SharedChannel<T> Main, SharedChannel<T> Warm) Channels, (SharedBarrier Warmed, SharedBarrier Go, SharedBarrier Finished, SharedArray<int> Quiet) Gates, (long First, long Count, int WarmupMs, (int Index, int Style) Who) Plan) a)
         where TPayload : IChannelPayload<T>
     {
-        await WarmUpAsync<T, TPayload>(a.Channels.Warm.Writer, a.Plan.WarmupMs, a.Plan.Who.Style).ConfigureAwait(false);
+        await WarmUpAsync<T, TPayload>(a.Channels.Warm.Writer, a.Plan.WarmupMs, a.Plan.Who.Style, a.Gates.Quiet, a.Plan.Who.Index).ConfigureAwait(false);
         await a.Gates.Warmed.SignalAndWaitAsync().ConfigureAwait(false);
         ChannelWriter<T> writer = a.Channels.Main.Writer;
         ProcessCost before = ProcessCost.Now();
@@ -190,61 +191,84 @@ internal static class ChannelRuns
         {
             writer.Complete();
         }
-        return new ProducerReport(start, end, fallbacks, fallbackTicks, cost.Gen0, cost.CpuNs);
+        return new ProducerReport(start, end, fallbacks, fallbackTicks, cost.Gen0, cost.CpuNs, cost.Jitted);
     }
 
     /// <summary>A SharedChannel consumer: drain the warm-up channel, meet, read until completion.</summary>
     public static async Task<ConsumerReport> ConsumeChannel<T, TPayload>(
-        ((SharedChannel<T> Main, SharedChannel<T> Warm) Channels, SharedBarrier Go, int Style) a)
+        ((SharedChannel<T> Main, SharedChannel<T> Warm) Channels, (SharedBarrier Go, SharedArray<int> Quiet, int Index) Gates, int Style) a)
         where TPayload : IChannelPayload<T>
     {
-        await ReadAsync<T, TPayload>(a.Channels.Warm.Reader, a.Style).ConfigureAwait(false);
+        using (JitWatch.Start(a.Gates.Quiet, a.Gates.Index))
+        {
+            await ReadAsync<T, TPayload>(a.Channels.Warm.Reader, a.Style).ConfigureAwait(false);
+        }
         ProcessCost before = ProcessCost.Now();
-        await a.Go.SignalAndWaitAsync().ConfigureAwait(false);
+        await a.Gates.Go.SignalAndWaitAsync().ConfigureAwait(false);
         ConsumerReport report = await ReadAsync<T, TPayload>(a.Channels.Main.Reader, a.Style).ConfigureAwait(false);
         long end = Stopwatch.GetTimestamp();
         ProcessCost cost = ProcessCost.Now().Since(before);
-        return report with { End = end, Gen0 = cost.Gen0, CpuNs = cost.CpuNs };
+        return report with { End = end, Gen0 = cost.Gen0, CpuNs = cost.CpuNs, Jitted = cost.Jitted };
     }
 
     /// <summary>A pipe producer: warm up on the warm pipe and complete it, meet, send <c>Count</c> messages, complete.</summary>
-    public static async Task<ProducerReport> ProducePipe<T, TPayload>(((PipeEnd<T> Main, PipeEnd<T> Warm) Ends, SharedBarrier Go, (long First, long Count, int WarmupMs, (int Index, int Style) Who) Plan) a)
+    public static async Task<ProducerReport> ProducePipe<T, TPayload>(((PipeEnd<T> Main, PipeEnd<T> Warm) Ends, (SharedBarrier Go, SharedArray<int> Quiet) Gates, (long First, long Count, int WarmupMs, (int Index, int Style) Who) Plan) a)
         where TPayload : IChannelPayload<T>
     {
-        await WarmUpAsync<T, TPayload>(a.Ends.Warm.Writer, a.Plan.WarmupMs, a.Plan.Who.Style).ConfigureAwait(false);
+        await WarmUpAsync<T, TPayload>(a.Ends.Warm.Writer, a.Plan.WarmupMs, a.Plan.Who.Style, a.Gates.Quiet, a.Plan.Who.Index).ConfigureAwait(false);
         a.Ends.Warm.Complete();
         ProcessCost before = ProcessCost.Now();
-        await a.Go.SignalAndWaitAsync().ConfigureAwait(false);
+        await a.Gates.Go.SignalAndWaitAsync().ConfigureAwait(false);
         long start = Stopwatch.GetTimestamp();
         (long fallbacks, long fallbackTicks) = await WriteAsync<T, TPayload>(a.Ends.Main.Writer, a.Plan.First, a.Plan.Count, a.Plan.Who.Style).ConfigureAwait(false);
         long end = Stopwatch.GetTimestamp();
         ProcessCost cost = ProcessCost.Now().Since(before);
         a.Ends.Main.Complete();
-        return new ProducerReport(start, end, fallbacks, fallbackTicks, cost.Gen0, cost.CpuNs);
+        return new ProducerReport(start, end, fallbacks, fallbackTicks, cost.Gen0, cost.CpuNs, cost.Jitted);
     }
 
     /// <summary>A pipe consumer: read the warm pipe to its end, meet, read the main pipe to its end.</summary>
-    public static async Task<ConsumerReport> ConsumePipe<T, TPayload>(((PipeEnd<T> Main, PipeEnd<T> Warm) Ends, SharedBarrier Go, int Style) a)
+    public static async Task<ConsumerReport> ConsumePipe<T, TPayload>(((PipeEnd<T> Main, PipeEnd<T> Warm) Ends, (SharedBarrier Go, SharedArray<int> Quiet, int Index) Gates, int Style) a)
         where TPayload : IChannelPayload<T>
     {
-        await ReadAsync<T, TPayload>(a.Ends.Warm.Reader, a.Style).ConfigureAwait(false);
+        using (JitWatch.Start(a.Gates.Quiet, a.Gates.Index))
+        {
+            await ReadAsync<T, TPayload>(a.Ends.Warm.Reader, a.Style).ConfigureAwait(false);
+        }
         ProcessCost before = ProcessCost.Now();
-        await a.Go.SignalAndWaitAsync().ConfigureAwait(false);
+        await a.Gates.Go.SignalAndWaitAsync().ConfigureAwait(false);
         ConsumerReport report = await ReadAsync<T, TPayload>(a.Ends.Main.Reader, a.Style).ConfigureAwait(false);
         long end = Stopwatch.GetTimestamp();
         ProcessCost cost = ProcessCost.Now().Since(before);
-        return report with { End = end, Gen0 = cost.Gen0, CpuNs = cost.CpuNs };
+        return report with { End = end, Gen0 = cost.Gen0, CpuNs = cost.CpuNs, Jitted = cost.Jitted };
     }
 
-    private static async Task WarmUpAsync<T, TPayload>(ChannelWriter<T> writer, int milliseconds, int style)
+    /// <summary>
+    /// Writes warm-up messages for at least <paramref name="milliseconds"/>, and on until the JIT has
+    /// gone quiet in every producer and consumer process (<see cref="JitWatch"/>), or for at most
+    /// <see cref="MaxWarmUpMs"/>: with 8 processes on 2 cores each gets a quarter of a core, and a
+    /// fixed second ended before the tier-1 compiles, so the timed part measured tier-0 code.
+    /// </summary>
+    private static async Task WarmUpAsync<T, TPayload>(ChannelWriter<T> writer, int milliseconds, int style, SharedArray<int> quiet, int index)
         where TPayload : IChannelPayload<T>
     {
-        long until = Stopwatch.GetTimestamp() + milliseconds * Stopwatch.Frequency / 1000;
-        for (long i = 0; Stopwatch.GetTimestamp() < until; i += 256)
+        using JitWatch watch = JitWatch.Start(quiet, index);
+        long started = Stopwatch.GetTimestamp();
+        long until = started + milliseconds * Stopwatch.Frequency / 1000;
+        long cap = started + Math.Max(milliseconds, MaxWarmUpMs) * Stopwatch.Frequency / 1000;
+        for (long i = 0; ; i += 256)
         {
             await WriteAsync<T, TPayload>(writer, i, 256, style).ConfigureAwait(false);
+            long now = Stopwatch.GetTimestamp();
+            if (now >= cap || (now >= until && JitWatch.AllQuiet(quiet)))
+            {
+                return;
+            }
         }
     }
+
+    /// <summary>The longest warm-up when the JIT does not go quiet (a very loaded machine).</summary>
+    public const int MaxWarmUpMs = 20_000;
 
     /// <summary>The producer loop under test: <c>TryWrite</c>, and <c>WriteAsync</c> when the channel is full.</summary>
     private static async ValueTask<(long Fallbacks, long FallbackTicks)> WriteAsync<T, TPayload>(ChannelWriter<T> writer, long first, long count, int style)

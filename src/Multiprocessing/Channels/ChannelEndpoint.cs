@@ -42,17 +42,33 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
         return TryWriteBytes(message.WrittenSpan);
     }
 
-    public async ValueTask WriteAsync(T item, CancellationToken cancellationToken)
+    public ValueTask WriteAsync(T item, CancellationToken cancellationToken)
     {
-        // Serialised once, however long the wait for room.
-        byte[] message = Serialize(item).WrittenSpan.ToArray();
-        while (!TryWriteBytes(message))
+        // Room now (the usual case): straight from the thread's buffer, with no copy of the message
+        // and no state machine. Otherwise the bytes are kept for the wait, serialised only once.
+        // Failures surface through the returned task, as they did when this was one async method.
+        try
+        {
+            PayloadWriter message = Serialize(item);
+            return TryWriteBytes(message.WrittenSpan) ? default : WriteWhenRoomAsync(message.WrittenSpan.ToArray(), cancellationToken);
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException(e);
+        }
+    }
+
+    /// <summary>The rest of <see cref="WriteAsync"/> once a first attempt found no room (or the channel completed).</summary>
+    private async ValueTask WriteWhenRoomAsync(byte[] message, CancellationToken cancellationToken)
+    {
+        do
         {
             if (!await WaitToWriteAsync(cancellationToken).ConfigureAwait(false))
             {
                 throw new ChannelClosedException($"The {_owner} is completed: no more messages can be written.");
             }
         }
+        while (!TryWriteBytes(message));
     }
 
     private bool TryWriteBytes(ReadOnlySpan<byte> message)

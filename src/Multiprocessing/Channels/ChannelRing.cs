@@ -55,10 +55,11 @@ internal sealed unsafe partial class ChannelRing
     private const int WriterFlag = 1;
 
     private readonly byte* _ring;
-    private readonly Lock _writeGate = new();
-    private readonly Lock _readGate = new();
+    private ThreadGate _writeGate;
+    private ThreadGate _readGate;
     private readonly Lock _registerGate = new(); // innermost: taken under either gate, never the other way round
     private long* _record;
+    private readonly long _indexMask; // Capacity - 1 when Capacity is a power of two (a mask instead of a 64-bit division per slot lookup), else -1
 
     public ChannelRing(byte* ring)
     {
@@ -70,6 +71,7 @@ internal sealed unsafe partial class ChannelRing
         {
             throw new InvalidDataException("The shared memory does not hold a channel (its header is not one).");
         }
+        _indexMask = System.Numerics.BitOperations.IsPow2(Capacity) ? Capacity - 1 : -1;
     }
 
     public int Capacity { get; }
@@ -139,13 +141,14 @@ internal sealed unsafe partial class ChannelRing
         }
     }
 
-    private byte* Slot(long position) => _ring + SlotsOffset + (position % Capacity) * SlotStride;
+    private byte* Slot(long position) => _ring + SlotsOffset + (_indexMask >= 0 ? position & _indexMask : position % Capacity) * SlotStride;
 
     /// <summary>Writes one message; false when the ring is full or completed (see <paramref name="completed"/>).</summary>
     public bool TryWrite(ReadOnlySpan<byte> message, out bool completed)
     {
         Debug.Assert(message.Length <= MaxMessage);
-        lock (_writeGate)
+        _writeGate.Enter();
+        try
         {
             completed = Volatile.Read(ref State) != Open;
             if (completed)
@@ -185,6 +188,10 @@ internal sealed unsafe partial class ChannelRing
             Volatile.Write(ref *(long*)slot, position + 1);
             Volatile.Write(ref record[1], 0);
         }
+        finally
+        {
+            _writeGate.Exit();
+        }
         Signal(ReadSignal, ReadersAsleep);
         return true;
     }
@@ -198,7 +205,8 @@ internal sealed unsafe partial class ChannelRing
         bool freed = false;
         try
         {
-            lock (_readGate)
+            _readGate.Enter();
+            try
             {
                 long* record = Register(writer: false);
                 while (true)
@@ -237,6 +245,10 @@ internal sealed unsafe partial class ChannelRing
                         freed = true;
                     }
                 }
+            }
+            finally
+            {
+                _readGate.Exit();
             }
         }
         finally
@@ -290,9 +302,14 @@ internal sealed unsafe partial class ChannelRing
     /// <summary>Marks this process as a writer of the ring (see the remarks on writers that all die).</summary>
     public void RegisterWriter()
     {
-        lock (_writeGate)
+        _writeGate.Enter();
+        try
         {
             Register(writer: true);
+        }
+        finally
+        {
+            _writeGate.Exit();
         }
     }
 
@@ -302,12 +319,17 @@ internal sealed unsafe partial class ChannelRing
     /// </summary>
     public void RetireWriter()
     {
-        lock (_writeGate)
+        _writeGate.Enter();
+        try
         {
             if (_record is not null)
             {
                 Interlocked.And(ref *(int*)(_record + 3), ~WriterFlag);
             }
+        }
+        finally
+        {
+            _writeGate.Exit();
         }
     }
 
