@@ -13,9 +13,11 @@ namespace Multiprocessing.Cluster.Client;
 internal sealed class ClientSharedData
 {
     /// <summary>
-    /// The piece of an array one grain call carries. The node's Orleans buffers a whole message
-    /// before reading it, in pooled blocks it keeps for good, so the node's lasting cost of a
-    /// transfer is about this times <see cref="PiecesInFlight"/> (4 MiB pieces left ~17 MB of blocks and 128 KiB segments per node).
+    /// The piece of an array one grain call carries. Small, because what a transfer leaves in the
+    /// node grows with the message size: with 4 MiB pieces a node kept, after a 1 GiB transfer,
+    /// ~17 MB of Orleans' pooled 4 KiB network blocks, ~13 MB of 128 KiB buffer segments and a
+    /// few piece-sized arrays in the runtime's ArrayPool (gcdump of the benchmark's nodes;
+    /// docs/cluster.md, "What a node process costs").
     /// </summary>
     public const int PieceSize = 256 << 10;
 
