@@ -17,6 +17,17 @@ to finish beside a run without a kill. `memory` scatters one numpy array of --by
 broadcast=True, has every worker read all of it, and reports total PSS of the client (which
 runs the scheduler), the nannies and the workers (from /proc/PID/smaps_rollup), and the scatter time.
 
+`memory` and its data: Dask's documented way to put one object on every worker is
+`client.scatter(obj, broadcast=True)`, used here with Dask's defaults (through the scheduler, lz4
+compression "auto", hash=True). Until 2026-12-06 the array was `np.ones` (all 1.0): with the
+default "auto" compression Dask samples each frame, finds a constant array compresses, and lz4-
+compresses the whole frame; on this machine that made the broadcast of 64 MiB to 4 workers take
+106 s (1.8 s with compression off, 1.2 s with the data below), and 1 GiB did not finish in 15 min.
+Neither side's array is constant now: both hold word i = i * 0x9E3779B97F4A7C15 (uint64, wrapping),
+so no two words are alike, the sample does not compress and Dask sends the bytes as they are, as it
+would for real data (embeddings, say). `direct=True` was tried and was not faster (256 s at 64 MiB
+with the constant array, under load); `hash=False` only skips tokenizing, not the transfer.
+
 Needs Debian's python3-distributed and python3-numpy (for /usr/bin/python3).
 """
 
@@ -153,7 +164,11 @@ def cmd_memory(args):
     try:
         client.gather(client.map(inc, range(100), pure=False))  # every worker warm, as the .NET side's
         idle = {pid: _pss(pid) for pid in client.run(os.getpid).values()}
-        data = np.ones(args.bytes // 8, dtype="float64")
+        # The same contents as the .NET side's array (word i = i * 0x9E3779B97F4A7C15, no two words
+        # alike), not np.ones: Dask compresses frames with lz4 by default when a sample of them
+        # compresses, and a constant array made scatter spend minutes in that (see the docstring).
+        data = np.arange(args.bytes // 8, dtype="uint64")
+        data *= np.uint64(0x9E3779B97F4A7C15)
         expected = int(data.view("uint8").sum(dtype="uint64"))
         t = time.perf_counter()
         [future] = client.scatter([data], broadcast=True)

@@ -49,6 +49,9 @@ public static class ProcessPoolNodeServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>Grain locations a node's silo caches (Orleans' default is 1,000,000).</summary>
+    internal const int DirectoryCacheSize = 1024;
+
     internal static void ConfigureSilo(ISiloBuilder silo, ProcessPoolNodeOptions options, X509Certificate2? certificate)
     {
         if (options.Tls is { } tls && certificate is not null)
@@ -78,6 +81,9 @@ public static class ProcessPoolNodeServiceCollectionExtensions
             o.SiloListeningEndpoint = new IPEndPoint(options.BindAddress, options.SiloPort);
             o.GatewayListeningEndpoint = new IPEndPoint(options.BindAddress, options.GatewayPort);
         });
+        // Orleans' default directory cache (1,000,000 grain locations) allocates its table up front,
+        // about 10 MB per silo; a node's silo hosts one grain per node and looks up a handful.
+        silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = DirectoryCacheSize);
         silo.Services.AddPlacementDirector<NodePlacement, NodePlacementDirector>();
     }
 }

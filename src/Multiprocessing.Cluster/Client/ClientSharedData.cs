@@ -12,11 +12,17 @@ namespace Multiprocessing.Cluster.Client;
 /// </summary>
 internal sealed class ClientSharedData
 {
-    /// <summary>The piece of an array one grain call carries.</summary>
-    public const int PieceSize = 4 << 20;
+    /// <summary>
+    /// The piece of an array one grain call carries. Small, because what a transfer leaves in the
+    /// node grows with the message size: with 4 MiB pieces a node kept, after a 1 GiB transfer,
+    /// ~17 MB of Orleans' pooled 4 KiB network blocks, ~13 MB of 128 KiB buffer segments and a
+    /// few piece-sized arrays in the runtime's ArrayPool (gcdump of the benchmark's nodes;
+    /// docs/cluster.md, "What a node process costs").
+    /// </summary>
+    public const int PieceSize = 256 << 10;
 
-    /// <summary>Pieces sent to one node before the first is acknowledged.</summary>
-    public const int PiecesInFlight = 4;
+    /// <summary>Pieces sent to one node before the first is acknowledged: 4 MiB in flight, as many bytes as when the pieces were 4 MiB.</summary>
+    public const int PiecesInFlight = 16;
 
     private readonly Lock _gate = new();
     private readonly Dictionary<Guid, Entry> _byId = [];

@@ -30,6 +30,9 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
     /// <summary>The node's copies of its clients' read-only shared arrays.</summary>
     public NodeSharedData SharedData { get; } = new();
 
+    /// <summary>Gives back the heap a burst of traffic left, once the node is quiet again.</summary>
+    internal NodeMemory Memory { get; } = new();
+
     public ProcessPool Pool => _pool ?? throw new InvalidOperationException("The node has not started.");
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -186,6 +189,7 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
                 Release(id);
             }
         }
+        Memory.Check();
     }
 
     private sealed class ClientState

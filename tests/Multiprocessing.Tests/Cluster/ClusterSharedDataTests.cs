@@ -49,7 +49,7 @@ public sealed class ClusterSharedDataTests(TwoNodeCluster cluster, ITestOutputHe
     [Fact]
     public async Task ReadOnlyArray_OfSeveralPiecesTheLastPartial_ArrivesWhole_OnEveryNode()
     {
-        // Two whole 4 MiB pieces and 40 bytes more; every element weighted by its place, so a piece
+        // 8 MiB and 40 bytes: whole pieces and a partial last one; every element weighted by its place, so a piece
         // written at the wrong offset, twice or not at all changes the sum.
         const long Count = (2L * (4 << 20) + 40) / sizeof(long);
         using SharedArray<long> data = SharedArray<long>.Create(Count);
