@@ -81,10 +81,11 @@ public sealed partial class ProcessPool : IProcessPool
         var settings = new WorkerSettings(options.EnableWorkerDiagnostics, options.WorkerEnvironment, options.WorkerStartTimeout, options.MaxMessageSize,
             options.LoggerFactory?.CreateLogger(ProcessPoolLogEvents.WorkerCategory))
         { FrameTimeout = options.FrameTimeout };
-        // The workers are launched before anything else is built: a worker's own runtime start is
+        // The workers are launched (as many as WorkerFleet.LaunchedAtOnce allows) before anything else is built: a worker's own runtime start is
         // the longest step before a fresh pool's first result, and everything below (and the first
         // uses it costs this process) then happens while the workers boot, instead of before.
-        LaunchedWorker[] launched = WorkerConnection.LaunchMany(settings, options.Workers);
+        int launchedNow = WorkerFleet.LaunchedAtOnce(options.Workers);
+        LaunchedWorker[] launched = WorkerConnection.LaunchMany(settings, launchedNow);
         try
         {
             _codecs = options.Codecs(nameof(options));
@@ -96,7 +97,7 @@ public sealed partial class ProcessPool : IProcessPool
             _front = new TaskFrontEnd(this, _scheduler, _codecs, options.Name, options.MaxMessageSize, options.MaxTasksPerWorker, () => options.Workers);
             lock (_scheduler.Gate)
             {
-                _fleet.Adopt(launched);
+                _fleet.Adopt(launched, deferred: options.Workers - launchedNow);
             }
         }
         catch
