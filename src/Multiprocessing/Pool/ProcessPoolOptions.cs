@@ -19,6 +19,13 @@ public sealed record ProcessPoolOptions
 
     /// <summary>Number of worker processes.</summary>
     /// <value>The default is <see cref="Environment.ProcessorCount"/>.</value>
+    /// <remarks>
+    /// A new pool launches at once as many workers as leave one core to this process (at least one),
+    /// and the rest as soon as the first has connected: booting runtimes are bound by CPU, and more
+    /// of them than cores only slows each one down. On a two-core machine a two-worker pool's first
+    /// result comes sooner this way and its second worker is ready about a boot later;
+    /// <see cref="ProcessPool.WaitForWorkersAsync"/> waits for all of them.
+    /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException">Less than 1 or more than 1024.</exception>
     public int Workers
     {
