@@ -136,11 +136,12 @@ internal sealed class WorkerConnection : IDisposable
         // The status page and the Init frame are made while the worker boots, not after it has
         // connected: the worker would otherwise wait on them (and on this process's first use of
         // shared memory) before it could go on.
+        WorkerStatus? created = null;
         WorkerStatus status;
         byte[] init;
         try
         {
-            status = WorkerStatus.Create();
+            status = created = WorkerStatus.Create();
             init = Protocol.Frame(FrameType.Init, writer =>
             {
                 writer.WriteString(status.Path);
@@ -150,6 +151,7 @@ internal sealed class WorkerConnection : IDisposable
         }
         catch
         {
+            created?.Dispose();
             expectation.Dispose();
             process.Kill();
             process.Dispose();
