@@ -168,6 +168,11 @@ internal sealed class WorkerConnection : IDisposable
                 if (first != connected)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
+                    if (process.HasExited)
+                    {
+                        // The exit can be seen before the output's last lines (usually the reason) are read.
+                        await output.Drained.WaitAsync(TimeSpan.FromSeconds(1)).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+                    }
                     string what = process.HasExited
                         ? $"ended before connecting: {WorkerCrashedException.Describe(process.ExitCode)}"
                         : $"did not connect within {settings.StartTimeout.TotalSeconds:0.#} s";

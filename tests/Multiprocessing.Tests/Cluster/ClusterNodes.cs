@@ -134,7 +134,7 @@ internal sealed class ClusterNodes : IAsyncDisposable
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
             process.EnableRaisingEvents = true;
-            process.Exited += (_, _) => Ready.TrySetException(new InvalidOperationException($"mp node exited before it was ready:\n{Log}"));
+            process.Exited += (_, _) => _ = FailReadyAsync();
         }
 
         public Process Process { get; }
@@ -185,6 +185,24 @@ internal sealed class ClusterNodes : IAsyncDisposable
             {
                 Ready.TrySetResult();
             }
+        }
+
+        /// <summary>
+        /// Fails <see cref="Ready"/> with the node's whole log. Exited is raised when the process ends, which can be before
+        /// the asynchronous readers have delivered its last lines (the one that says why); WaitForExitAsync waits for both
+        /// outputs to reach their end, bounded in case a stray child still holds them open.
+        /// </summary>
+        private async Task FailReadyAsync()
+        {
+            try
+            {
+                await Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Report what arrived.
+            }
+            Ready.TrySetException(new InvalidOperationException($"mp node exited before it was ready:\n{Log}"));
         }
 
         /// <summary>SIGKILL: the node gets no chance to tell anyone.</summary>

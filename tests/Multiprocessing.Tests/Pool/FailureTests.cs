@@ -235,6 +235,17 @@ public sealed class FailureTests
     }
 
     [Fact]
+    public async Task WorkerRuntimeFailsBeforeConnecting_WorkerStartExceptionCarriesItsLastErrorOutput()
+    {
+        // A GC heap limit far too small for the runtime: CoreCLR prints why on stderr and exits before the worker connects.
+        var options = new ProcessPoolOptions { Workers = 1, WorkerEnvironment = new Dictionary<string, string?> { ["DOTNET_GCHeapHardLimit"] = "0x10000" } };
+        await using var pool = new ProcessPool(options);
+        WorkerStartException error = await Assert.ThrowsAsync<WorkerStartException>(() => pool.WaitForWorkersAsync().WaitAsync(Bounds.Unexpected));
+        Assert.Contains("ended before connecting", error.Message, StringComparison.Ordinal);
+        Assert.Contains("GC heap initialization failed", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task WorkerSendsMalformedFrame_WorkerIsStoppedWithAClearErrorAndPoolContinues()
     {
         await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1 });
