@@ -26,16 +26,21 @@ namespace Multiprocessing.Channels;
 /// before the call began), so R1 sees the flag and wakes the sleeper. Either way no wake is lost. The
 /// compiler barrier (a call the JIT cannot inline or see through) keeps W1 before R1 in the code.</para>
 /// <para><b>Mixed processes.</b> A process decides once, at first use, by registering. One whose
-/// registration fails keeps the full fence as a waker, and as a sleeper uses the slow unregistered
-/// membarrier (GLOBAL, a grace period: milliseconds, but sleeps are rare) so that wakers in other
-/// processes that registered and skip the fence are still covered. Only if that fails too (no
-/// membarrier at all, so no process on this kernel skips its fence, or a seccomp filter that refuses
-/// it to this process alone) does the sleeper rely on the futex waiter's periodic look (200 ms).</para>
+/// registration fails keeps the full fence as a waker. As a sleeper it must still cover wakers in
+/// other processes that did register and skip the fence: if the kernel offers the expedited call
+/// (so others may have registered), it uses the slow unregistered membarrier (GLOBAL, a grace
+/// period: milliseconds, but only in this unusual case: a seccomp filter that refuses the
+/// registration to some processes of one machine and not others). On a kernel without it nobody
+/// registers, every waker fences, and the sleeper needs nothing more than its locked exchange.
+/// If even the slow call fails (or a filter refuses this process the query too), the sleeper relies on the futex waiter's periodic look (200 ms).</para>
 /// </remarks>
 internal static class SleepFence
 {
+    /// <summary>Whether the kernel offers the expedited barrier, so that other processes may skip their fence.</summary>
+    private static readonly bool s_offered = OperatingSystem.IsLinux() && Libc.MembarrierHasGlobalExpedited();
+
     /// <summary>Whether this process registered, so its wakers may skip the fence (a constant to the tier-1 JIT).</summary>
-    private static readonly bool s_registered = OperatingSystem.IsLinux() && Libc.MembarrierRegisterGlobalExpedited();
+    private static readonly bool s_registered = s_offered && Libc.MembarrierRegisterGlobalExpedited();
 
     /// <summary>The waker's side: between publishing (or freeing) a slot and reading the sleeper flag.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -54,7 +59,7 @@ internal static class SleepFence
     /// <summary>The sleeper's side: after setting the sleeper flag, before the last look.</summary>
     public static void Sleeper()
     {
-        if (!(s_registered && Libc.MembarrierGlobalExpedited()))
+        if (s_offered && !(s_registered && Libc.MembarrierGlobalExpedited()))
         {
             Libc.MembarrierGlobal();
         }

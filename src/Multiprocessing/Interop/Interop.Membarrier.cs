@@ -20,12 +20,8 @@ internal static partial class Libc
     private const int MEMBARRIER_CMD_GLOBAL_EXPEDITED = 1 << 1;
     private const int MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED = 1 << 2;
 
-    /// <summary>
-    /// Registers this process for <see cref="MembarrierGlobalExpedited"/>: from now on every such call,
-    /// made by any process, runs a barrier on the CPUs that run this process's threads. False when
-    /// the kernel (or a seccomp filter) does not offer both commands.
-    /// </summary>
-    public static bool MembarrierRegisterGlobalExpedited()
+    /// <summary>Whether the kernel offers the expedited global barrier at all (to any process it lets make the call).</summary>
+    public static bool MembarrierHasGlobalExpedited()
     {
         if (SYS_membarrier == 0)
         {
@@ -33,9 +29,16 @@ internal static partial class Libc
         }
         nint supported = Syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0, 0, 0, 0);
         const int needed = MEMBARRIER_CMD_GLOBAL_EXPEDITED | MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED;
-        return supported > 0 && (supported & needed) == needed
-            && Syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0, 0, 0, 0) == 0;
+        return supported > 0 && (supported & needed) == needed;
     }
+
+    /// <summary>
+    /// Registers this process for <see cref="MembarrierGlobalExpedited"/>: from now on every such call,
+    /// made by any process, runs a barrier on the CPUs that run this process's threads. False if
+    /// the call failed (an old kernel, or a seccomp filter).
+    /// </summary>
+    public static bool MembarrierRegisterGlobalExpedited() =>
+        SYS_membarrier != 0 && Syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0, 0, 0, 0) == 0;
 
     /// <summary>
     /// Runs a full memory barrier on every CPU that runs a thread of a registered process (a thread
