@@ -24,6 +24,8 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
     private bool _detached;
     private AdaptiveSpin _readSpin;
     private AdaptiveSpin _writeSpin;
+    private AdaptivePark _readPark;
+    private AdaptivePark _writePark;
 
     public ChannelEndpoint(SyncMemory memory, ChannelRing ring, BoundedChannelFullMode fullMode, string owner, CodecProvider codecs)
     {
@@ -169,6 +171,12 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
                 }
                 if (woken || !KeepSpinning(ref _readSpin, ref started, i))
                 {
+                    if (!woken && !cancellationToken.IsCancellationRequested && ParkBriefly(ref _readPark, new ReadableWait(_memory, Ring)))
+                    {
+                        woken = true;
+                        started = 0; // a park, not a spin: says nothing about the spin's budget
+                        continue;
+                    }
                     break;
                 }
             }
@@ -205,6 +213,12 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
                 }
                 if (woken || !KeepSpinning(ref _writeSpin, ref started, i))
                 {
+                    if (!woken && !cancellationToken.IsCancellationRequested && ParkBriefly(ref _writePark, new WritableWait(_memory, Ring)))
+                    {
+                        woken = true;
+                        started = 0; // a park, not a spin: says nothing about the spin's budget
+                        continue;
+                    }
                     break;
                 }
             }
@@ -233,11 +247,53 @@ internal sealed class ChannelEndpoint<T> : IRetiringWriter
         return true;
     }
 
+    /// <summary>
+    /// Sleeps on the calling thread for this endpoint's parking budget (see <see cref="AdaptivePark"/>);
+    /// true if woken with something to look at, false if the budget is spent or parking is off. The
+    /// token is not watched meanwhile (the caller checked it just before): a cancellation waits at
+    /// most one budget, about a millisecond, to be seen by the asynchronous wait that follows.
+    /// </summary>
+    private static bool ParkBriefly(ref AdaptivePark park, FutexWait wait)
+    {
+        if (park.BudgetTicks == 0)
+        {
+            return false;
+        }
+        bool woken;
+        try
+        {
+            woken = wait.Run(park.Budget, CancellationToken.None);
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // the asynchronous wait that follows reports the closing, as before
+        }
+        if (woken)
+        {
+            park.Woken();
+        }
+        else
+        {
+            park.RanOut();
+        }
+        return woken;
+    }
+
     private async ValueTask<bool> WaitAsync(FutexWait wait, bool readable, CancellationToken cancellationToken)
     {
         // Woken: there is something to look at. The callers loop, so a message another reader took
         // first (or room another writer filled) just means waiting again.
+        long started = Stopwatch.GetTimestamp();
         await FutexWaiter.WaitAsync(wait, Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+        long elapsed = Stopwatch.GetTimestamp() - started;
+        if (readable)
+        {
+            _readPark.WaitedAsynchronously(elapsed);
+        }
+        else
+        {
+            _writePark.WaitedAsynchronously(elapsed);
+        }
         return readable
             ? await WaitToReadAsync(woken: true, cancellationToken).ConfigureAwait(false)
             : await WaitToWriteAsync(woken: true, cancellationToken).ConfigureAwait(false);

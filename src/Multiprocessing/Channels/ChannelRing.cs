@@ -398,7 +398,8 @@ internal sealed unsafe partial class ChannelRing
         // slot was published, and a sleeper sets it before its last look, so one of the two always
         // sees the other; whoever clears it wakes every sleeper, who set it again if they sleep on.
         // (A count of waiters would make every message pay a system call until the sleeper ran.)
-        Interlocked.MemoryBarrier();
+        // The barrier between the publication and the flag's read is the sleeper's to pay: see SleepFence.
+        SleepFence.Waker();
         if (Volatile.Read(ref *asleep) != 0 && Interlocked.Exchange(ref *asleep, 0) != 0)
         {
             Interlocked.Increment(ref *signal);
@@ -409,7 +410,9 @@ internal sealed unsafe partial class ChannelRing
     /// <summary>A sleeper's side of <see cref="Signal"/>: announce the sleep, then return the value to sleep on (the caller looks once more before sleeping).</summary>
     public static int PrepareToSleep(int* signal, int* asleep)
     {
-        Interlocked.Exchange(ref *asleep, 1); // a full fence: the look that follows cannot move above it
+        Interlocked.Exchange(ref *asleep, 1);
+        // The flag is visible; now make every waker's publication visible, or its read of the flag see it.
+        SleepFence.Sleeper();
         return Volatile.Read(ref *signal);
     }
 
