@@ -63,6 +63,9 @@ internal sealed unsafe partial class ChannelRing
 
     public ChannelRing(byte* ring)
     {
+        // Registered before this process can publish on the ring, not at its first message: a
+        // registration racing a sleeper's barrier could leave that sleeper to the waiter's periodic look.
+        _ = SleepFence.Prepare();
         _ring = ring;
         Capacity = *(int*)(ring + CapacityOffset);
         SlotStride = *(int*)(ring + SlotStrideOffset);

@@ -42,6 +42,9 @@ internal static class SleepFence
     /// <summary>Whether this process registered, so its wakers may skip the fence (a constant to the tier-1 JIT).</summary>
     private static readonly bool s_registered = s_offered && Libc.MembarrierRegisterGlobalExpedited();
 
+    /// <summary>Decides (and registers) now if this process has not yet: called when a ring is opened.</summary>
+    public static bool Prepare() => s_registered;
+
     /// <summary>The waker's side: between publishing (or freeing) a slot and reading the sleeper flag.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Waker()
