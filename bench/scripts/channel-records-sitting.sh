@@ -15,11 +15,12 @@ N=${N:-500000}
 OUT=${OUT:-/tmp/channel-records-sitting.jsonl}
 DLL=${DLL:-bench/Multiprocessing.Benchmarks/bin/Release/net10.0/Multiprocessing.Benchmarks.dll}
 PY=${PY:-/usr/bin/python3}
+PAYLOAD=${PAYLOAD:-order-memorypack}   # or order-memorypack-utf16: the same record, strings as UTF-16
 : > "$OUT"
 
 ours() { # P round
   for impl in channel-drain pipe-drain; do
-    line=$(dotnet "$DLL" channels run "$impl" order-memorypack "$1" "$N" | grep '^{')
+    line=$(dotnet "$DLL" channels run "$impl" "$PAYLOAD" "$1" "$N" | grep '^{')
     echo "{\"side\":\"ours\",\"round\":$2,\"pairs\":$1,\"run\":$line}" | tee -a "$OUT"
   done
 }
@@ -28,7 +29,7 @@ cpython() { # P round
   echo "{\"side\":\"cpython\",\"round\":$2,\"pairs\":$1,\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"run\":$line}" | tee -a "$OUT"
 }
 
-echo "# $(date -u '+%Y-%m-%d %H:%M') UTC, $(git rev-parse --short HEAD), nproc $(nproc), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(date -u '+%Y-%m-%d %H:%M') UTC, $(git rev-parse --short HEAD), payload $PAYLOAD, nproc $(nproc), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
   for p in 4 1; do
     if (( r % 2 == 1 )); then ours "$p" "$r"; cpython "$p" "$r"; else cpython "$p" "$r"; ours "$p" "$r"; fi

@@ -21,6 +21,11 @@ namespace Multiprocessing.MemoryPack;
 /// A member it leaves out does not travel; mark it <c>[MemoryPackInclude]</c> or make it part of
 /// the constructor. MemoryPack checks this at compile time through its source generator.
 /// </para>
+/// <para>
+/// Strings are written as UTF-8 (MemoryPack's default: compact, but transcoded on both ends).
+/// <see cref="MemoryPackUtf16WorkerSerializer"/> writes them as UTF-16 instead, a plain copy: larger
+/// messages, less CPU per string. Either reads what the other wrote.
+/// </para>
 /// </remarks>
 /// <example>
 /// <code>
@@ -38,7 +43,10 @@ public sealed class MemoryPackWorkerSerializer : IWorkerSerializer
     /// <summary>Whether <paramref name="type"/> is marked <c>[MemoryPackable]</c>, or is an array or <see cref="List{T}"/> of such a type.</summary>
     /// <param name="type">The declared type of an argument, result or channel item.</param>
     /// <returns><see langword="true"/> when MemoryPack's generated formatter handles it.</returns>
-    public bool CanSerialize(Type type)
+    public bool CanSerialize(Type type) => Accepts(type);
+
+    /// <summary>The type test both MemoryPack serializers share, cached per type.</summary>
+    internal static bool Accepts(Type type)
     {
         ArgumentNullException.ThrowIfNull(type);
         return s_accepted.GetOrAdd(type, static t => IsPackable(t));
@@ -57,7 +65,7 @@ public sealed class MemoryPackWorkerSerializer : IWorkerSerializer
     /// <exception cref="MemoryPackSerializationException">The bytes are not a value of <typeparamref name="T"/>.</exception>
     public T Deserialize<T>(ReadOnlySpan<byte> data) => MemoryPackSerializer.Deserialize<T>(data)!;
 
-    private static bool IsPackable(Type type)
+    internal static bool IsPackable(Type type)
     {
         if (type.IsArray && type.GetArrayRank() == 1)
         {

@@ -133,7 +133,7 @@ internal static class ChannelRunner
     public static string PythonPayload(string payload) => payload switch
     {
         "long" => "int",
-        "quote100" or "order-json" or "order-memorypack" => "record",
+        "quote100" or "order-json" or "order-memorypack" or "order-memorypack-utf16" => "record",
         _ => "bytes64k",
     };
 
@@ -196,8 +196,9 @@ internal static class ChannelRunner
         "quote100" => RunOursAsync<Quote, QuotePayload>(impl, pairs, count, warmupMs),
         "order-json" => RunOursAsync<Order, OrderPayload>(impl, pairs, count, warmupMs),
         "order-memorypack" => RunOursAsync<PackedOrder, PackedOrderPayload>(impl, pairs, count, warmupMs),
+        "order-memorypack-utf16" => RunOursAsync<PackedOrder, PackedOrderUtf16Payload>(impl, pairs, count, warmupMs),
         "bytes64k" => RunOursAsync<byte[], BlobPayload>(impl, pairs, count, warmupMs),
-        _ => throw new ArgumentException($"Unknown payload '{payload}' (long, quote100, order-json, order-memorypack, bytes64k)."),
+        _ => throw new ArgumentException($"Unknown payload '{payload}' (long, quote100, order-json, order-memorypack, order-memorypack-utf16, bytes64k)."),
     };
 
     private static Task<OurRun> RunOursAsync<T, TPayload>(string impl, int pairs, long count, int warmupMs)

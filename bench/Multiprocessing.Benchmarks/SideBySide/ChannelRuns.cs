@@ -91,6 +91,24 @@ internal readonly struct PackedOrderPayload : IChannelPayload<PackedOrder>
     public static long ExpectedSum(long first, long count) => ChannelPayloads.SumOfRange(first, count);
 }
 
+/// <summary>
+/// The same record through <see cref="MemoryPackUtf16WorkerSerializer"/>: strings copied as UTF-16
+/// instead of transcoded to UTF-8. Run on its own (<c>channels run … order-memorypack-utf16</c>), not
+/// in the full report's payload list.
+/// </summary>
+internal readonly struct PackedOrderUtf16Payload : IChannelPayload<PackedOrder>
+{
+    private static readonly MemoryPackUtf16WorkerSerializer s_serializer = new();
+    public static string Name => "order-memorypack-utf16";
+    public static int PayloadBytes => 100;
+    public static int MaxMessageSize => 256;
+    public static int Capacity => PackedOrderPayload.Capacity;
+    public static IWorkerSerializer? Serializer => s_serializer;
+    public static PackedOrder Make(long i) => PackedOrderPayload.Make(i);
+    public static long Key(PackedOrder item) => item.Id;
+    public static long ExpectedSum(long first, long count) => ChannelPayloads.SumOfRange(first, count);
+}
+
 /// <summary>64 KiB byte arrays (one buffer, sent again and again); the checksum counts bytes.</summary>
 internal readonly struct BlobPayload : IChannelPayload<byte[]>
 {
@@ -123,6 +141,7 @@ internal static class ChannelPayloads
         "quote100" => QuotePayload.PayloadBytes,
         "order-json" => OrderPayload.PayloadBytes,
         "order-memorypack" => PackedOrderPayload.PayloadBytes,
+        "order-memorypack-utf16" => PackedOrderUtf16Payload.PayloadBytes,
         "bytes64k" => BlobPayload.PayloadBytes,
         _ => throw new ArgumentException(payload),
     };

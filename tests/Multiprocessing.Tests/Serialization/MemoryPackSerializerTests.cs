@@ -46,6 +46,40 @@ public sealed class MemoryPackSerializerTests
     }
 
     [Fact]
+    public void Utf16Serializer_WritesStringsAsUtf16_AndEachSerializerReadsTheOthersBytes()
+    {
+        var utf8 = new MemoryPackWorkerSerializer();
+        var utf16 = new MemoryPackUtf16WorkerSerializer();
+        Assert.True(utf16.CanSerialize(typeof(List<PackedOrder>)));
+        Assert.False(utf16.CanSerialize(typeof(string)));
+        var order = new PackedOrder(7, "Zoë Łukasiewicz 𝔸", 12.34m, new DateTime(2026, 12, 6, 1, 2, 3, DateTimeKind.Utc), ["naïve", "日本"]);
+        var narrow = new System.Buffers.ArrayBufferWriter<byte>();
+        var wide = new System.Buffers.ArrayBufferWriter<byte>();
+        utf8.Serialize(narrow, order);
+        utf16.Serialize(wide, order);
+        // The same record is longer with UTF-16 strings: the option reached MemoryPack.
+        Assert.True(wide.WrittenCount > narrow.WrittenCount, $"UTF-16 {wide.WrittenCount} bytes, UTF-8 {narrow.WrittenCount}");
+        foreach (PackedOrder copy in new[] { utf8.Deserialize<PackedOrder>(wide.WrittenSpan), utf16.Deserialize<PackedOrder>(narrow.WrittenSpan), utf16.Deserialize<PackedOrder>(wide.WrittenSpan) })
+        {
+            Assert.Equal((order.Id, order.Customer, order.Total, order.Placed), (copy.Id, copy.Customer, copy.Total, copy.Placed));
+            Assert.Equal(order.Lines, copy.Lines);
+        }
+    }
+
+    [Fact]
+    public async Task MapAsync_Utf16Serializer_RecordsWithNonAsciiStringsRoundTripThroughWorkers()
+    {
+        await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1, Serializer = new MemoryPackUtf16WorkerSerializer() });
+        PackedOrder[] orders = [.. Enumerable.Range(0, 50).Select(i => new PackedOrder(i, "Zoë " + i, i, DateTime.UnixEpoch.AddDays(i), ["日本" + i]))];
+        PackedOrder[] discounted = await pool.MapAsync(PackedTasks.Discount, orders).WaitAsync(Bounds.Unexpected);
+        for (int i = 0; i < orders.Length; i++)
+        {
+            Assert.Equal(orders[i].Customer, discounted[i].Customer);
+            Assert.Equal([.. orders[i].Lines, "discount"], discounted[i].Lines);
+        }
+    }
+
+    [Fact]
     public async Task MapAsync_PackableRecords_RoundTripThroughWorkers()
     {
         await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 2, Serializer = new MemoryPackWorkerSerializer() });
