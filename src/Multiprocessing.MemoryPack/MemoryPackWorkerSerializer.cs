@@ -65,7 +65,7 @@ public sealed class MemoryPackWorkerSerializer : IWorkerSerializer
     /// <exception cref="MemoryPackSerializationException">The bytes are not a value of <typeparamref name="T"/>.</exception>
     public T Deserialize<T>(ReadOnlySpan<byte> data) => MemoryPackSerializer.Deserialize<T>(data)!;
 
-    internal static bool IsPackable(Type type)
+    private static bool IsPackable(Type type)
     {
         if (type.IsArray && type.GetArrayRank() == 1)
         {
