@@ -100,8 +100,8 @@ internal readonly struct PackedOrderUtf16Payload : IChannelPayload<PackedOrder>
 {
     private static readonly MemoryPackUtf16WorkerSerializer s_serializer = new();
     public static string Name => "order-memorypack-utf16";
-    public static int PayloadBytes => 100;
-    public static int MaxMessageSize => 256;
+    public static int PayloadBytes => PackedOrderPayload.PayloadBytes;
+    public static int MaxMessageSize => PackedOrderPayload.MaxMessageSize;
     public static int Capacity => PackedOrderPayload.Capacity;
     public static IWorkerSerializer? Serializer => s_serializer;
     public static PackedOrder Make(long i) => PackedOrderPayload.Make(i);

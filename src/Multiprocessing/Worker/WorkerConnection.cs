@@ -171,7 +171,7 @@ internal sealed class WorkerConnection : IDisposable
                     if (process.HasExited)
                     {
                         // The exit can be seen before the output's last lines (usually the reason) are read.
-                        await output.Drained.WaitAsync(TimeSpan.FromSeconds(1)).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+                        await output.WaitForDrainAsync(CancellationToken.None).ConfigureAwait(false);
                     }
                     string what = process.HasExited
                         ? $"ended before connecting: {WorkerCrashedException.Describe(process.ExitCode)}"
@@ -435,7 +435,7 @@ internal sealed class WorkerConnection : IDisposable
         }
         // Let the forwarded output drain, so a crash report includes the worker's last lines.
         // A grandchild holding the pipe must not stall us.
-        Output.WaitForDrain(TimeSpan.FromSeconds(1));
+        Output.WaitForDrain(WorkerOutput.DrainBound);
         return _process.ExitCode;
     }
 

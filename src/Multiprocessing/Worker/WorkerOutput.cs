@@ -66,8 +66,30 @@ internal sealed class WorkerOutput
     /// <summary>Completes once both pipes reached end of file: every line the worker wrote has been handed on.</summary>
     public Task Drained => _drained.Task;
 
-    /// <summary>Waits up to <paramref name="timeout"/> for <see cref="Drained"/>; a grandchild that inherited the pipes can hold them open.</summary>
+    /// <summary>
+    /// How long a report of the worker's end (exit code, crash, failed start) waits for its last
+    /// lines: they are usually there at once, but a grandchild that inherited the pipes can hold
+    /// them open for ever.
+    /// </summary>
+    public static readonly TimeSpan DrainBound = TimeSpan.FromSeconds(1);
+
+    /// <summary>Waits up to <paramref name="timeout"/> (a report: <see cref="DrainBound"/>) for <see cref="Drained"/>; false if the pipes are still open.</summary>
     public bool WaitForDrain(TimeSpan timeout) => _drained.Task.Wait(timeout);
+
+    /// <summary>Waits up to <see cref="DrainBound"/> for <see cref="Drained"/>; false if the pipes are still open.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public async Task<bool> WaitForDrainAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await _drained.Task.WaitAsync(DrainBound, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
 
     private void Pump(Stream stream, bool error)
     {

@@ -144,13 +144,7 @@ public class WorkerProcess : IDisposable, IWorkerListener
         }
         // Then its last lines: everything it printed has been forwarded when this completes (unless
         // a grandchild inherited its output and keeps it open, which must not keep us waiting).
-        try
-        {
-            await _output.Drained.WaitAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-        }
+        await _output.WaitForDrainAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Waits up to <paramref name="timeout"/> for the process to exit.</summary>
