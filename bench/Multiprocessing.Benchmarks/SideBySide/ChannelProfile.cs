@@ -83,6 +83,7 @@ internal static class ChannelProfile
         [QuotePayload.Name] = Serialised(QuotePayload.Make(123_456)).Length,
         [OrderPayload.Name] = Serialised(OrderPayload.Make(123_456)).Length,
         [PackedOrderPayload.Name] = Serialised(PackedOrderPayload.Make(123_456), PackedOrderPayload.Serializer).Length,
+        [PackedOrderUtf16Payload.Name] = Serialised(PackedOrderUtf16Payload.Make(123_456), PackedOrderUtf16Payload.Serializer).Length,
         [BlobPayload.Name] = Serialised(BlobPayload.Make(123_456)).Length,
     };
 
