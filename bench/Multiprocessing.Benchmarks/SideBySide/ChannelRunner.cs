@@ -198,7 +198,7 @@ internal static class ChannelRunner
         "order-memorypack" => RunOursAsync<PackedOrder, PackedOrderPayload>(impl, pairs, count, warmupMs),
         "order-memorypack-utf16" => RunOursAsync<PackedOrder, PackedOrderUtf16Payload>(impl, pairs, count, warmupMs),
         "bytes64k" => RunOursAsync<byte[], BlobPayload>(impl, pairs, count, warmupMs),
-        _ => throw new ArgumentException($"Unknown payload '{payload}' (long, quote100, order-json, order-memorypack, order-memorypack-utf16, bytes64k)."),
+        _ => throw new ArgumentException($"Unknown payload '{payload}' ({string.Join(", ", ChannelPayloads.All)})."),
     };
 
     private static Task<OurRun> RunOursAsync<T, TPayload>(string impl, int pairs, long count, int warmupMs)
