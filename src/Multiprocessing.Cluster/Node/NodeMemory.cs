@@ -1,3 +1,5 @@
+using Multiprocessing.Interop;
+
 namespace Multiprocessing.Cluster.Node;
 
 /// <summary>
@@ -7,7 +9,8 @@ namespace Multiprocessing.Cluster.Node;
 /// not have for a long time, and the runtime's array pool keeps the message-sized buffers it handed
 /// out. Once a burst is over (much allocated since the last trim, almost nothing in the last check
 /// interval), one aggressive collection compacts the heap, decommits the free space and lets the
-/// pools drop what they kept (docs/cluster.md, "What a node process costs"). A node that forwards
+/// pools drop what they kept, and the C library's arenas give back their free pages
+/// (docs/cluster.md, "What a node process costs"). A node that forwards
 /// another node's traffic (a client's call that reached it through its gateway) trims the same way,
 /// though no transfer of its own ended.
 /// </summary>
@@ -46,6 +49,9 @@ internal sealed class NodeMemory
         }
         // Aggressive: blocking and compacting, with the free space decommitted rather than kept for reuse.
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        // The native side of the same burst: what the runtime freed (the JIT's scratch memory above
+        // all) stays mapped in the C library's arenas until they are trimmed.
+        Libc.TryTrimNativeHeap();
         _atLastTrim = _atLastCheck = GC.GetTotalAllocatedBytes();
         Trims++;
     }

@@ -38,6 +38,9 @@ internal static partial class Libc
     [LibraryImport(LibraryName, EntryPoint = "munmap", SetLastError = true)]
     internal static partial int MUnmap(nint address, nuint length);
 
+    [LibraryImport(LibraryName, EntryPoint = "malloc_trim")]
+    private static partial int MallocTrimNative(nuint pad);
+
     [LibraryImport(LibraryName, EntryPoint = "fallocate", SetLastError = true)]
     private static partial int FAllocateNative(SafeFileHandle fd, int mode, long offset, long length);
 
@@ -57,6 +60,24 @@ internal static partial class Libc
 
     // O_NOFOLLOW is one of the few open flags whose value differs by architecture.
     private static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
+
+    /// <summary>
+    /// Gives the C heap's free pages back to the kernel (glibc's <c>malloc_trim(0)</c>): the runtime's
+    /// native allocations (the JIT's scratch memory, among others) are freed into glibc's arenas, which
+    /// keep them mapped. False where the C library has no such call (musl): nothing is given back there.
+    /// </summary>
+    public static bool TryTrimNativeHeap()
+    {
+        try
+        {
+            MallocTrimNative(0);
+            return true;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>
     /// Creates an anonymous memory file of <paramref name="length"/> bytes. It has no name in any
