@@ -16,17 +16,19 @@ internal sealed class ClientSharedData
     /// The piece of an array one grain call carries. Small, because what a transfer leaves in the
     /// node grows with the message size: with 4 MiB pieces a node kept, after a 1 GiB transfer,
     /// ~17 MB of Orleans' pooled 4 KiB network blocks, ~13 MB of 128 KiB buffer segments and a
-    /// few piece-sized arrays in the runtime's ArrayPool (gcdump of the benchmark's nodes;
-    /// docs/cluster.md, "What a node process costs").
+    /// few piece-sized arrays in the runtime's ArrayPool (gcdump of the benchmark's nodes). With
+    /// 64 KiB instead of 256 KiB the two nodes of the 1 GiB row kept 122 – 125 MiB instead of
+    /// 122 – 141, copying 135 – 140 MB/s per node instead of 145 – 219 (docs/cluster.md, "What a node process costs").
     /// </summary>
-    public const int PieceSize = 256 << 10;
+    public const int PieceSize = 64 << 10;
 
     /// <summary>
-    /// Pieces sent to one node before the first is acknowledged: 1 MiB in flight. What is in flight is
-    /// what Orleans' network and buffer pools grow to hold, and they keep it after the transfer
+    /// Pieces sent to one node before the first is acknowledged. What is in flight is what
+    /// Orleans' network and buffer pools grow to hold, and they keep it after the transfer
     /// (gcdump: 128 KiB network slabs and 4 KiB buffer blocks). After 1 GiB to each of two nodes,
-    /// a node's heap after its compacting collection was 16 – 32 MB with 16 pieces in flight and
-    /// 9 – 16 MB with 4 (6 MB before the transfer), at the same copy speed (docs/benchmarks/cluster.md).
+    /// a node's heap after its compacting collection was 16 – 32 MB with 16 pieces of 256 KiB in flight and
+    /// 9 – 16 MB with 4 (6 MB before the transfer), at the same copy speed; with 64 KiB pieces,
+    /// 2 in flight left as much as 4 and copied slower (docs/benchmarks/cluster.md).
     /// </summary>
     public const int PiecesInFlight = 4;
 

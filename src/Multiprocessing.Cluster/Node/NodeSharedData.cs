@@ -119,6 +119,9 @@ internal sealed class NodeSharedData : IDisposable
         lock (_gate)
         {
             copy.Complete = true;
+            // One entry per piece (16,384 for 1 GiB): needed only until the copy is whole.
+            copy.Verified.Clear();
+            copy.Verified.TrimExcess();
         }
         Interlocked.Increment(ref _transfers);
         return true;
