@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Multiprocessing.Cluster;
+using Multiprocessing.Cluster.Node;
 
 namespace Multiprocessing.Cli.Commands;
 
@@ -98,6 +99,12 @@ public sealed class NodeCommand : CliCommand
         {
             await error.WriteLineAsync("mp node: --workers must be at least 1.").ConfigureAwait(false);
             return MpCommandLine.UsageError;
+        }
+        if (NodeRuntime.ShouldRestart())
+        {
+            // Returns only when the restart failed; the node then runs with the runtime's defaults.
+            Exception failed = NodeRuntime.Restart();
+            await error.WriteLineAsync($"mp node: could not start over with the node's runtime settings ({failed.Message}); running with the runtime's defaults.").ConfigureAwait(false);
         }
         HostApplicationBuilder builder = Host.CreateApplicationBuilder([]);
         builder.Logging.ClearProviders();

@@ -12,6 +12,56 @@ internal static partial class Libc
     /// <summary>The effective user id of this process: shared objects are shared only with processes of the same user.</summary>
     public static uint EffectiveUserId => GetEffectiveUserIdNative();
 
+    [LibraryImport(LibraryName, EntryPoint = "execve", SetLastError = true)]
+    private static unsafe partial int ExecveNative(byte* path, byte** argv, byte** envp);
+
+    /// <summary>
+    /// Replaces this process's program with a fresh start of the same executable
+    /// (<c>/proc/self/exe</c>): same process id, same open standard streams, <paramref name="arguments"/>
+    /// (the first is the program's name) and exactly <paramref name="environment"/> ("NAME=value").
+    /// Returns only if the kernel refused, by throwing.
+    /// </summary>
+    /// <exception cref="IOException">execve failed (the errno is in the message).</exception>
+    public static unsafe void ExecSelf(IReadOnlyList<string> arguments, IReadOnlyList<string> environment)
+    {
+        byte** argv = NullTerminatedUtf8(arguments);
+        byte** envp = NullTerminatedUtf8(environment);
+        byte** path = NullTerminatedUtf8(["/proc/self/exe"]);
+        try
+        {
+            ExecveNative(path[0], argv, envp);
+            throw ErrorFor("execve", "/proc/self/exe");
+        }
+        finally
+        {
+            NativeMemory.Free(argv);
+            NativeMemory.Free(envp);
+            NativeMemory.Free(path);
+        }
+    }
+
+    /// <summary>A null-terminated array of NUL-terminated UTF-8 copies of <paramref name="strings"/>, in one block freed with <see cref="NativeMemory.Free(void*)"/>.</summary>
+    private static unsafe byte** NullTerminatedUtf8(IReadOnlyList<string> strings)
+    {
+        int pointers = (strings.Count + 1) * sizeof(byte*);
+        int total = pointers;
+        foreach (string s in strings)
+        {
+            total += System.Text.Encoding.UTF8.GetByteCount(s) + 1;
+        }
+        byte** array = (byte**)NativeMemory.Alloc((nuint)total);
+        byte* next = (byte*)array + pointers;
+        for (int i = 0; i < strings.Count; i++)
+        {
+            array[i] = next;
+            int length = System.Text.Encoding.UTF8.GetBytes(strings[i], new Span<byte>(next, total - (int)(next - (byte*)array)));
+            next[length] = 0;
+            next += length + 1;
+        }
+        array[strings.Count] = null;
+        return array;
+    }
+
     [LibraryImport(LibraryName, EntryPoint = "kill", SetLastError = true)]
     private static partial int KillNative(int pid, int signal);
 

@@ -229,6 +229,14 @@ internal static class ProcFs
         }
     }
 
+    /// <summary>This process's arguments exactly as the kernel started it, the program's name first and empty arguments kept (<c>/proc/self/cmdline</c>).</summary>
+    public static string[] ReadOwnCommandLine()
+    {
+        string text = File.ReadAllText("/proc/self/cmdline");
+        // Every argument ends in a NUL, so the last split is the empty tail after the final one.
+        return text.Length == 0 ? [] : text[..^1].Split('\0');
+    }
+
     /// <summary>The arguments of <paramref name="pid"/>'s command line (<c>/proc/PID/cmdline</c>); empty for a kernel thread.</summary>
     /// <exception cref="IOException">The process is gone or cannot be read.</exception>
     /// <exception cref="UnauthorizedAccessException">Not allowed to read it.</exception>

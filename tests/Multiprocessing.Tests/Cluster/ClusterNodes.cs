@@ -62,7 +62,10 @@ internal sealed class ClusterNodes : IAsyncDisposable
     public Task<Node> AddAsync(int workers) => AddAsync(workers, _tls);
 
     /// <summary>Starts one more node, with <paramref name="tls"/> (null: plain TCP) whatever the others use, and <paramref name="extra"/> arguments for mp node.</summary>
-    public async Task<Node> AddAsync(int workers, TestCertificate? tls, params string[] extra)
+    public Task<Node> AddAsync(int workers, TestCertificate? tls, params string[] extra) => AddAsync(workers, tls, new Dictionary<string, string?>(), extra);
+
+    /// <summary>As <see cref="AddAsync(int, TestCertificate?, string[])"/>, with <paramref name="environment"/> set for mp node on top of this process's (a null value removes the variable).</summary>
+    public async Task<Node> AddAsync(int workers, TestCertificate? tls, IReadOnlyDictionary<string, string?> environment, params string[] extra)
     {
         (int siloPort, int gatewayPort) = (FreePort(), FreePort());
         string mp = Path.Combine(AppContext.BaseDirectory, "mp.dll");
@@ -83,6 +86,17 @@ internal sealed class ClusterNodes : IAsyncDisposable
         foreach (string argument in extra)
         {
             start.ArgumentList.Add(argument);
+        }
+        foreach ((string name, string? value) in environment)
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
         }
         if (_redis is null && _nodes.Count > 0)
         {

@@ -1,0 +1,55 @@
+using Multiprocessing.Cluster.Node;
+
+namespace Multiprocessing.Tests.Cluster;
+
+/// <summary>mp node starts itself over with tiered compilation off and a small gen0 budget; its workers, which run user code, keep the runtime's default tiering.</summary>
+public sealed class NodeRuntimeTests
+{
+    [Fact]
+    public async Task MpNode_ByDefault_RunsWithTieredCompilationOff_ItsWorkersWithout()
+    {
+        await using ClusterNodes nodes = await ClusterNodes.StartAsync(0);
+        // Whatever this test process was given: mp node decides only when nobody chose.
+        ClusterNodes.Node node = await nodes.AddAsync(1, tls: null, new Dictionary<string, string?> { [NodeRuntime.Variable] = null, ["COMPlus_TieredCompilation"] = null, [NodeRuntime.Marker] = null, [NodeRuntime.Gen0Variable] = null });
+
+        Dictionary<string, string> environment = EnvironmentOf(node.Process.Id);
+        Assert.Equal("0", environment.GetValueOrDefault(NodeRuntime.Variable));
+        Assert.Equal("1", environment.GetValueOrDefault(NodeRuntime.Marker));
+        Assert.Equal(NodeRuntime.Gen0Budget, environment.GetValueOrDefault(NodeRuntime.Gen0Variable));
+        Dictionary<string, string> workerEnvironment = EnvironmentOf(await OnlyWorkerAsync(node));
+        Assert.False(workerEnvironment.ContainsKey(NodeRuntime.Variable), $"the worker has {NodeRuntime.Variable}={workerEnvironment.GetValueOrDefault(NodeRuntime.Variable)}");
+        Assert.False(workerEnvironment.ContainsKey(NodeRuntime.Marker));
+        // The pool gives its workers a gen0 budget of its own, whatever the node runs with.
+        Assert.NotEqual(NodeRuntime.Gen0Budget, workerEnvironment.GetValueOrDefault(NodeRuntime.Gen0Variable));
+    }
+
+    [Fact]
+    public async Task MpNode_TieringChosenByTheUser_KeepsItAndDoesNotStartOver()
+    {
+        await using ClusterNodes nodes = await ClusterNodes.StartAsync(0);
+        ClusterNodes.Node node = await nodes.AddAsync(1, tls: null, new Dictionary<string, string?> { [NodeRuntime.Variable] = "1", [NodeRuntime.Marker] = null, [NodeRuntime.Gen0Variable] = null });
+
+        Dictionary<string, string> environment = EnvironmentOf(node.Process.Id);
+        Assert.Equal("1", environment.GetValueOrDefault(NodeRuntime.Variable));
+        Assert.False(environment.ContainsKey(NodeRuntime.Marker));
+        Assert.NotEqual(NodeRuntime.Gen0Budget, environment.GetValueOrDefault(NodeRuntime.Gen0Variable));
+        // The user's choice is the environment's, so the workers inherit it as any other variable.
+        Assert.Equal("1", EnvironmentOf(await OnlyWorkerAsync(node)).GetValueOrDefault(NodeRuntime.Variable));
+    }
+
+    /// <summary>The node's one worker, once its log has named it.</summary>
+    private static async Task<int> OnlyWorkerAsync(ClusterNodes.Node node)
+    {
+        await Wait.UntilAsync(() => node.WorkerPids().Length > 0, "the node's worker is started");
+        return Assert.Single(node.WorkerPids());
+    }
+
+    /// <summary>The environment the process was started (or last started over) with: /proc/PID/environ.</summary>
+    private static Dictionary<string, string> EnvironmentOf(int pid) =>
+        File.ReadAllText($"/proc/{pid}/environ")
+            .Split('\0', StringSplitOptions.RemoveEmptyEntries)
+            .Select(entry => entry.Split('=', 2))
+            .Where(pair => pair.Length == 2)
+            .GroupBy(pair => pair[0])
+            .ToDictionary(g => g.Key, g => g.Last()[1]);
+}
