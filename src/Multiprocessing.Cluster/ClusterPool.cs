@@ -70,6 +70,9 @@ public sealed partial class ClusterPool : IProcessPool
     /// <summary>Calls sent again after they were stranded on their way (see <see cref="NodeExecutor.Reconcile"/>); for tests.</summary>
     internal long CallsSentAgain => _watch.CallsSentAgain;
 
+    /// <summary>The nodes as the client holds them now (tests look at what went where).</summary>
+    internal NodeExecutor[] Executors => _watch.Snapshot();
+
     /// <summary>A node is gone: the chunks it held run elsewhere (see <see cref="NodeWatch.Lose"/>).</summary>
     internal void Lose(NodeExecutor node, string why) => _watch.Lose(node, why);
 

@@ -12,8 +12,11 @@ namespace Multiprocessing.Cluster.Client;
 /// (the node's workers times <see cref="ClusterPoolOptions.ChunksPerWorker"/>), so a slow node does
 /// not hoard the tail of a map, and a node with more workers takes more.
 /// </summary>
-internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string address, string name, INodeGrain grain, int chunksPerWorker) : Executor
+internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string address, string name, INodeGrain grain, IGrainFactory grains, int chunksPerWorker) : Executor
 {
+    /// <summary>Sink keys tried before a transfer sends through the node's own grain (each lands on a given node's gateway with even odds among the gateways).</summary>
+    internal const int SinkProbes = 24;
+
     // Under the scheduler's lock: what Send and Cancel queued for Flush.
     private readonly List<WorkItem> _toSend = [];
     private readonly List<CancellationTokenSource> _toCancel = [];
@@ -21,6 +24,9 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
 
     // The shared arrays sent (or being sent) to this node, by the client's id for them: one transfer per array per node.
     private readonly Dictionary<Guid, Task> _transfers = [];
+
+    private IPieceSinkGrain? _sink;
+    private long _piecesThroughSink;
 
     public string Address { get; } = address;
 
@@ -268,20 +274,21 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
             {
                 return;
             }
+            var route = new PieceRoute(await SinkAsync().ConfigureAwait(false));
             // A few pieces in flight (the node's grain takes calls interleaved): one at a time waits a round trip per piece.
             var inFlight = new Queue<(long At, int Count, Task<bool> Written)>();
             for (long at = 0; at < array.Length; at += ClientSharedData.PieceSize)
             {
                 if (inFlight.Count == ClientSharedData.PiecesInFlight)
                 {
-                    await CheckedAsync(inFlight.Dequeue()).ConfigureAwait(false);
+                    await CheckedAsync(inFlight.Dequeue(), route).ConfigureAwait(false);
                 }
                 int count = (int)Math.Min(ClientSharedData.PieceSize, array.Length - at);
-                inFlight.Enqueue((at, count, SendPiece(array, at, count)));
+                inFlight.Enqueue((at, count, SendPiece(array, at, count, route)));
             }
             while (inFlight.TryDequeue(out var piece))
             {
-                await CheckedAsync(piece).ConfigureAwait(false);
+                await CheckedAsync(piece, route).ConfigureAwait(false);
             }
             if (await Grain.CommitSharedDataAsync(pool.ClientId, array.Id).ConfigureAwait(false))
             {
@@ -293,21 +300,39 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
             }
         }
 
-        async Task CheckedAsync((long At, int Count, Task<bool> Written) piece)
+        async Task CheckedAsync((long At, int Count, Task<bool> Written) piece, PieceRoute route)
         {
-            if (!await piece.Written.ConfigureAwait(false) && !await SendPiece(array, piece.At, piece.Count).ConfigureAwait(false))
+            if (!await piece.Written.ConfigureAwait(false) && !await SendPiece(array, piece.At, piece.Count, route).ConfigureAwait(false))
             {
                 throw new InvalidDataException($"The piece at {piece.At} of a shared array of {array.Length} bytes arrived at node {Name} with a different checksum, twice.");
             }
         }
     }
 
-    private async Task<bool> SendPiece(ClientSharedData.Entry array, long at, int count)
+    private async Task<bool> SendPiece(ClientSharedData.Entry array, long at, int count, PieceRoute route)
+    {
+        if (route.Sink is { } sink)
+        {
+            PieceReceipt receipt = await SendPiece(array, at, count, (piece, checksum) => sink.WriteAsync(Address, pool.ClientId, array.Id, at, piece, checksum)).ConfigureAwait(false);
+            if (receipt != PieceReceipt.WrongNode)
+            {
+                Interlocked.Increment(ref _piecesThroughSink);
+                return receipt == PieceReceipt.Written;
+            }
+            // The key's calls now go through another gateway (its connection was replaced): the rest
+            // of this transfer goes to the node's grain, and the next transfer looks for a sink again.
+            route.Sink = null;
+            Interlocked.CompareExchange(ref _sink, null, sink);
+        }
+        return await SendPiece(array, at, count, (piece, checksum) => Grain.WriteSharedDataAsync(pool.ClientId, array.Id, at, piece, checksum)).ConfigureAwait(false);
+    }
+
+    private static async Task<T> SendPiece<T>(ClientSharedData.Entry array, long at, int count, Func<SharedPiece, ulong, Task<T>> call)
     {
         var piece = new SharedPiece(array.Read(at, count, out ulong checksum));
         try
         {
-            return await Grain.WriteSharedDataAsync(pool.ClientId, array.Id, at, piece, checksum).ConfigureAwait(false);
+            return await call(piece, checksum).ConfigureAwait(false);
         }
         finally
         {
@@ -316,6 +341,45 @@ internal sealed class NodeExecutor(ClusterPool pool, Scheduler scheduler, string
             piece.Release();
         }
     }
+
+    /// <summary>
+    /// A piece sink whose calls land on this node's own gateway (<see cref="IPieceSinkGrain"/>), found
+    /// by probing random keys; null if none did within <see cref="SinkProbes"/> (the pieces then go to the
+    /// node's grain, through whichever gateway Orleans picks).
+    /// </summary>
+    private async Task<IPieceSinkGrain?> SinkAsync()
+    {
+        if (Volatile.Read(ref _sink) is { } known)
+        {
+            return known;
+        }
+        for (int probe = 0; probe < SinkProbes; probe++)
+        {
+            IPieceSinkGrain sink = grains.GetGrain<IPieceSinkGrain>(Random.Shared.NextInt64());
+            try
+            {
+                if (await sink.NodeAddressAsync().ConfigureAwait(false) == Address)
+                {
+                    Volatile.Write(ref _sink, sink);
+                    return sink;
+                }
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException)
+            {
+                // That key's gateway failed the call: another key may land elsewhere; the node's grain is the last resort.
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Where one transfer sends its pieces: a sink on the node's own gateway, or (null) the node's grain.</summary>
+    private sealed class PieceRoute(IPieceSinkGrain? sink)
+    {
+        public IPieceSinkGrain? Sink { get; set; } = sink;
+    }
+
+    /// <summary>Pieces this node took through a sink on its own gateway (tests look).</summary>
+    internal long PiecesThroughSink => Interlocked.Read(ref _piecesThroughSink);
 
     /// <summary>The caller disposed an array: tell the node to drop its copy.</summary>
     public async Task ForgetSharedAsync(Guid id)

@@ -73,7 +73,7 @@ internal sealed class NodeWatch(ClusterPool pool, IClusterClient client, Schedul
                 active.Add(address);
                 if (!_nodes.ContainsKey(address))
                 {
-                    _nodes[address] = new NodeExecutor(pool, scheduler, address, host.SiloName, client.GetGrain<INodeGrain>(address), options.ChunksPerWorker);
+                    _nodes[address] = new NodeExecutor(pool, scheduler, address, host.SiloName, client.GetGrain<INodeGrain>(address), client, options.ChunksPerWorker);
                 }
             }
             lost.AddRange(_nodes.Values.Where(n => !active.Contains(n.Address)));

@@ -34,6 +34,8 @@ public sealed class ClusterSharedDataTests(TwoNodeCluster cluster, ITestOutputHe
         IReadOnlyList<ClusterNodeInfo> afterFirst = await cluster.Pool.GetNodesAsync();
         Assert.All(afterFirst, n => Assert.Equal(1, n.SharedDataTransfers - before[n.Name]));
         Assert.All(afterFirst, n => Assert.Equal(Elements * sizeof(long), n.SharedDataBytes));
+        // Each node's pieces went through a sink on its own gateway, not forwarded by the other node.
+        Assert.All(cluster.Pool.Executors, n => Assert.True(n.PiecesThroughSink > 0, $"node {n.Name} took no piece through its own gateway"));
 
         clock.Restart();
         long[] second = await cluster.Pool.MapAsync(SumPart, parts, new MapOptions { ChunkSize = 1 });
