@@ -8,7 +8,7 @@ namespace Multiprocessing.Benchmarks.Cluster;
 /// <summary>What one run of the shared-array measurement found (bytes; seconds).</summary>
 internal sealed record MemoryRound(
     long Bytes, double CopySeconds, double CopyCpuSeconds, double ReadSeconds, int WorkersRead, int Workers,
-    long PssClient, long PssNodes, long PssWorkers, long IdleWorkerPss)
+    long PssClient, long PssNodes, long PssWorkers, long IdleWorkerPss, long IdleNodesPss)
 {
     public long PssTotal => PssClient + PssNodes + PssWorkers;
 
@@ -53,15 +53,17 @@ internal static class ClusterMemory
 {
     public const int WorkersPerNode = 2;
 
-    public static async Task<MemoryRound> RunAsync(long bytes, int round, Action<string> log)
+    public static async Task<MemoryRound> RunAsync(long bytes, int round, IReadOnlyDictionary<string, string> nodeEnvironment, Action<string> log)
     {
-        await using TwoNodes cluster = await TwoNodes.StartAsync(string.Create(CultureInfo.InvariantCulture, $"mpbench-mem-{Environment.ProcessId}-{round}"), WorkersPerNode).ConfigureAwait(false);
+        await using TwoNodes cluster = await TwoNodes.StartAsync(string.Create(CultureInfo.InvariantCulture, $"mpbench-mem-{Environment.ProcessId}-{round}"), WorkersPerNode, nodeEnvironment).ConfigureAwait(false);
         (NodeProcess first, NodeProcess second, ClusterPool pool) = (cluster.First, cluster.Second, cluster.Pool);
         // Every worker started and warm before the idle figure.
         var oneEach = new MapOptions { ChunkSize = 1 };
         await pool.MapAsync(ClusterTasks.Nap, Enumerable.Range(0, 40), oneEach).ConfigureAwait(false);
         int[] idleWorkers = [.. first.Workers(), .. second.Workers()];
         long idleWorkerPss = Median(idleWorkers.Select(p => ProcessMemory.Read(p).Pss));
+        // The nodes at the same moment: what they cost before any array exists, the floor under the row's node figure.
+        long idleNodesPss = ProcessMemory.Read(first.Pid).Pss + ProcessMemory.Read(second.Pid).Pss;
 
         using SharedArray<byte> array = SharedArray<byte>.Create(bytes);
         ulong expected = Fill(array);
@@ -97,7 +99,7 @@ internal static class ClusterMemory
         long pssWorkers = workers.Sum(p => ProcessMemory.Read(p).Pss);
         long pssNodes = ProcessMemory.Read(first.Pid).Pss + ProcessMemory.Read(second.Pid).Pss;
         long pssClient = ProcessMemory.Read(Environment.ProcessId).Pss;
-        return new MemoryRound(bytes, copy, copyCpu, read, reads.Select(r => r[0]).Distinct().Count(), workers.Length, pssClient, pssNodes, pssWorkers, idleWorkerPss);
+        return new MemoryRound(bytes, copy, copyCpu, read, reads.Select(r => r[0]).Distinct().Count(), workers.Length, pssClient, pssNodes, pssWorkers, idleWorkerPss, idleNodesPss);
     }
 
     /// <summary>CPU time (user + system) of this process and the two nodes (not their workers).</summary>

@@ -6,12 +6,15 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Multiprocessing.Cluster;
+using Multiprocessing.Cluster.Node;
 
 namespace Multiprocessing.Benchmarks.Cluster;
 
 /// <summary>
 /// This program as a cluster node (<c>cluster node NAME SILO_PORT GATEWAY_PORT WORKERS CLUSTER_ID [PRIMARY_SILO_PORT]</c>):
-/// a silo on loopback whose local pool runs this assembly's tasks, so the node needs no --app.
+/// a silo on loopback whose local pool runs this assembly's tasks, so the node needs no --app. Like
+/// <c>mp node</c>, it starts itself over with tiered compilation off unless its environment sets it
+/// (<c>--node-env DOTNET_TieredCompilation=1</c> keeps the runtime's default).
 /// </summary>
 internal static class ClusterNodeEntry
 {
@@ -23,6 +26,11 @@ internal static class ClusterNodeEntry
         {
             Console.Error.WriteLine("usage: cluster node NAME SILO_PORT GATEWAY_PORT WORKERS CLUSTER_ID [PRIMARY_SILO_PORT]");
             return 2;
+        }
+        if (NodeRuntime.ShouldRestart())
+        {
+            // As mp node does; returns only when the restart failed.
+            Console.Error.WriteLine($"cluster node: could not start over with the node's runtime settings: {NodeRuntime.Restart().Message}");
         }
         HostApplicationBuilder builder = Host.CreateApplicationBuilder([]);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -57,7 +65,7 @@ internal sealed class NodeProcess : IDisposable
 
     public int Pid => _process.Id;
 
-    public static NodeProcess Start(string name, int siloPort, int gatewayPort, int workers, string clusterId, int? primarySiloPort)
+    public static NodeProcess Start(string name, int siloPort, int gatewayPort, int workers, string clusterId, int? primarySiloPort, IReadOnlyDictionary<string, string> environment)
     {
         string self = typeof(NodeProcess).Assembly.Location;
         var start = new ProcessStartInfo("dotnet")
@@ -67,6 +75,10 @@ internal sealed class NodeProcess : IDisposable
             RedirectStandardError = true,
             RedirectStandardInput = true,
         };
+        foreach ((string variable, string value) in environment)
+        {
+            start.Environment[variable] = value;
+        }
         foreach (string a in new[] { self, ClusterRunner.Command, ClusterNodeEntry.Command, name, Invariant(siloPort), Invariant(gatewayPort), Invariant(workers), clusterId })
         {
             start.ArgumentList.Add(a);
@@ -266,15 +278,15 @@ internal sealed class TwoNodes : IAsyncDisposable
     public TimeSpan JoinTime { get; private init; }
 
     /// <exception cref="InvalidOperationException">A node exited, or the two did not both join within 120 s.</exception>
-    public static async Task<TwoNodes> StartAsync(string clusterId, int workersPerNode)
+    public static async Task<TwoNodes> StartAsync(string clusterId, int workersPerNode, IReadOnlyDictionary<string, string> nodeEnvironment)
     {
         int[] ports = NodeProcess.FreePorts(4);
-        NodeProcess first = NodeProcess.Start("alpha", ports[0], ports[1], workersPerNode, clusterId, null);
+        NodeProcess first = NodeProcess.Start("alpha", ports[0], ports[1], workersPerNode, clusterId, null, nodeEnvironment);
         NodeProcess? second = null;
         ClusterPool? pool = null;
         try
         {
-            second = NodeProcess.Start("beta", ports[2], ports[3], workersPerNode, clusterId, ports[0]);
+            second = NodeProcess.Start("beta", ports[2], ports[3], workersPerNode, clusterId, ports[0], nodeEnvironment);
             pool = await ClusterPool.ConnectAsync(new ClusterPoolOptions
             {
                 GatewayPorts = [ports[1], ports[3]],

@@ -32,6 +32,9 @@ internal sealed record ClusterSettings
 
     public bool OnlyMemory { get; init; }
 
+    /// <summary>Variables set in the environment of every node this runner starts (and so of their workers), on top of its own.</summary>
+    public IReadOnlyDictionary<string, string> NodeEnvironment { get; init; } = new Dictionary<string, string>();
+
     public required RunnerArguments Common { get; init; }
 
     public static ClusterSettings? Parse(string[] args)
@@ -41,9 +44,11 @@ internal sealed record ClusterSettings
         var memRounds = new Option<int?>("--mem-rounds") { Description = "Rounds that include the memory measurement (default 3).", HelpName = "N" };
         var skipMemory = new Option<bool>("--skip-memory") { Description = "Leave out the shared-array memory measurement." };
         var onlyMemory = new Option<bool>("--only-memory") { Description = "Only the shared-array memory measurement." };
+        var nodeEnv = new Option<string[]>("--node-env") { Description = "NAME=VALUE set in the environment of the nodes this runner starts, such as DOTNET_TieredCompilation=0 (repeatable).", HelpName = "NAME=VALUE" };
+        nodeEnv.Validators.Add(r => { foreach (string v in r.GetValueOrDefault<string[]>() ?? []) { if (v.IndexOf('=', StringComparison.Ordinal) < 1) { r.AddError($"--node-env: '{v}' is not NAME=VALUE."); } } });
         memBytes.Validators.Add(r => { if (r.GetValueOrDefault<long?>() is { } b && (b < 1 << 20 || b % 8 != 0)) { r.AddError("--mem-bytes: give at least 1 MiB (1048576), a multiple of 8."); } });
         memRounds.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 0) { r.AddError("--mem-rounds: give 0 or more."); } });
-        foreach (Option option in new Option[] { memBytes, memRounds, skipMemory, onlyMemory })
+        foreach (Option option in new Option[] { memBytes, memRounds, skipMemory, onlyMemory, nodeEnv })
         {
             command.Options.Add(option);
         }
@@ -62,6 +67,7 @@ internal sealed record ClusterSettings
             MemoryRounds = parsed.GetValue(memRounds) ?? settings.MemoryRounds,
             SkipMemory = parsed.GetValue(skipMemory),
             OnlyMemory = parsed.GetValue(onlyMemory),
+            NodeEnvironment = (parsed.GetValue(nodeEnv) ?? []).Select(v => v.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]),
         };
         return common.Rounds is int rounds ? settings with { Rounds = rounds } : settings;
     }
@@ -159,15 +165,16 @@ internal static class ClusterRunner
                     Log("   (not this round)");
                     return;
                 }
-                MemoryRound m = await ClusterMemory.RunAsync(settings.MemoryBytes, round, Log).ConfigureAwait(false);
+                MemoryRound m = await ClusterMemory.RunAsync(settings.MemoryBytes, round, settings.NodeEnvironment, Log).ConfigureAwait(false);
                 memoryRounds.Add(m);
                 Add("ours.copy", m.CopyMBPerSecondPerNode);
                 Add("ours.copycpu", m.CopyMBPerCpuSecond);
                 Add("ours.pss", m.PssTotal);
                 Add("ours.pssnodes", m.PssNodes + m.PssWorkers);
                 Add("ours.idle", m.IdleWorkerPss);
+                Add("ours.idlenodes", m.IdleNodesPss);
                 Log(string.Create(CultureInfo.InvariantCulture,
-                    $"   ours: copy {m.CopySeconds:0.00} s ({m.CopyMBPerSecondPerNode:0} MB/s per node), read map {m.ReadSeconds:0.00} s by {m.WorkersRead} of {m.Workers} workers, PSS client {MiB(m.PssClient)} nodes {MiB(m.PssNodes)} workers {MiB(m.PssWorkers)}, idle worker {MiB(m.IdleWorkerPss)}"));
+                    $"   ours: copy {m.CopySeconds:0.00} s ({m.CopyMBPerSecondPerNode:0} MB/s per node), read map {m.ReadSeconds:0.00} s by {m.WorkersRead} of {m.Workers} workers, PSS client {MiB(m.PssClient)} nodes {MiB(m.PssNodes)} workers {MiB(m.PssWorkers)}, idle worker {MiB(m.IdleWorkerPss)}, nodes before the array {MiB(m.IdleNodesPss)}"));
             }));
             if (havePython)
             {
@@ -358,6 +365,9 @@ internal static class ClusterRunner
         text.AppendLine($"| total PSS, MiB (ours: client + nodes + workers; Dask: client with scheduler + nannies + workers) | {Cell(Get("ours.pss", Mi), "N0")} | {Cell(Get("dask.pss", Mi), "N0")} | {ratioText("ours.pss", "dask.pss", false)} | {target} | {totalMet} |");
         text.AppendLine($"| PSS of the nodes and their workers, MiB (ours without the client, which keeps the {size} it made; Dask: nannies + workers) | {Cell(Get("ours.pssnodes", Mi), "N0")} | {Cell(Get("dask.pssnodes", Mi), "N0")} | {ratioText("ours.pssnodes", "dask.pssnodes", false)} | the same | {nodesMet} |");
         text.AppendLine($"| idle worker PSS, MiB | {Cell(idle, "N0")} | {Cell(Get("dask.idle", Mi), "N0")} | | | |");
+        // What the target leaves for the two node processes once the copies and the workers' idle size are counted.
+        string room = limit is double r && idle is { } w ? string.Create(CultureInfo.InvariantCulture, $"the target leaves {r - 2 * s.MemoryBytes / Mi - workers * w.Median:N0} MiB for both") : "";
+        text.AppendLine($"| PSS of the two node processes before the array exists (after the warm-up map, when the idle worker is read), MiB | {Cell(Get("ours.idlenodes", Mi), "N0")} | | | {room} | |");
         text.AppendLine($"| copy to each node, MB/s (ours: {size} to each of 2 nodes at once; Dask: `scatter` to {workers} workers at once, per worker) | {Cell(Get("ours.copy"), "N0")} | {Cell(Get("dask.copy"), "N0")} | {ratioText("ours.copy", "dask.copy", false)} | | |");
         text.AppendLine($"| copy, MB delivered per CPU second of the client and both node processes (both nodes' bytes; what the copy costs whatever else the machine runs) | {Cell(Get("ours.copycpu"), "N0")} | | | | |");
         string read = runs.Count > 0 ? string.Join(", ", runs.Select(r => $"{r.WorkersRead} of {r.Workers}")) : "n/a";

@@ -31,7 +31,7 @@ internal static class ClusterSession
 
     public static async Task<OursRound> RunAsync(ClusterSettings settings, int round, Action<string> log)
     {
-        await using TwoNodes cluster = await TwoNodes.StartAsync(string.Create(CultureInfo.InvariantCulture, $"mpbench-{Environment.ProcessId}-{round}"), settings.WorkersPerNode).ConfigureAwait(false);
+        await using TwoNodes cluster = await TwoNodes.StartAsync(string.Create(CultureInfo.InvariantCulture, $"mpbench-{Environment.ProcessId}-{round}"), settings.WorkersPerNode, settings.NodeEnvironment).ConfigureAwait(false);
         (NodeProcess first, NodeProcess second, ClusterPool pool) = (cluster.First, cluster.Second, cluster.Pool);
         log($"   2 nodes up after {cluster.JoinTime.TotalSeconds:0.0} s");
 
