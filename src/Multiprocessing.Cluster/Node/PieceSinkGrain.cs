@@ -32,9 +32,9 @@ internal interface IPieceSinkGrain : IGrainWithIntegerKey
     [Alias("Where")]
     Task<string> NodeAddressAsync();
 
-    /// <summary>As <see cref="INodeGrain.WriteSharedDataAsync"/>, if this is the node at <paramref name="node"/>.</summary>
+    /// <summary>As <see cref="INodeGrain.WriteSharedDataAsync"/>, if this is the node at <paramref name="target"/>.</summary>
     [Alias("Write")]
-    Task<PieceReceipt> WriteAsync(string node, Guid client, Guid id, long offset, SharedPiece data, ulong checksum);
+    Task<PieceReceipt> WriteAsync(string target, Guid client, Guid id, long offset, SharedPiece data, ulong checksum);
 }
 
 /// <summary>The sink on one node: it writes into the same copies as the node's grain.</summary>
