@@ -1,5 +1,5 @@
-using System.Collections;
 using Multiprocessing.Interop;
+using Multiprocessing.Worker;
 
 namespace Multiprocessing.Cluster.Node;
 
@@ -53,15 +53,12 @@ internal static class NodeRuntime
     {
         try
         {
-            var environment = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
+            var changes = new Dictionary<string, string?>(StringComparer.Ordinal) { [Variable] = "0", [Marker] = "1" };
+            if (Environment.GetEnvironmentVariable(Gen0Variable) is null)
             {
-                environment[(string)entry.Key] = (string?)entry.Value ?? "";
+                changes[Gen0Variable] = Gen0Budget;
             }
-            environment[Variable] = "0";
-            environment.TryAdd(Gen0Variable, Gen0Budget);
-            environment[Marker] = "1";
-            Libc.ExecSelf(ProcFs.ReadOwnCommandLine(), [.. environment.Select(kv => $"{kv.Key}={kv.Value}")]);
+            Libc.ExecSelf(ProcFs.ReadOwnCommandLine(), ChildProcess.EnvironmentBlock(changes));
             return new InvalidOperationException("execve returned without an error.");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InsufficientMemoryException)

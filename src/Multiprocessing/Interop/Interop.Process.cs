@@ -26,21 +26,22 @@ internal static partial class Libc
     {
         byte** argv = NullTerminatedUtf8(arguments);
         byte** envp = NullTerminatedUtf8(environment);
-        byte** path = NullTerminatedUtf8(["/proc/self/exe"]);
         try
         {
-            ExecveNative(path[0], argv, envp);
+            fixed (byte* path = "/proc/self/exe\0"u8)
+            {
+                ExecveNative(path, argv, envp);
+            }
             throw ErrorFor("execve", "/proc/self/exe");
         }
         finally
         {
             NativeMemory.Free(argv);
             NativeMemory.Free(envp);
-            NativeMemory.Free(path);
         }
     }
 
-    /// <summary>A null-terminated array of NUL-terminated UTF-8 copies of <paramref name="strings"/>, in one block freed with <see cref="NativeMemory.Free(void*)"/>.</summary>
+    /// <summary>A null-terminated array of NUL-terminated UTF-8 copies of <paramref name="strings"/>, in one block freed with <see cref="NativeMemory.Free(void*)"/> (argv and envp for exec and spawn).</summary>
     private static unsafe byte** NullTerminatedUtf8(IReadOnlyList<string> strings)
     {
         int pointers = (strings.Count + 1) * sizeof(byte*);

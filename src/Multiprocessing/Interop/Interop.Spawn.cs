@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text;
 using Microsoft.Win32.SafeHandles;
 
 namespace Multiprocessing.Interop;
@@ -97,7 +96,7 @@ internal static unsafe partial class Libc
         byte* actions = (byte*)NativeMemory.AllocZeroed(OpaqueBufferSize);
         byte* attributes = (byte*)NativeMemory.AllocZeroed(OpaqueBufferSize);
         byte* signals = (byte*)NativeMemory.AllocZeroed(OpaqueBufferSize);
-        byte* strings = null;
+        byte** paths = null;
         byte** argv = null;
         byte** envp = null;
         bool actionsReady = false, attributesReady = false;
@@ -107,32 +106,12 @@ internal static unsafe partial class Libc
             {
                 throw ErrorFor("pipe2", "a worker's output");
             }
-            // Every string the child needs, UTF-8 and NUL-terminated, in one block.
-            int total = Utf8Size("/dev/null") + Utf8Size(file);
-            foreach (string s in arguments)
-            {
-                total += Utf8Size(s);
-            }
-            foreach (string s in environment)
-            {
-                total += Utf8Size(s);
-            }
-            strings = (byte*)NativeMemory.Alloc((nuint)total);
-            argv = (byte**)NativeMemory.Alloc((nuint)((arguments.Count + 1) * sizeof(byte*)));
-            envp = (byte**)NativeMemory.Alloc((nuint)((environment.Count + 1) * sizeof(byte*)));
-            byte* next = strings;
-            byte* devNull = Put("/dev/null", ref next);
-            byte* path = Put(file, ref next);
-            for (int i = 0; i < arguments.Count; i++)
-            {
-                argv[i] = Put(arguments[i], ref next);
-            }
-            argv[arguments.Count] = null;
-            for (int i = 0; i < environment.Count; i++)
-            {
-                envp[i] = Put(environment[i], ref next);
-            }
-            envp[environment.Count] = null;
+            // Every string the child needs, UTF-8 and NUL-terminated.
+            paths = NullTerminatedUtf8(["/dev/null", file]);
+            argv = NullTerminatedUtf8(arguments);
+            envp = NullTerminatedUtf8(environment);
+            byte* devNull = paths[0];
+            byte* path = paths[1];
 
             Check(FileActionsInit(actions), "posix_spawn_file_actions_init");
             actionsReady = true;
@@ -186,21 +165,9 @@ internal static unsafe partial class Libc
             NativeMemory.Free(actions);
             NativeMemory.Free(attributes);
             NativeMemory.Free(signals);
-            NativeMemory.Free(strings);
+            NativeMemory.Free(paths);
             NativeMemory.Free(argv);
             NativeMemory.Free(envp);
-        }
-
-        static int Utf8Size(string s) => Encoding.UTF8.GetByteCount(s) + 1;
-
-        static byte* Put(string s, ref byte* next)
-        {
-            byte* start = next;
-            int length = Encoding.UTF8.GetByteCount(s);
-            Encoding.UTF8.GetBytes(s, new Span<byte>(start, length));
-            start[length] = 0;
-            next = start + length + 1;
-            return start;
         }
 
         static void Check(int result, string call)

@@ -50,14 +50,25 @@ internal sealed class ChildProcess : IDisposable
     /// <exception cref="IOException">The process could not be started; also <see cref="FileNotFoundException"/> and <see cref="UnauthorizedAccessException"/>, by cause.</exception>
     public static ChildProcess Start(string file, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string?> environment)
     {
+        var argv = new List<string>(arguments.Count + 1) { file };
+        argv.AddRange(arguments);
+        return new ChildProcess(Libc.Spawn(file, argv, EnvironmentBlock(environment)));
+    }
+
+    /// <summary>
+    /// This process's environment changed by <paramref name="changes"/> (a null value removes the
+    /// variable), as "NAME=value" entries for a program this process starts (or becomes).
+    /// </summary>
+    public static List<string> EnvironmentBlock(IReadOnlyDictionary<string, string?> changes)
+    {
         // The environment as .NET sees it: Environment.SetEnvironmentVariable changes only the
-        // runtime's copy, never the C library's, so the child's block is built from that copy.
+        // runtime's copy, never the C library's, so the block is built from that copy.
         var variables = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
         {
             variables[(string)entry.Key] = (string?)entry.Value ?? "";
         }
-        foreach ((string name, string? value) in environment)
+        foreach ((string name, string? value) in changes)
         {
             if (value is null)
             {
@@ -73,9 +84,7 @@ internal sealed class ChildProcess : IDisposable
         {
             block.Add(string.Concat(name, "=", value));
         }
-        var argv = new List<string>(arguments.Count + 1) { file };
-        argv.AddRange(arguments);
-        return new ChildProcess(Libc.Spawn(file, argv, block));
+        return block;
     }
 
     public int Id { get; }
