@@ -1,3 +1,4 @@
+using System.Globalization;
 using Multiprocessing.Interop;
 using Multiprocessing.Worker;
 
@@ -58,12 +59,32 @@ internal static class NodeRuntime
             {
                 changes[Gen0Variable] = Gen0Budget;
             }
-            Libc.ExecSelf(ProcFs.ReadOwnCommandLine(), ChildProcess.EnvironmentBlock(changes));
+            IReadOnlyList<string> arguments = ProcFs.ReadOwnCommandLine();
+            IReadOnlyList<string> environment = ChildProcess.EnvironmentBlock(changes);
+            RemoveDiagnosticsSocket();
+            Libc.ExecSelf(arguments, environment);
             return new InvalidOperationException("execve returned without an error.");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InsufficientMemoryException)
         {
             return e;
+        }
+    }
+
+    /// <summary>
+    /// Removes the socket through which diagnostic tools (<c>dotnet-counters</c>, <c>dotnet-trace</c>,
+    /// <c>dotnet-dump</c>) reach this process. The runtime names it after the process id and start
+    /// time, which exec keeps, and the runtime after the exec cannot listen under a name the one
+    /// before left behind: the node would be out of the tools' reach. If the exec then fails, this
+    /// runtime keeps serving the tools it is already talking to, but new ones cannot find it.
+    /// </summary>
+    private static void RemoveDiagnosticsSocket()
+    {
+        // The runtime's own rule: $TMPDIR (or /tmp), dotnet-diagnostic-PID-STARTTIME-socket.
+        string prefix = string.Create(CultureInfo.InvariantCulture, $"dotnet-diagnostic-{Environment.ProcessId}-");
+        foreach (string socket in Directory.EnumerateFiles(Path.GetTempPath(), prefix + "*-socket"))
+        {
+            File.Delete(socket);
         }
     }
 }

@@ -23,6 +23,19 @@ public sealed class NodeRuntimeTests
     }
 
     [Fact]
+    public async Task MpNode_AfterStartingOver_StillListensForDiagnosticTools()
+    {
+        await using ClusterNodes nodes = await ClusterNodes.StartAsync(0);
+        ClusterNodes.Node node = await nodes.AddAsync(1, tls: null, new Dictionary<string, string?> { [NodeRuntime.Variable] = null, ["COMPlus_TieredCompilation"] = null, [NodeRuntime.Marker] = null, ["DOTNET_EnableDiagnostics"] = null });
+        Assert.Equal("1", EnvironmentOf(node.Process.Id).GetValueOrDefault(NodeRuntime.Marker));
+
+        // dotnet-counters, dotnet-trace and dotnet-dump find a process by this socket; the runtime
+        // after the exec must have bound it again, under the same name.
+        string name = $"/dotnet-diagnostic-{node.Process.Id}-";
+        Assert.Contains(File.ReadLines("/proc/net/unix").Skip(1), line => IsListening(line) && line.Contains(name, StringComparison.Ordinal) && line.EndsWith("-socket", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task MpNode_TieringChosenByTheUser_KeepsItAndDoesNotStartOver()
     {
         await using ClusterNodes nodes = await ClusterNodes.StartAsync(0);
@@ -35,6 +48,10 @@ public sealed class NodeRuntimeTests
         // The user's choice is the environment's, so the workers inherit it as any other variable.
         Assert.Equal("1", EnvironmentOf(await OnlyWorkerAsync(node)).GetValueOrDefault(NodeRuntime.Variable));
     }
+
+    /// <summary>A line of /proc/net/unix for a socket that accepts connections (flag __SO_ACCEPTCON, state unconnected).</summary>
+    private static bool IsListening(string line) =>
+        line.Split(' ', StringSplitOptions.RemoveEmptyEntries) is [_, _, _, "00010000", _, "01", _, _];
 
     /// <summary>The node's one worker, once its log has named it.</summary>
     private static async Task<int> OnlyWorkerAsync(ClusterNodes.Node node)
