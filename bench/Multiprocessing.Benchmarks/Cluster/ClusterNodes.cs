@@ -32,7 +32,9 @@ internal static class ClusterNodeEntry
             // As mp node does; returns only when the restart failed.
             Console.Error.WriteLine($"cluster node: could not start over with the node's runtime settings: {NodeRuntime.Restart().Message}");
         }
-        HostApplicationBuilder builder = Host.CreateApplicationBuilder([]);
+        // As mp node: nothing read from (or watched in) the working directory.
+        HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddProcessPoolNode(o =>
         {

@@ -116,6 +116,19 @@ public sealed class ClusterPoolTests(TwoNodeCluster cluster) : IClassFixture<Two
         Assert.All(nodes, n => Assert.True(n.MemoryBytes > 0, $"{n.Name} reported memory {n.MemoryBytes}"));
         Assert.Equal(cluster.Nodes.Nodes.Select(n => n.Process.Id).Order(), nodes.Select(n => n.ProcessId).Order());
     }
+
+    [Fact]
+    public void Nodes_WatchNoDirectory()
+    {
+        // A node reads no file from where it was started; watching that directory tree costs an
+        // inotify watch per directory (in /, tens of thousands) and the memory and CPU to walk it.
+        foreach (ClusterNodes.Node node in cluster.Nodes.Nodes)
+        {
+            int watches = Directory.EnumerateFiles($"/proc/{node.Process.Id}/fdinfo")
+                .Sum(fd => { try { return File.ReadLines(fd).Count(line => line.StartsWith("inotify wd:", StringComparison.Ordinal)); } catch (IOException) { return 0; } });
+            Assert.True(watches == 0, $"node {node.Process.Id} (started in {Environment.CurrentDirectory}) holds {watches} inotify watches");
+        }
+    }
 }
 
 [Collection("cluster")]
