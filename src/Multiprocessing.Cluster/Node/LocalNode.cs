@@ -42,7 +42,7 @@ internal sealed class LocalNode(ProcessPoolNodeOptions options, ILoggerFactory? 
         {
             Multiprocessing.Worker.WorkerLauncher.UseApplication(app);
         }
-        ProcessPoolOptions poolOptions = options.PoolOptions with { Name = options.PoolOptions.Name ?? Name, LoggerFactory = options.PoolOptions.LoggerFactory ?? loggerFactory };
+        ProcessPoolOptions poolOptions = NodeRuntime.ForWorkers(options.PoolOptions with { Name = options.PoolOptions.Name ?? Name, LoggerFactory = options.PoolOptions.LoggerFactory ?? loggerFactory });
         _pool = new ProcessPool(poolOptions);
         _sweep = new Timer(_ => Sweep(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         _logger.LogInformation("Node {Name} started a pool of {Workers} workers{App}", Name, poolOptions.Workers, options.ApplicationPath is null ? "" : $" for {options.ApplicationPath}");

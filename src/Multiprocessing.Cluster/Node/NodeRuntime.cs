@@ -18,10 +18,10 @@ namespace Multiprocessing.Cluster.Node;
 /// <item>A 1 MiB gen0 budget (unless set): a node holds little managed data, and what it allocates
 /// between collections stays committed; about 1 MiB less per node after a transfer.</item>
 /// </list>
-/// The node's workers inherit the tiering: the pool already runs its workers without dynamic PGO
-/// (<c>WorkerLauncher</c>), which is most of what tiering gives code that runs for long, and with
-/// tiering off the four workers of the benchmark's 1 GiB row held 5 MiB less (their gen0 budget stays
-/// the pool's own).
+/// The node's workers run user code and get the runtime's default tiering back (their gen0 budget is
+/// the pool's own, <c>WorkerLauncher</c>). With tiering off, code of the framework's precompiled images
+/// is never compiled again optimised: a task that serialised JSON ran about 40 % slower (docs/cluster.md,
+/// "Tiered compilation off in the node process"), which 1 – 2 MiB less per worker does not pay for.
 /// </summary>
 internal static class NodeRuntime
 {
@@ -34,7 +34,7 @@ internal static class NodeRuntime
     /// <summary>The node's gen0 budget: 1 MiB.</summary>
     public const string Gen0Budget = "0x100000";
 
-    /// <summary>Set by the restart, so that the process does not start over again.</summary>
+    /// <summary>Set by the restart, so the node knows the tiering variable is its own, not the user's (and does not start over again).</summary>
     public const string Marker = "MP_NODE_RESTARTED";
 
     private const string RuntimeConfigProperty = "System.Runtime.TieredCompilation";
@@ -69,6 +69,27 @@ internal static class NodeRuntime
         {
             return e;
         }
+    }
+
+    /// <summary>
+    /// The node's pool options, with the restart's tiering taken out of its workers' environment when
+    /// the restart set it. A tiering the user chose (the node's environment before the restart, or the
+    /// pool's <see cref="ProcessPoolOptions.WorkerEnvironment"/>) stays.
+    /// </summary>
+    public static ProcessPoolOptions ForWorkers(ProcessPoolOptions options) =>
+        ForWorkers(options, startedOver: Environment.GetEnvironmentVariable(Marker) is not null);
+
+    /// <summary><see cref="ForWorkers(ProcessPoolOptions)"/> with whether this process started over given.</summary>
+    internal static ProcessPoolOptions ForWorkers(ProcessPoolOptions options, bool startedOver)
+    {
+        if (!startedOver)
+        {
+            return options;
+        }
+        var environment = new Dictionary<string, string?>(options.WorkerEnvironment, StringComparer.Ordinal);
+        environment.TryAdd(Variable, null);
+        environment[Marker] = null;
+        return options with { WorkerEnvironment = environment };
     }
 
     /// <summary>

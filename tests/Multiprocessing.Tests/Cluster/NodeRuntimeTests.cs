@@ -1,12 +1,13 @@
+using Multiprocessing;
 using Multiprocessing.Cluster.Node;
 
 namespace Multiprocessing.Tests.Cluster;
 
-/// <summary>mp node starts itself over with tiered compilation off and a small gen0 budget; its workers inherit the tiering, not the budget.</summary>
+/// <summary>mp node starts itself over with tiered compilation off and a small gen0 budget; its workers, which run user code, keep the runtime's default tiering.</summary>
 public sealed class NodeRuntimeTests
 {
     [Fact]
-    public async Task MpNode_ByDefault_RunsWithTieredCompilationOff_AsDoItsWorkers()
+    public async Task MpNode_ByDefault_RunsWithTieredCompilationOff_ItsWorkersWithout()
     {
         await using ClusterNodes nodes = await ClusterNodes.StartAsync(0);
         // Whatever this test process was given: mp node decides only when nobody chose.
@@ -17,7 +18,8 @@ public sealed class NodeRuntimeTests
         Assert.Equal("1", environment.GetValueOrDefault(NodeRuntime.Marker));
         Assert.Equal(NodeRuntime.Gen0Budget, environment.GetValueOrDefault(NodeRuntime.Gen0Variable));
         Dictionary<string, string> workerEnvironment = EnvironmentOf(await OnlyWorkerAsync(node));
-        Assert.Equal("0", workerEnvironment.GetValueOrDefault(NodeRuntime.Variable));
+        Assert.False(workerEnvironment.ContainsKey(NodeRuntime.Variable), $"the worker has {NodeRuntime.Variable}={workerEnvironment.GetValueOrDefault(NodeRuntime.Variable)}");
+        Assert.False(workerEnvironment.ContainsKey(NodeRuntime.Marker));
         // The pool gives its workers a gen0 budget of its own, whatever the node runs with.
         Assert.NotEqual(NodeRuntime.Gen0Budget, workerEnvironment.GetValueOrDefault(NodeRuntime.Gen0Variable));
     }
@@ -47,6 +49,21 @@ public sealed class NodeRuntimeTests
         Assert.NotEqual(NodeRuntime.Gen0Budget, environment.GetValueOrDefault(NodeRuntime.Gen0Variable));
         // The user's choice is the environment's, so the workers inherit it as any other variable.
         Assert.Equal("1", EnvironmentOf(await OnlyWorkerAsync(node)).GetValueOrDefault(NodeRuntime.Variable));
+    }
+
+    [Fact]
+    public void ForWorkers_AfterTheStartOver_TakesItsTieringOut_ButKeepsTheUsersOwn()
+    {
+        var plain = new ProcessPoolOptions { WorkerEnvironment = new Dictionary<string, string?> { ["MY_SETTING"] = "x" } };
+        IReadOnlyDictionary<string, string?> workers = NodeRuntime.ForWorkers(plain, startedOver: true).WorkerEnvironment;
+        Assert.True(workers.TryGetValue(NodeRuntime.Variable, out string? tiering) && tiering is null, "the restart's tiering is removed from the workers' environment");
+        Assert.True(workers.TryGetValue(NodeRuntime.Marker, out string? marker) && marker is null);
+        Assert.Equal("x", workers["MY_SETTING"]);
+
+        var chosen = new ProcessPoolOptions { WorkerEnvironment = new Dictionary<string, string?> { [NodeRuntime.Variable] = "0" } };
+        Assert.Equal("0", NodeRuntime.ForWorkers(chosen, startedOver: true).WorkerEnvironment[NodeRuntime.Variable]);
+        // Not started over: the tiering in the node's environment is the user's, and the workers inherit it.
+        Assert.Same(plain, NodeRuntime.ForWorkers(plain, startedOver: false));
     }
 
     /// <summary>A line of /proc/net/unix for a socket that accepts connections (flag __SO_ACCEPTCON, state unconnected).</summary>
