@@ -97,15 +97,22 @@ internal static class NodeRuntime
     /// <c>dotnet-dump</c>) reach this process. The runtime names it after the process id and start
     /// time, which exec keeps, and the runtime after the exec cannot listen under a name the one
     /// before left behind: the node would be out of the tools' reach. If the exec then fails, this
-    /// runtime keeps serving the tools it is already talking to, but new ones cannot find it.
+    /// runtime keeps serving the tools it is already talking to, but new ones cannot find it. Best
+    /// effort: a socket that cannot be removed costs the tools, not the start over.
     /// </summary>
     private static void RemoveDiagnosticsSocket()
     {
         // The runtime's own rule: $TMPDIR (or /tmp), dotnet-diagnostic-PID-STARTTIME-socket.
         string prefix = string.Create(CultureInfo.InvariantCulture, $"dotnet-diagnostic-{Environment.ProcessId}-");
-        foreach (string socket in Directory.EnumerateFiles(Path.GetTempPath(), prefix + "*-socket"))
+        try
         {
-            File.Delete(socket);
+            foreach (string socket in Directory.EnumerateFiles(Path.GetTempPath(), prefix + "*-socket"))
+            {
+                File.Delete(socket);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
         }
     }
 }
