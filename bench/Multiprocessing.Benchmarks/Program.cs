@@ -13,7 +13,7 @@ namespace Multiprocessing.Benchmarks;
 /// <c>sharedmem [--quick]</c>: shared memory against CPython (handing data to a task; PSS of N workers reading 1 GiB).
 /// <c>locks [--quick]</c>: SharedLock hand-off and uncontended cost against CPython and the C futex floor.
 /// <c>channels [--quick]</c>: SharedChannel and Pipe against CPython's Queue, SimpleQueue and Pipe and the C ring floor (<c>channels profile</c>: where a message's time goes).
-/// <c>cluster [--quick]</c>: ClusterPool over 2 local nodes against Dask distributed (<c>cluster node …</c>: this program as one of the nodes).
+/// <c>cluster [--quick]</c>: ClusterPool over 2 local nodes against Dask distributed (<c>cluster node …</c>: this program as one of the nodes; <c>cluster tiering</c>: what tiered compilation off costs a worker's tasks).
 /// <c>list-modes</c>: the modes above that <c>mp bench</c> runs, one a line.
 /// Every mode writes its results as JSON to the file its <c>--json</c> names (records in bench/Shared/RunnerResults.cs).
 /// Anything else goes to BenchmarkDotNet's switcher (<c>--filter *</c>, <c>--list flat</c>, …).

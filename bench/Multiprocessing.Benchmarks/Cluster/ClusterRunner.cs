@@ -92,9 +92,14 @@ internal static class ClusterRunner
         {
             return await ClusterNodeEntry.RunAsync(args[1..]).ConfigureAwait(false);
         }
+        if (args.FirstOrDefault() == WorkerTiering.Command)
+        {
+            return await WorkerTiering.RunAsync(args[1..]).ConfigureAwait(false);
+        }
         if (ClusterSettings.Parse(args) is not { } settings)
         {
             Console.Error.WriteLine($"or:    {Command} {ClusterNodeEntry.Command} NAME SILO_PORT GATEWAY_PORT WORKERS CLUSTER_ID [PRIMARY_SILO_PORT]");
+            Console.Error.WriteLine($"or:    {Command} {WorkerTiering.Command} [--pairs N] [--tasks N]");
             return 2;
         }
         var total = Stopwatch.StartNew();

@@ -20,7 +20,7 @@ namespace Multiprocessing.Cluster.Node;
 /// </list>
 /// The node's workers run user code and get the runtime's default tiering back (their gen0 budget is
 /// the pool's own, <c>WorkerLauncher</c>). With tiering off, code of the framework's precompiled images
-/// is never compiled again optimised: a task that serialised JSON ran about 40 % slower (docs/cluster.md,
+/// is never compiled again optimised: a task that serialised JSON ran 1.4 – 2× slower (docs/cluster.md,
 /// "Tiered compilation off in the node process"), which 1 – 2 MiB less per worker does not pay for.
 /// </summary>
 internal static class NodeRuntime
