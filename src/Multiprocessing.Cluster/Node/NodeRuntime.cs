@@ -1,4 +1,3 @@
-using System.Globalization;
 using Multiprocessing.Interop;
 using Multiprocessing.Worker;
 
@@ -61,7 +60,11 @@ internal static class NodeRuntime
             }
             IReadOnlyList<string> arguments = ProcFs.ReadOwnCommandLine();
             IReadOnlyList<string> environment = ChildProcess.EnvironmentBlock(changes);
-            RemoveDiagnosticsSocket();
+            // The runtime names its diagnostics socket and debugger pipes after the process id and start
+            // time, which exec keeps; the runtime after the exec cannot create a name the one before left,
+            // and dotnet-counters, dotnet-trace and dotnet-dump could not reach the node. Best effort: if the
+            // exec then fails, this runtime keeps serving the tools already attached, new ones cannot find it.
+            WorkerLauncher.RemoveDiagnosticFiles(Environment.ProcessId);
             Libc.ExecSelf(arguments, environment);
             return new InvalidOperationException("execve returned without an error.");
         }
@@ -90,29 +93,5 @@ internal static class NodeRuntime
         environment.TryAdd(Variable, null);
         environment[Marker] = null;
         return options with { WorkerEnvironment = environment };
-    }
-
-    /// <summary>
-    /// Removes the socket through which diagnostic tools (<c>dotnet-counters</c>, <c>dotnet-trace</c>,
-    /// <c>dotnet-dump</c>) reach this process. The runtime names it after the process id and start
-    /// time, which exec keeps, and the runtime after the exec cannot listen under a name the one
-    /// before left behind: the node would be out of the tools' reach. If the exec then fails, this
-    /// runtime keeps serving the tools it is already talking to, but new ones cannot find it. Best
-    /// effort: a socket that cannot be removed costs the tools, not the start over.
-    /// </summary>
-    private static void RemoveDiagnosticsSocket()
-    {
-        // The runtime's own rule: $TMPDIR (or /tmp), dotnet-diagnostic-PID-STARTTIME-socket.
-        string prefix = string.Create(CultureInfo.InvariantCulture, $"dotnet-diagnostic-{Environment.ProcessId}-");
-        try
-        {
-            foreach (string socket in Directory.EnumerateFiles(Path.GetTempPath(), prefix + "*-socket"))
-            {
-                File.Delete(socket);
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
     }
 }

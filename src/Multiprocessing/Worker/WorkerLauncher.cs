@@ -81,7 +81,10 @@ internal static class WorkerLauncher
         return ChildProcess.Start(command.Dotnet, arguments, environment);
     }
 
-    /// <summary>Removes the diagnostic IPC files a killed worker may leave in the temp folder.</summary>
+    /// <summary>
+    /// Removes the runtime's diagnostic IPC files of <paramref name="pid"/> from the temp folder: those a
+    /// killed worker leaves, and a process's own before it execs itself (mp node's start over). Best effort.
+    /// </summary>
     public static void RemoveDiagnosticFiles(int pid)
     {
         try
