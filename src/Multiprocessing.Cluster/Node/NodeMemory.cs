@@ -45,6 +45,8 @@ internal sealed class NodeMemory
     // Start-up compiled before this was made: its scratch memory is the first to give back.
     private long _compiledSeen = -1;
     private int _settleChecksLeft;
+    // 1 while a give-back runs: one at a time, and none piles up behind a blocked finalizer.
+    private int _settling;
 
     /// <summary>Starts counting from what this process has allocated so far.</summary>
     public NodeMemory()
@@ -79,16 +81,32 @@ internal sealed class NodeMemory
                 _atLastTrim = _atLastCheck = GC.GetTotalAllocatedBytes();
             }
         }
-        if (trim == Trim.CompiledCode)
-        {
-            // The runtime lets the JIT's unused scratch memory go on each pass of its finalizer thread.
-            GC.WaitForPendingFinalizers();
-        }
-        if (trim != Trim.None)
+        if (trim == Trim.Full)
         {
             // What the runtime freed (the JIT's scratch memory above all) stays mapped in the C
             // library's arenas until they are trimmed.
             Libc.TryTrimNativeHeap();
+        }
+        else if (trim == Trim.CompiledCode && Interlocked.Exchange(ref _settling, 1) == 0)
+        {
+            // Off the caller's thread: in a host of the user's own, a finalizer that blocks would
+            // otherwise stop the node's sweep (and its watch over silent clients) with it.
+            ThreadPool.UnsafeQueueUserWorkItem(static self => self.GiveBackCompilerMemory(), this, preferLocal: false);
+        }
+    }
+
+    private void GiveBackCompilerMemory()
+    {
+        try
+        {
+            // The runtime lets the JIT's unused scratch memory go on each pass of its finalizer
+            // thread, into the C library's arenas, which keep it mapped until they are trimmed.
+            GC.WaitForPendingFinalizers();
+            Libc.TryTrimNativeHeap();
+        }
+        finally
+        {
+            Volatile.Write(ref _settling, 0);
         }
     }
 
