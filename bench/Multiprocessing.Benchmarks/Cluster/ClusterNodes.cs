@@ -134,6 +134,8 @@ internal sealed class NodeProcess : IDisposable
         {
             // Already gone.
         }
+        // A killed runtime leaves its diagnostics socket and debugger pipes in the temp folder.
+        Multiprocessing.Worker.WorkerLauncher.RemoveDiagnosticFiles(_process.Id);
         foreach ((int pid, string startTime) in _descendants)
         {
             if (StartTime(pid) == startTime)

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Multiprocessing.Cluster;
+using Multiprocessing.Worker;
 
 namespace Multiprocessing.Tests.Cluster;
 
@@ -126,6 +127,8 @@ internal sealed class ClusterNodes : IAsyncDisposable
         foreach (Node node in _nodes)
         {
             await node.Process.WaitForExitAsync().WaitAsync(Bounds.Unexpected).ConfigureAwait(false);
+            // A killed runtime leaves its diagnostics socket and debugger pipes in the temp folder.
+            WorkerLauncher.RemoveDiagnosticFiles(node.Process.Id);
             // Workers leave when their node's control channels close.
             await Wait.UntilAsync(() => node.WorkerPids().All(pid => !Wait.ProcessExists(pid)), $"the workers of node {node.Process.Id} exit").ConfigureAwait(false);
             node.Process.Dispose();
