@@ -1,3 +1,4 @@
+using Multiprocessing.Tests.Hosting;
 using Multiprocessing.Worker;
 
 namespace Multiprocessing.Tests.Worker;
@@ -10,7 +11,7 @@ public sealed class WorkerEnvironmentTests
     {
         await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1 });
 
-        Assert.Equal("0", await pool.SubmitAsync(Variable, WorkerLauncher.JitScratchVariable).WaitAsync(Bounds.Unexpected));
+        Assert.Equal("0", await pool.SubmitAsync(HostingTasks.ReadEnvironment, WorkerLauncher.JitScratchVariable).WaitAsync(Bounds.Unexpected));
     }
 
     [Fact]
@@ -22,8 +23,6 @@ public sealed class WorkerEnvironmentTests
             WorkerEnvironment = new Dictionary<string, string?> { [WorkerLauncher.JitScratchVariable] = "0x1000000" },
         });
 
-        Assert.Equal("0x1000000", await pool.SubmitAsync(Variable, WorkerLauncher.JitScratchVariable).WaitAsync(Bounds.Unexpected));
+        Assert.Equal("0x1000000", await pool.SubmitAsync(HostingTasks.ReadEnvironment, WorkerLauncher.JitScratchVariable).WaitAsync(Bounds.Unexpected));
     }
-
-    public static string? Variable(string name) => Environment.GetEnvironmentVariable(name);
 }
