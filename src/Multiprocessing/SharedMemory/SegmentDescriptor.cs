@@ -1,3 +1,4 @@
+using Multiprocessing.Interop;
 using Multiprocessing.Payload;
 using Multiprocessing.Serialization;
 
@@ -11,6 +12,9 @@ namespace Multiprocessing.Sharing;
 internal readonly record struct SegmentDescriptor(int OwnerPid, int Fd, ulong Device, ulong Inode, long Size, bool Writable)
 {
     public string ProcPath => $"/proc/{OwnerPid}/fd/{Fd}";
+
+    /// <summary>Whether <paramref name="file"/> is the segment this describes (a descriptor number can be reused).</summary>
+    public bool Names(FileIdentity file) => file.Device == Device && file.Inode == Inode;
 
     public void Write(PayloadWriter writer)
     {

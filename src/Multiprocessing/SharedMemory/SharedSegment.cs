@@ -234,6 +234,12 @@ internal sealed unsafe class SharedSegment : IDisposable
         {
             throw Gone(descriptor, what, e);
         }
+        catch (IOException e) when (!StillNames(descriptor))
+        {
+            // The owner's descriptor number was reused for something that cannot be opened through
+            // /proc (a socket or a pipe end gives ENXIO): the segment is gone all the same.
+            throw Gone(descriptor, what, e);
+        }
         catch (UnauthorizedAccessException e)
         {
             throw new SharedMemoryException(
@@ -243,7 +249,7 @@ internal sealed unsafe class SharedSegment : IDisposable
         try
         {
             FileIdentity identity = Libc.Identify(file);
-            if (identity.Device != descriptor.Device || identity.Inode != descriptor.Inode)
+            if (!descriptor.Names(identity))
             {
                 throw Gone(descriptor, what, inner: null);
             }
@@ -260,6 +266,10 @@ internal sealed unsafe class SharedSegment : IDisposable
             throw;
         }
     }
+
+    /// <summary>Whether the owner's descriptor still names the file it described.</summary>
+    private static bool StillNames(in SegmentDescriptor descriptor) =>
+        Libc.TryIdentify(descriptor.ProcPath) is { } now && descriptor.Names(now);
 
     private static SharedMemoryException Gone(in SegmentDescriptor descriptor, string what, Exception? inner) => new(
         $"Cannot attach to {what}: process {descriptor.OwnerPid}, which held it, has exited or disposed it. " +

@@ -179,6 +179,20 @@ public sealed class SharedArrayTests : IAsyncLifetime
     }
 
     [Fact]
+    public void SegmentWhoseDescriptorNumberNowNamesASocket_CannotBeAttached()
+    {
+        var array = SharedArray<int>.Create(4);
+        Multiprocessing.Sharing.SegmentDescriptor descriptor = array.Segment.Describe(writable: true);
+        array.Dispose();
+        // The owner's number reused for a socket, which /proc cannot open (ENXIO), not only for another file.
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        var reused = descriptor with { OwnerPid = Environment.ProcessId, Fd = (int)socket.Handle };
+
+        SharedMemoryException error = Assert.Throws<SharedMemoryException>(() => Multiprocessing.Sharing.SharedSegment.Open(reused, "the array"));
+        Assert.Contains("disposed", error.Message);
+    }
+
+    [Fact]
     public async Task Worker_AttachesOnce_AndLetsGoWhenTheOwnerDisposes()
     {
         await using var pool = new ProcessPool(new ProcessPoolOptions { Workers = 1 });
