@@ -16,9 +16,19 @@ namespace Multiprocessing.Cluster.Node;
 /// about 0.6 s more start-up.</item>
 /// <item>A 1 MiB gen0 budget (unless set): a node holds little managed data, and what it allocates
 /// between collections stays committed; about 1 MiB less per node after a transfer.</item>
+/// <item>At most 1 MiB of the JIT's freed scratch memory kept for reuse (the runtime keeps up to
+/// 16 MiB and lets it go only seconds after the last compile), and blocks of 64 KiB or more mapped
+/// on their own by the C library, so that what the JIT frees beyond the 1 MiB goes back to the system
+/// at once instead of staying in the C library's arenas (unless either is set). A node compiles on
+/// the first use of each path, long after start-up too (Orleans' own timers among them); each time it
+/// held several MiB more for a few seconds. In the 1 GiB shared-array row the two nodes read 95 – 96 MiB
+/// against 94 – 102, without the rises of 8 MiB that followed a late compile, for 0.37 s more start-up
+/// (docs/cluster.md, "The tenth session"). Keeping none was as small but slowed start-up by 2 s: every
+/// slab of every compile was then mapped and unmapped. Keeping none with the default threshold was
+/// larger: the freed slabs stayed in the arenas among live blocks.</item>
 /// </list>
-/// The node's workers run user code and get the runtime's default tiering back (their gen0 budget is
-/// the pool's own, <c>WorkerLauncher</c>). With tiering off, code of the framework's precompiled images
+/// The node's workers run user code and get the runtime's default tiering and the C library's default
+/// allocator back (their gen0 budget and JIT cache are the pool's own, <c>WorkerLauncher</c>). With tiering off, code of the framework's precompiled images
 /// is never compiled again optimised: a task that serialised JSON ran 1.4 – 2× slower (docs/cluster.md,
 /// "Tiered compilation off in the node process"), which 1 – 2 MiB less per worker does not pay for.
 /// </summary>
@@ -33,7 +43,19 @@ internal static class NodeRuntime
     /// <summary>The node's gen0 budget: 1 MiB.</summary>
     public const string Gen0Budget = "0x100000";
 
-    /// <summary>Set by the restart, so the node knows the tiering variable is its own, not the user's (and does not start over again).</summary>
+    /// <summary>The node's limit on the JIT's kept scratch memory (hexadecimal bytes): 1 MiB.</summary>
+    public const string JitScratchLimit = "0x100000";
+
+    /// <summary>The C library's variable for the size from which a block gets a mapping of its own, unmapped when freed.</summary>
+    public const string MallocVariable = "MALLOC_MMAP_THRESHOLD_";
+
+    /// <summary>The node's threshold, in bytes: 64 KiB, the size of the JIT's scratch slabs.</summary>
+    public const string MallocThreshold = "65536";
+
+    /// <summary>
+    /// Set by the restart to the variables it set, separated by commas, so the node knows which are its
+    /// own rather than the user's (and does not start over again).
+    /// </summary>
     public const string Marker = "MP_NODE_RESTARTED";
 
     private const string RuntimeConfigProperty = "System.Runtime.TieredCompilation";
@@ -53,11 +75,7 @@ internal static class NodeRuntime
     {
         try
         {
-            var changes = new Dictionary<string, string?>(StringComparer.Ordinal) { [Variable] = "0", [Marker] = "1" };
-            if (Environment.GetEnvironmentVariable(Gen0Variable) is null)
-            {
-                changes[Gen0Variable] = Gen0Budget;
-            }
+            Dictionary<string, string?> changes = Settings(Environment.GetEnvironmentVariable);
             IReadOnlyList<string> arguments = ProcFs.ReadOwnCommandLine();
             IReadOnlyList<string> environment = ChildProcess.EnvironmentBlock(changes);
             // The runtime names its diagnostics socket and debugger pipes after the process id and start
@@ -75,22 +93,53 @@ internal static class NodeRuntime
     }
 
     /// <summary>
-    /// The node's pool options, with the restart's tiering taken out of its workers' environment when
-    /// the restart set it. A tiering the user chose (the node's environment before the restart, or the
-    /// pool's <see cref="ProcessPoolOptions.WorkerEnvironment"/>) stays.
+    /// The variables the restart sets, given the environment before it (<paramref name="read"/>): each
+    /// of the node's settings the user has not chosen, and the marker naming them.
+    /// </summary>
+    internal static Dictionary<string, string?> Settings(Func<string, string?> read)
+    {
+        var changes = new Dictionary<string, string?>(StringComparer.Ordinal) { [Variable] = "0" };
+        if (read(Gen0Variable) is null)
+        {
+            changes[Gen0Variable] = Gen0Budget;
+        }
+        if (read(WorkerLauncher.JitScratchVariable) is null)
+        {
+            changes[WorkerLauncher.JitScratchVariable] = JitScratchLimit;
+        }
+        // The C library reads the threshold from this variable or from its tunables; either is the user's choice.
+        if (read(MallocVariable) is null && read("GLIBC_TUNABLES")?.Contains("glibc.malloc.mmap_threshold", StringComparison.Ordinal) != true)
+        {
+            changes[MallocVariable] = MallocThreshold;
+        }
+        changes[Marker] = string.Join(',', changes.Keys);
+        return changes;
+    }
+
+    /// <summary>
+    /// The node's pool options, with the restart's tiering and C-library threshold taken out of its
+    /// workers' environment when the restart set them. What the user chose (in the node's environment
+    /// before the restart, or in the pool's <see cref="ProcessPoolOptions.WorkerEnvironment"/>) stays.
     /// </summary>
     public static ProcessPoolOptions ForWorkers(ProcessPoolOptions options) =>
-        ForWorkers(options, startedOver: Environment.GetEnvironmentVariable(Marker) is not null);
+        ForWorkers(options, Environment.GetEnvironmentVariable(Marker));
 
-    /// <summary><see cref="ForWorkers(ProcessPoolOptions)"/> with whether this process started over given.</summary>
-    internal static ProcessPoolOptions ForWorkers(ProcessPoolOptions options, bool startedOver)
+    /// <summary><see cref="ForWorkers(ProcessPoolOptions)"/> with the restart's marker given (null: this process did not start over).</summary>
+    internal static ProcessPoolOptions ForWorkers(ProcessPoolOptions options, string? marker)
     {
-        if (!startedOver)
+        if (marker is null)
         {
             return options;
         }
         var environment = new Dictionary<string, string?>(options.WorkerEnvironment, StringComparer.Ordinal);
-        environment.TryAdd(Variable, null);
+        // The gen0 budget and the JIT cache need no removal: the pool's launcher sets its own for every worker.
+        foreach (string name in marker.Split(','))
+        {
+            if (name is Variable or MallocVariable)
+            {
+                environment.TryAdd(name, null);
+            }
+        }
         environment[Marker] = null;
         return options with { WorkerEnvironment = environment };
     }

@@ -1,9 +1,10 @@
 using Multiprocessing;
 using Multiprocessing.Cluster.Node;
+using Multiprocessing.Worker;
 
 namespace Multiprocessing.Tests.Cluster;
 
-/// <summary>mp node starts itself over with tiered compilation off and a small gen0 budget; its workers, which run user code, keep the runtime's default tiering.</summary>
+/// <summary>mp node starts itself over with tiered compilation off, a small gen0 budget, a small JIT cache and a 64 KiB mapping threshold; its workers, which run user code, keep the runtime's default tiering and the C library's default threshold.</summary>
 public sealed class NodeRuntimeTests
 {
     [Fact]
@@ -11,17 +12,28 @@ public sealed class NodeRuntimeTests
     {
         await using ClusterNodes nodes = await ClusterNodes.StartAsync(0);
         // Whatever this test process was given: mp node decides only when nobody chose.
-        ClusterNodes.Node node = await nodes.AddAsync(1, tls: null, new Dictionary<string, string?> { [NodeRuntime.Variable] = null, ["COMPlus_TieredCompilation"] = null, [NodeRuntime.Marker] = null, [NodeRuntime.Gen0Variable] = null });
+        ClusterNodes.Node node = await nodes.AddAsync(1, tls: null, new Dictionary<string, string?>
+        {
+            [NodeRuntime.Variable] = null, ["COMPlus_TieredCompilation"] = null, [NodeRuntime.Marker] = null, [NodeRuntime.Gen0Variable] = null,
+            [WorkerLauncher.JitScratchVariable] = null, [NodeRuntime.MallocVariable] = null, ["GLIBC_TUNABLES"] = null,
+        });
 
         Dictionary<string, string> environment = EnvironmentOf(node.Process.Id);
         Assert.Equal("0", environment.GetValueOrDefault(NodeRuntime.Variable));
-        Assert.Equal("1", environment.GetValueOrDefault(NodeRuntime.Marker));
         Assert.Equal(NodeRuntime.Gen0Budget, environment.GetValueOrDefault(NodeRuntime.Gen0Variable));
+        Assert.Equal(NodeRuntime.JitScratchLimit, environment.GetValueOrDefault(WorkerLauncher.JitScratchVariable));
+        Assert.Equal(NodeRuntime.MallocThreshold, environment.GetValueOrDefault(NodeRuntime.MallocVariable));
+        // The marker names what the restart set, so the node can tell its own settings from the user's.
+        Assert.Equal(
+            new[] { NodeRuntime.Variable, NodeRuntime.Gen0Variable, WorkerLauncher.JitScratchVariable, NodeRuntime.MallocVariable }.Order(StringComparer.Ordinal),
+            (environment.GetValueOrDefault(NodeRuntime.Marker) ?? "").Split(',').Order(StringComparer.Ordinal));
         Dictionary<string, string> workerEnvironment = EnvironmentOf(await OnlyWorkerAsync(node));
         Assert.False(workerEnvironment.ContainsKey(NodeRuntime.Variable), $"the worker has {NodeRuntime.Variable}={workerEnvironment.GetValueOrDefault(NodeRuntime.Variable)}");
+        Assert.False(workerEnvironment.ContainsKey(NodeRuntime.MallocVariable), $"the worker has {NodeRuntime.MallocVariable}={workerEnvironment.GetValueOrDefault(NodeRuntime.MallocVariable)}");
         Assert.False(workerEnvironment.ContainsKey(NodeRuntime.Marker));
-        // The pool gives its workers a gen0 budget of its own, whatever the node runs with.
+        // The pool gives its workers a gen0 budget and a JIT cache of its own, whatever the node runs with.
         Assert.NotEqual(NodeRuntime.Gen0Budget, workerEnvironment.GetValueOrDefault(NodeRuntime.Gen0Variable));
+        Assert.Equal("0", workerEnvironment.GetValueOrDefault(WorkerLauncher.JitScratchVariable));
     }
 
     [Fact]
@@ -29,7 +41,7 @@ public sealed class NodeRuntimeTests
     {
         await using ClusterNodes nodes = await ClusterNodes.StartAsync(0);
         ClusterNodes.Node node = await nodes.AddAsync(1, tls: null, new Dictionary<string, string?> { [NodeRuntime.Variable] = null, ["COMPlus_TieredCompilation"] = null, [NodeRuntime.Marker] = null, ["DOTNET_EnableDiagnostics"] = null });
-        Assert.Equal("1", EnvironmentOf(node.Process.Id).GetValueOrDefault(NodeRuntime.Marker));
+        Assert.True(EnvironmentOf(node.Process.Id).ContainsKey(NodeRuntime.Marker), "the node started over");
 
         // dotnet-counters, dotnet-trace and dotnet-dump find a process by this socket; the runtime
         // after the exec must have bound it again, under the same name.
@@ -52,18 +64,52 @@ public sealed class NodeRuntimeTests
     }
 
     [Fact]
-    public void ForWorkers_AfterTheStartOver_TakesItsTieringOut_ButKeepsTheUsersOwn()
+    public void ForWorkers_AfterTheStartOver_TakesItsTieringAndThresholdOut_ButKeepsTheUsersOwn()
     {
+        string everything = NodeRuntime.Settings(_ => null)[NodeRuntime.Marker]!;
         var plain = new ProcessPoolOptions { WorkerEnvironment = new Dictionary<string, string?> { ["MY_SETTING"] = "x" } };
-        IReadOnlyDictionary<string, string?> workers = NodeRuntime.ForWorkers(plain, startedOver: true).WorkerEnvironment;
+        IReadOnlyDictionary<string, string?> workers = NodeRuntime.ForWorkers(plain, everything).WorkerEnvironment;
         Assert.True(workers.TryGetValue(NodeRuntime.Variable, out string? tiering) && tiering is null, "the restart's tiering is removed from the workers' environment");
+        Assert.True(workers.TryGetValue(NodeRuntime.MallocVariable, out string? threshold) && threshold is null, "the restart's threshold is removed from the workers' environment");
         Assert.True(workers.TryGetValue(NodeRuntime.Marker, out string? marker) && marker is null);
+        // The launcher sets its own gen0 budget and JIT cache for every worker: nothing to take out.
+        Assert.False(workers.ContainsKey(NodeRuntime.Gen0Variable));
+        Assert.False(workers.ContainsKey(WorkerLauncher.JitScratchVariable));
         Assert.Equal("x", workers["MY_SETTING"]);
 
-        var chosen = new ProcessPoolOptions { WorkerEnvironment = new Dictionary<string, string?> { [NodeRuntime.Variable] = "0" } };
-        Assert.Equal("0", NodeRuntime.ForWorkers(chosen, startedOver: true).WorkerEnvironment[NodeRuntime.Variable]);
-        // Not started over: the tiering in the node's environment is the user's, and the workers inherit it.
-        Assert.Same(plain, NodeRuntime.ForWorkers(plain, startedOver: false));
+        var chosen = new ProcessPoolOptions { WorkerEnvironment = new Dictionary<string, string?> { [NodeRuntime.Variable] = "0", [NodeRuntime.MallocVariable] = "131072" } };
+        IReadOnlyDictionary<string, string?> chosenForWorkers = NodeRuntime.ForWorkers(chosen, everything).WorkerEnvironment;
+        Assert.Equal("0", chosenForWorkers[NodeRuntime.Variable]);
+        Assert.Equal("131072", chosenForWorkers[NodeRuntime.MallocVariable]);
+        // A threshold the user set before the restart is not in the marker: the workers inherit it.
+        string withoutThreshold = NodeRuntime.Settings(name => name == NodeRuntime.MallocVariable ? "131072" : null)[NodeRuntime.Marker]!;
+        Assert.False(NodeRuntime.ForWorkers(plain, withoutThreshold).WorkerEnvironment.ContainsKey(NodeRuntime.MallocVariable));
+        // Not started over: the settings in the node's environment are the user's, and the workers inherit them.
+        Assert.Same(plain, NodeRuntime.ForWorkers(plain, marker: null));
+    }
+
+    [Fact]
+    public void Settings_LeaveWhatTheUserChose()
+    {
+        Dictionary<string, string?> all = NodeRuntime.Settings(_ => null);
+        Assert.Equal("0", all[NodeRuntime.Variable]);
+        Assert.Equal(NodeRuntime.Gen0Budget, all[NodeRuntime.Gen0Variable]);
+        Assert.Equal(NodeRuntime.JitScratchLimit, all[WorkerLauncher.JitScratchVariable]);
+        Assert.Equal(NodeRuntime.MallocThreshold, all[NodeRuntime.MallocVariable]);
+
+        var chosen = new Dictionary<string, string>
+        {
+            [NodeRuntime.Gen0Variable] = "0x200000",
+            [WorkerLauncher.JitScratchVariable] = "0x1000000",
+            ["GLIBC_TUNABLES"] = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=262144",
+        };
+        Dictionary<string, string?> some = NodeRuntime.Settings(chosen.GetValueOrDefault);
+        Assert.False(some.ContainsKey(NodeRuntime.Gen0Variable));
+        Assert.False(some.ContainsKey(WorkerLauncher.JitScratchVariable));
+        Assert.False(some.ContainsKey(NodeRuntime.MallocVariable), "a threshold among the C library's tunables is the user's");
+        Assert.Equal(NodeRuntime.Variable, some[NodeRuntime.Marker]);
+        // Other tunables leave the threshold to the node.
+        Assert.Equal(NodeRuntime.MallocThreshold, NodeRuntime.Settings(name => name == "GLIBC_TUNABLES" ? "glibc.malloc.arena_max=2" : null)[NodeRuntime.MallocVariable]);
     }
 
     /// <summary>A line of /proc/net/unix for a socket that accepts connections (flag __SO_ACCEPTCON, state unconnected).</summary>
