@@ -22,7 +22,7 @@ namespace Multiprocessing.Cluster.Node;
 /// at once instead of staying in the C library's arenas (unless either is set). A node compiles on
 /// the first use of each path, long after start-up too (Orleans' own timers among them); each time it
 /// held several MiB more for a few seconds. In the 1 GiB shared-array row the two nodes read 95 – 96 MiB
-/// against 94 – 102, without the rises of 8 MiB that followed a late compile, for 0.37 s more start-up
+/// against 94 – 102, without the rises of 8 – 10 MiB that followed a late compile, for 0.37 s more start-up
 /// (docs/cluster.md, "The tenth session"). Keeping none was as small but slowed start-up by 2 s: every
 /// slab of every compile was then mapped and unmapped. Keeping none with the default threshold was
 /// larger: the freed slabs stayed in the arenas among live blocks.</item>
