@@ -17,7 +17,8 @@ namespace Multiprocessing.Cluster.Node;
 /// <para>
 /// Compiling code leaves memory behind too, outside the managed heap, and with little managed
 /// allocation, so no burst follows it: the runtime keeps up to 16 MiB of the JIT's freed scratch
-/// memory for reuse (1 MiB in a node that <see cref="NodeRuntime"/> started over), and lets it go (into the C library's arenas, which keep its pages until trimmed) only on its
+/// memory for reuse (1 MiB in a node that <see cref="NodeRuntime"/> started over), and lets it go (into the C library's arenas, which keep its pages until trimmed;
+/// straight back to the system in a node started over, whose C library maps the JIT's slabs on their own) only on its
 /// finalizer thread, once it has gone unused for two to four seconds. The finalizer thread runs after collections that
 /// found finalizable objects, which a quiet node seldom has. A node compiles most at start-up and on the first map
 /// or transfer that takes a new path. So for a few quiet checks after methods were compiled, the node
